@@ -1,0 +1,120 @@
+# edged: build, test, lab, bench, install.
+#
+#   make            BPF objects + skeletons, build/edged, build/edgectl
+#   make test       deps + build + unit, BPF fixture and e2e tests (SAN=1: ASan+UBSan)
+#   make lab        deps + build + the default lab run (every default scenario, a report)
+#   make bench      deps + build + benchmarks, printed as a table
+#   make deps       installs the Debian packages the project needs (quiet when present)
+#   make install    binaries, systemd unit, example config (DESTDIR, PREFIX honoured)
+
+CC      ?= gcc
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+PREFIX  ?= /usr/local
+SAN     ?= 0
+
+# Userspace objects of a sanitizer build live apart, so switching SAN never mixes them.
+ifeq ($(SAN),1)
+OUT := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+OUT := build
+SANFLAGS :=
+endif
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibuild -Ibpf -Iedged $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+LDLIBS  := -lbpf -lelf -lz -lmnl -lnftnl -lmicrohttpd -lyaml -lpthread
+
+BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -Ibuild -Ibpf
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS    := $(patsubst bpf/%.bpf.c,build/%.skel.h,$(BPF_SRCS))
+BPF_HDRS := $(wildcard bpf/*.h)
+
+# Daemon modules; everything but the two mains is also linked into the unit tests.
+LIB_SRCS := $(filter-out edged/main.c edged/edgectl.c,$(wildcard edged/*.c))
+LIB_OBJS := $(patsubst edged/%.c,$(OUT)/obj/%.o,$(LIB_SRCS))
+# edgectl is a thin client: it reads configs (for -c) and speaks the control protocol.
+CTL_OBJS := $(patsubst %,$(OUT)/obj/%.o,edgectl config addr log strbuf ctl_client)
+EDGED_HDRS := $(wildcard edged/*.h) $(BPF_HDRS)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/unit/%,$(UNIT_SRCS))
+BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
+BPFT_BINS := $(patsubst tests/bpf/%.c,$(OUT)/tests/bpf/%,$(BPFT_SRCS))
+BPFT_LIB  := $(wildcard tests/bpf/harness.c)
+
+.PHONY: all deps test lab lab-qemu bench install clean format check-format shellcheck
+
+all: $(OUT)/edged $(OUT)/edgectl
+
+deps:
+	@bash ci/deps.sh
+
+build/vmlinux.h:
+	@mkdir -p build
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) build/vmlinux.h
+	@mkdir -p build/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/%.skel.h: build/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
+
+$(OUT)/obj/%.o: edged/%.c $(EDGED_HDRS) $(SKELS)
+	@mkdir -p $(OUT)/obj
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/edged: $(OUT)/obj/main.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(OUT)/edgectl: $(CTL_OBJS)
+	$(CC) $(LDFLAGS) $^ -o $@ -lyaml
+
+$(OUT)/tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(EDGED_HDRS)
+	@mkdir -p $(OUT)/tests/unit
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
+
+$(OUT)/tests/bpf/%: tests/bpf/%.c $(BPFT_LIB) tests/bpf/harness.h $(SKELS) $(BPF_OBJS) $(LIB_OBJS)
+	@mkdir -p $(OUT)/tests/bpf
+	$(CC) $(CFLAGS) -Itests/bpf $(LDFLAGS) $< $(BPFT_LIB) $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFT_BINS)
+	@OUT=$(OUT) SAN=$(SAN) bash tests/run.sh
+
+lab: deps
+	@$(MAKE) --no-print-directory all
+	@lab/lab run --default
+
+lab-qemu: deps
+	@$(MAKE) --no-print-directory all
+	@lab/lab run --default --qemu
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BPFT_BINS)
+	@bash tests/bench/run.sh
+
+install: all
+	install -D -m 0755 build/edged $(DESTDIR)$(PREFIX)/sbin/edged
+	install -D -m 0755 build/edgectl $(DESTDIR)$(PREFIX)/sbin/edgectl
+	install -D -m 0644 packaging/edged@.service $(DESTDIR)/etc/systemd/system/edged@.service
+	sed -i 's#/usr/local/sbin#$(PREFIX)/sbin#g' $(DESTDIR)/etc/systemd/system/edged@.service
+	@if [ -e $(DESTDIR)/etc/edged/edge.yaml ]; then \
+		echo "keeping existing $(DESTDIR)/etc/edged/edge.yaml"; \
+	else \
+		install -D -m 0644 packaging/edge.example.yaml $(DESTDIR)/etc/edged/edge.yaml; \
+	fi
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i edged/*.c edged/*.h bpf/*.c bpf/*.h tests/unit/*.c tests/bpf/*.c tests/bpf/*.h
+
+shellcheck:
+	shellcheck -x ci/*.sh tests/*.sh tests/e2e/*.sh lab/*.sh 2>/dev/null || shellcheck -x $$(ls ci/*.sh tests/*.sh tests/e2e/*.sh lab/*.sh 2>/dev/null)

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+#include "stats.h"
+
+/* A client that connects and says nothing must not stall the daemon's loop for long. */
+#define CONTROL_IO_TIMEOUT_S 2
+
+static int sockaddr_for(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+static void set_timeouts(int fd)
+{
+	struct timeval tv = { .tv_sec = CONTROL_IO_TIMEOUT_S };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int make_parent_dir(const char *path)
+{
+	char *copy = strdup(path);
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	if (mkdir(dirname(copy), 0755) && errno != EEXIST)
+		err = -errno;
+	free(copy);
+	return err;
+}
+
+int control_listen(struct edged *e)
+{
+	const char *path = e->cfg.control_socket;
+	struct sockaddr_un sa;
+	mode_t old_umask;
+	int fd, err;
+
+	if (sockaddr_for(path, &sa) || make_parent_dir(path)) {
+		pr_err("Couldn't prepare the control socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	/* A socket file nobody listens on is a leftover of a killed edged: replace it. One
+	 * that answers belongs to a running edged: refuse, rather than steal its socket. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		pr_err("another edged answers on %s: stop it, or set another control_socket", path);
+		close(fd);
+		return -1;
+	}
+	unlink(path);
+	old_umask = umask(0177); /* the socket is born 0600: no window where others may connect */
+	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old_umask);
+	if (err || listen(fd, 16)) {
+		pr_err("Couldn't listen on the control socket %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	e->ctl_fd = fd;
+	return fd;
+}
+
+void control_close(struct edged *e)
+{
+	if (e->ctl_fd < 0)
+		return;
+	close(e->ctl_fd);
+	e->ctl_fd = -1;
+	unlink(e->cfg.control_socket);
+}
+
+static bool cmd_version(struct edged *e, bool json, struct strbuf *out)
+{
+	(void)e;
+	if (json)
+		sb_printf(out, "{\"version\":\"%s\"}\n", EDGED_VERSION);
+	else
+		sb_printf(out, "edged %s\n", EDGED_VERSION);
+	return true;
+}
+
+static bool cmd_status(struct edged *e, bool json, struct strbuf *out)
+{
+	status_render(e, out, json);
+	return true;
+}
+
+static bool cmd_stats(struct edged *e, bool json, struct strbuf *out)
+{
+	stats_render(e, out, json);
+	return true;
+}
+
+static bool cmd_reload(struct edged *e, bool json, struct strbuf *out)
+{
+	struct strbuf errs = {};
+	bool ok = edged_reload(e, &errs) == 0;
+
+	if (json) {
+		sb_printf(out, "{\"ok\":%s,\"generation\":%lu,\"errors\":", ok ? "true" : "false",
+			  e->generation);
+		sb_json_str(out, errs.buf ? errs.buf : "");
+		sb_printf(out, "}\n");
+	} else if (ok) {
+		sb_printf(out, "reloaded %s: generation %lu\n", e->cfg.path, e->generation);
+	} else {
+		sb_printf(out, "%sreload rejected: the running config is unchanged\n",
+			  errs.buf ? errs.buf : "");
+	}
+	sb_free(&errs);
+	return ok;
+}
+
+static bool cmd_teardown(struct edged *e, bool json, struct strbuf *out)
+{
+	e->teardown = true;
+	e->stopping = true;
+	if (json)
+		sb_printf(out, "{\"ok\":true}\n");
+	else
+		sb_printf(out, "edged is detaching the data path of '%s' and exiting\n",
+			  e->cfg.instance);
+	return true;
+}
+
+static const struct command {
+	const char *name;
+	bool (*run)(struct edged *e, bool json, struct strbuf *out);
+	const char *help;
+} commands[] = {
+	{ "status", cmd_status, "instance, config generation, uplinks and attachments" },
+	{ "stats", cmd_stats, "packet and byte counters per uplink, stage and verdict" },
+	{ "reload", cmd_reload, "re-read the config file; an invalid file changes nothing" },
+	{ "version", cmd_version, "edged's version" },
+	{ "teardown", cmd_teardown, "detach and unpin everything, then exit" },
+};
+
+static void unknown_command(const char *cmd, struct strbuf *out)
+{
+	sb_printf(out, "unknown command '%s'; edged knows:", cmd);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		sb_printf(out, " %s", commands[i].name);
+	sb_printf(out, "\n");
+}
+
+bool control_dispatch(struct edged *e, const char *line, struct strbuf *out)
+{
+	char fmt[8] = "", cmd[32] = "";
+	bool json;
+
+	if (sscanf(line, "%7s %31s", fmt, cmd) != 2 ||
+	    (strcmp(fmt, "json") && strcmp(fmt, "text"))) {
+		sb_printf(out, "malformed request '%.64s': expected '<json|text> <command>'\n",
+			  line);
+		return false;
+	}
+	json = strcmp(fmt, "json") == 0;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(cmd, commands[i].name) == 0)
+			return commands[i].run(e, json, out);
+	unknown_command(cmd, out);
+	return false;
+}
+
+static bool peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return false;
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return true;
+	pr_warn("control socket: refused pid %d uid %u (root only)", cred.pid, cred.uid);
+	return false;
+}
+
+static ssize_t read_line(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	while (len + 1 < size) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf, '\n', len))
+			break;
+	}
+	buf[len] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return (ssize_t)len;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void control_serve(struct edged *e)
+{
+	char line[CONTROL_MAX_REQUEST];
+	struct strbuf out = {};
+	bool ok;
+	int fd;
+
+	fd = accept4(e->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	set_timeouts(fd);
+	if (!peer_allowed(fd) || read_line(fd, line, sizeof(line)) <= 0) {
+		close(fd);
+		return;
+	}
+	pr_debug("control: %s", line);
+	ok = control_dispatch(e, line, &out);
+	write_all(fd, ok ? "ok\n" : "error\n", ok ? 3 : 6);
+	if (out.buf)
+		write_all(fd, out.buf, out.len);
+	sb_free(&out);
+	close(fd);
+}
+

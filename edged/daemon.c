@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * edged's lifecycle: start (config -> data path -> control socket and metrics), the event
+ * loop (signals, control requests), reload, stop.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "edged.h"
+#include "log.h"
+#include "metrics.h"
+#include "notify.h"
+
+/* Loads PATH; on errors writes them, one per line, to ERRS (or stderr) and returns -1. */
+int edged_load_config(const char *path, struct edged_config *cfg, struct strbuf *errs)
+{
+	struct config_errors ce = {};
+	int err = config_load(path, CONFIG_CHECK_INTERFACES, cfg, &ce);
+
+	for (int i = 0; i < ce.n; i++) {
+		if (errs)
+			sb_printf(errs, "%s\n", ce.msgs[i]);
+		else
+			fprintf(stderr, "%s\n", ce.msgs[i]);
+	}
+	config_errors_free(&ce);
+	return err;
+}
+
+static void record_reload(struct edged *e, bool ok, const char *why)
+{
+	e->last_reload = time(NULL);
+	e->last_reload_ok = ok;
+	snprintf(e->last_reload_error, sizeof(e->last_reload_error), "%s", ok ? "" : why);
+}
+
+/* Settings that need a restart rather than a reload: they name the instance's identity or
+ * the sockets edgectl and the scraper already use. */
+static const char *needs_restart(const struct edged_config *old, const struct edged_config *new)
+{
+	if (strcmp(old->instance, new->instance))
+		return "instance";
+	if (strcmp(old->control_socket, new->control_socket))
+		return "control_socket";
+	return NULL;
+}
+
+static bool metrics_changed(const struct edged_config *old, const struct edged_config *new)
+{
+	return old->metrics.enabled != new->metrics.enabled ||
+	       strcmp(old->metrics.listen, new->metrics.listen);
+}
+
+int edged_reload(struct edged *e, struct strbuf *errs)
+{
+	struct edged_config *next = calloc(1, sizeof(*next));
+	const char *key;
+	int err = -1;
+
+	notify_systemd("RELOADING=1");
+	if (!next || edged_load_config(e->cfg.path, next, errs))
+		goto out;
+	key = needs_restart(&e->cfg, next);
+	if (key) {
+		sb_printf(errs, "%s: changing '%s' needs a restart of edged, not a reload\n",
+			  e->cfg.path, key);
+		goto out;
+	}
+	pthread_mutex_lock(&e->lock);
+	err = datapath_apply(&e->dp, next);
+	if (!err) {
+		bool restart_metrics = metrics_changed(&e->cfg, next);
+
+		if (restart_metrics) {
+			pthread_mutex_unlock(&e->lock); /* the metrics thread may wait for it */
+			metrics_stop(e);
+			pthread_mutex_lock(&e->lock);
+		}
+		e->cfg = *next;
+		e->generation++;
+		log_set_level(e->cfg.log_level);
+		if (restart_metrics)
+			metrics_start(e);
+	} else {
+		sb_printf(errs, "%s: the kernel refused the new data path (see edged's log)\n",
+			  e->cfg.path);
+	}
+	pthread_mutex_unlock(&e->lock);
+out:
+	record_reload(e, err == 0, errs->buf ? errs->buf : "out of memory");
+	if (err)
+		pr_err("reload of %s rejected; still running generation %lu:\n%s", e->cfg.path,
+		       e->generation, errs->buf ? errs->buf : "");
+	else
+		pr_info("reloaded %s: generation %lu", e->cfg.path, e->generation);
+	notify_systemd("READY=1");
+	free(next);
+	return err ? -1 : 0;
+}
+
+static void handled_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+}
+
+/* Blocked before any thread starts (the metrics server has one): threads inherit the mask,
+ * so the signals wait for the signalfd instead of killing edged from another thread. */
+static void block_signals(void)
+{
+	sigset_t mask;
+
+	handled_signals(&mask);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int make_signalfd(void)
+{
+	sigset_t mask;
+
+	handled_signals(&mask);
+	return signalfd(-1, &mask, SFD_CLOEXEC);
+}
+
+static void handle_signal(struct edged *e, int sfd)
+{
+	struct signalfd_siginfo si;
+	struct strbuf errs = {};
+
+	if (read(sfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		edged_reload(e, &errs);
+		sb_free(&errs);
+		return;
+	}
+	pr_info("%s: stopping; the data path stays attached", strsignal(si.ssi_signo));
+	e->stopping = true;
+}
+
+int edged_serve(struct edged *e)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int efd, sfd, err = -1;
+
+	sfd = make_signalfd();
+	efd = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || efd < 0)
+		goto out;
+	ev.data.fd = sfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.fd = e->ctl_fd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, e->ctl_fd, &ev);
+
+	notify_systemd("READY=1");
+	pr_info("ready: instance '%s', %d uplink(s), control socket %s", e->cfg.instance,
+		e->dp.n_uplinks, e->cfg.control_socket);
+	while (!e->stopping) {
+		struct epoll_event got;
+		int n = epoll_wait(efd, &got, 1, -1);
+
+		if (n < 0 && errno != EINTR)
+			goto out;
+		if (n <= 0)
+			continue;
+		if (got.data.fd == sfd)
+			handle_signal(e, sfd);
+		else
+			control_serve(e);
+	}
+	err = 0;
+out:
+	if (err)
+		pr_err("event loop failed: %s", strerror(errno));
+	if (sfd >= 0)
+		close(sfd);
+	if (efd >= 0)
+		close(efd);
+	return err;
+}
+
+int edged_start(struct edged *e, const char *path)
+{
+	block_signals();
+	if (edged_load_config(path, &e->cfg, NULL))
+		return -1;
+	log_set_level(e->cfg.log_level);
+	e->started = time(NULL);
+	if (datapath_apply(&e->dp, &e->cfg))
+		return -1;
+	e->generation = 1;
+	record_reload(e, true, NULL);
+	if (control_listen(e) < 0 || metrics_start(e))
+		return -1;
+	return 0;
+}
+
+void edged_stop(struct edged *e)
+{
+	notify_systemd("STOPPING=1");
+	metrics_stop(e);
+	if (e->teardown)
+		datapath_teardown(&e->dp, e->cfg.instance);
+	else
+		datapath_close(&e->dp);
+	/* Last: `edged --teardown` waits for the socket to go as the sign that all is done. */
+	control_close(e);
+}

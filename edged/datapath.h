@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The XDP data path: loading the edge program, attaching it to the uplinks through bpf_links,
+ * pinning all of it under /sys/fs/bpf/edged/<instance>/ and adopting what a previous edged
+ * pinned, so that restarts and upgrades never interrupt forwarding.
+ */
+#ifndef EDGED_DATAPATH_H
+#define EDGED_DATAPATH_H
+
+#include <stdbool.h>
+#include <linux/limits.h>
+
+#include "config.h"
+#include "edge.h"
+
+#define DATAPATH_PIN_ROOT "/sys/fs/bpf/edged"
+
+struct edge_bpf;
+
+struct datapath_uplink {
+	char name[IFNAMSIZ];
+	int ifindex;
+	enum xdp_mode mode;
+	int link_fd;
+	__u32 link_id;
+	bool adopted; /* found pinned at start: the data path never stopped */
+};
+
+struct datapath {
+	char instance[CONFIG_INSTANCE_MAX];
+	char pin_dir[64]; /* DATAPATH_PIN_ROOT "/" instance */
+	int lock_fd; /* flock on the pin dir: one edged per instance */
+	struct edge_bpf *skel;
+	bool fn_loaded[FN_COUNT]; /* the rodata switches the loaded program was built with */
+	__u32 prog_id;
+	struct datapath_uplink uplinks[CONFIG_MAX_UPLINKS];
+	int n_uplinks;
+};
+
+/* Makes the data path match CFG: loads a new program when needed (always on the first call,
+ * so that an upgraded binary's program replaces the old one atomically), adopts pinned links,
+ * attaches new uplinks, detaches removed ones. On error nothing that was running changes. */
+int datapath_apply(struct datapath *dp, const struct edged_config *cfg);
+
+/* Closes edged's handles; pinned programs, maps and links stay and keep forwarding. */
+void datapath_close(struct datapath *dp);
+
+/* Removes everything pinned for INSTANCE (detaching the XDP programs once no process holds
+ * them) and the instance's directory. DP may be NULL when edged is not running. */
+int datapath_teardown(struct datapath *dp, const char *instance);
+
+/* Counters of one uplink, summed over CPUs. Returns 0 or -errno. */
+int datapath_read_stats(const struct datapath *dp, int ifindex, struct edge_uplink_stats *out);
+
+const char *datapath_stage_name(int stage);
+const char *datapath_verdict_name(int verdict);
+
+#endif

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <string.h>
+#include <microhttpd.h>
+
+#include "log.h"
+#include "metrics.h"
+
+static void help(struct strbuf *sb, const char *name, const char *type, const char *text)
+{
+	sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+/* Label values here are interface names and instance names: [a-z0-9_-] by validation, and
+ * interface names cannot hold '"' or '\\' either, so no escaping is needed. */
+static void xdp_counters(struct edged *e, struct strbuf *sb, const char *name, bool bytes)
+{
+	for (int i = 0; i < e->dp.n_uplinks; i++) {
+		const struct datapath_uplink *u = &e->dp.uplinks[i];
+		struct edge_uplink_stats st;
+
+		datapath_read_stats(&e->dp, u->ifindex, &st);
+		for (int s = 0; s < EDGE_NSTAGES; s++)
+			for (int v = 0; v < EDGE_NVERDICTS; v++)
+				sb_printf(sb, "%s{iface=\"%s\",stage=\"%s\",verdict=\"%s\"} %llu\n",
+					  name, u->name, datapath_stage_name(s),
+					  datapath_verdict_name(v),
+					  (unsigned long long)(bytes ? st.c[s][v].bytes
+								     : st.c[s][v].packets));
+	}
+}
+
+void metrics_render(struct edged *e, struct strbuf *sb)
+{
+	help(sb, "edged_build_info", "gauge", "edged version; always 1.");
+	sb_printf(sb, "edged_build_info{version=\"%s\",edged_instance=\"%s\"} 1\n", EDGED_VERSION,
+		  e->cfg.instance);
+	help(sb, "edged_start_time_seconds", "gauge", "When edged started, Unix time.");
+	sb_printf(sb, "edged_start_time_seconds %lld\n", (long long)e->started);
+	help(sb, "edged_config_generation", "gauge", "Configs applied since edged started.");
+	sb_printf(sb, "edged_config_generation %lu\n", e->generation);
+	help(sb, "edged_config_last_reload_success", "gauge",
+	     "1 if the last reload applied, 0 if it was rejected.");
+	sb_printf(sb, "edged_config_last_reload_success %d\n", e->last_reload_ok);
+	help(sb, "edged_config_last_reload_timestamp_seconds", "gauge",
+	     "When the config was last (re)loaded, Unix time.");
+	sb_printf(sb, "edged_config_last_reload_timestamp_seconds %lld\n",
+		  (long long)e->last_reload);
+	help(sb, "edged_uplink_attached", "gauge", "1 if the XDP edge program is attached.");
+	for (int i = 0; i < e->dp.n_uplinks; i++)
+		sb_printf(sb, "edged_uplink_attached{iface=\"%s\",xdp_mode=\"%s\"} %d\n",
+			  e->dp.uplinks[i].name, config_xdp_mode_name(e->dp.uplinks[i].mode),
+			  e->dp.uplinks[i].link_fd >= 0);
+	help(sb, "edged_xdp_packets_total", "counter",
+	     "Packets by uplink and by the XDP stage that decided their verdict.");
+	xdp_counters(e, sb, "edged_xdp_packets_total", false);
+	help(sb, "edged_xdp_bytes_total", "counter",
+	     "Bytes by uplink and by the XDP stage that decided their verdict.");
+	xdp_counters(e, sb, "edged_xdp_bytes_total", true);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, struct strbuf *sb,
+			     const char *type)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(sb->len, sb->buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		sb_free(sb);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", type);
+	ret = MHD_queue_response(conn, code, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_cls)
+{
+	struct edged *e = cls;
+	struct strbuf sb = {};
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)req_cls;
+	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+		sb_printf(&sb, "only GET\n");
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, &sb, "text/plain");
+	}
+	if (strcmp(url, "/metrics")) {
+		sb_printf(&sb, "edged serves /metrics\n");
+		return reply(conn, MHD_HTTP_NOT_FOUND, &sb, "text/plain");
+	}
+	pthread_mutex_lock(&e->lock);
+	metrics_render(e, &sb);
+	pthread_mutex_unlock(&e->lock);
+	if (sb.oom) {
+		sb_free(&sb);
+		return MHD_NO;
+	}
+	return reply(conn, MHD_HTTP_OK, &sb, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+int metrics_start(struct edged *e)
+{
+	const struct metrics_config *m = &e->cfg.metrics;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+
+	if (!m->enabled)
+		return 0;
+	if (m->addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	e->metrics = MHD_start_daemon(flags, 0, NULL, NULL, handle, e, MHD_OPTION_SOCK_ADDR,
+				      &m->addr, MHD_OPTION_END);
+	if (!e->metrics) {
+		pr_err("Couldn't serve metrics on %s (is the address in use or not local?): "
+		       "change metrics.listen, or set it to off",
+		       m->listen);
+		return -1;
+	}
+	pr_info("metrics on http://%s/metrics", m->listen);
+	return 0;
+}
+
+void metrics_stop(struct edged *e)
+{
+	if (e->metrics)
+		MHD_stop_daemon(e->metrics);
+	e->metrics = NULL;
+}

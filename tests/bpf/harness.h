@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Test harness for the BPF programs of edged: read pcap fixtures, load a skeleton without
+ * pinning anything, run frames through a program with BPF_PROG_TEST_RUN, and check each
+ * packet against an expectation file (see tests/bpf/README.md for the format).
+ *
+ * Nothing here attaches a program to an interface: every packet goes through the kernel's
+ * test-run path only.
+ */
+#ifndef EDGED_TESTS_BPF_HARNESS_H
+#define EDGED_TESTS_BPF_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include <bpf/libbpf.h>
+
+#include "edge.h"
+
+/* ---- pcap ---------------------------------------------------------------------------- */
+
+struct pcap_pkt {
+	uint32_t len;
+	uint8_t *data;
+};
+
+struct pcap_file {
+	unsigned int n;
+	struct pcap_pkt *pkts;
+};
+
+/*
+ * Reads a classic pcap (either byte order, micro- or nanosecond timestamps) of Ethernet
+ * frames. On error prints what is wrong with which file and how to fix it, and returns a
+ * negative errno.
+ */
+int pcap_read(const char *path, struct pcap_file *pf);
+/* Writes frames as a little-endian classic pcap with zero timestamps. */
+int pcap_write(const char *path, const struct pcap_pkt *pkts, unsigned int n);
+void pcap_free(struct pcap_file *pf);
+
+/* ---- loading ------------------------------------------------------------------------- */
+
+/*
+ * Clears the pin path of every map of an opened (not yet loaded) object, so that maps
+ * declared with LIBBPF_PIN_BY_NAME are neither pinned under /sys/fs/bpf nor reused from a
+ * running edged's pins. Call between <name>_bpf__open() and <name>_bpf__load().
+ */
+int harness_unpin_maps(struct bpf_object *obj);
+
+/* ---- running one frame --------------------------------------------------------------- */
+
+/* Output buffer: the largest frame a test sends (multi-buffer included) plus headroom. */
+#define HARNESS_MAX_FRAME 16384u
+
+struct xdp_result {
+	int retval;       /* the program's XDP action, or HARNESS_REFUSED */
+	uint32_t out_len; /* length of the frame the program left (after any rewrite) */
+	uint8_t out[HARNESS_MAX_FRAME];
+};
+
+/* The loopback device: present in every network namespace, and its rx queue is registered,
+ * which BPF_PROG_TEST_RUN requires of the ingress device it is given. */
+#define HARNESS_IFINDEX_LO 1
+
+/*
+ * Runs one frame through an XDP program as if received on `ifindex`; frames longer than the
+ * first buffer (about 3.5 KB) arrive as multi-buffer packets, as on a jumbo-MTU uplink.
+ * Returns 0, or a negative errno after printing why the kernel refused the run. Frames
+ * shorter than an Ethernet header get -EINVAL silently: the kernel never runs XDP on them.
+ */
+int harness_xdp_run(int prog_fd, uint32_t ifindex, const void *frame, uint32_t len,
+                    struct xdp_result *res);
+
+/* ---- expectation-driven runs --------------------------------------------------------- */
+
+/*
+ * Expected "action" of a frame the kernel will not run the program on (shorter than an
+ * Ethernet header); written REFUSED in .expect files.
+ */
+#define HARNESS_REFUSED        -1
+#define HARNESS_ACTION_UNKNOWN -2
+
+/* Directory of the fixtures: $EDGED_FIXTURES, else traffic/fixtures (run from the repo root). */
+const char *harness_fixture_dir(void);
+
+/* One line of a <set>.expect file. */
+struct fixture_line {
+	const char *file;    /* the .expect file, for messages */
+	unsigned int lineno; /* its line */
+	unsigned int index;  /* the packet in <set>.pcap, from 0 */
+	int action;          /* expected XDP action, or HARNESS_REFUSED */
+	char stage[16];      /* which stage decides; the program's test interprets it */
+	int out;             /* packet of <set>.out.pcap expected as output; -1: the input */
+	char xfail[32];      /* known bug that makes the program get this packet wrong, or "" */
+	char how[200];       /* the comment: how the packet was made */
+};
+
+struct fixture_hooks {
+	void *arg;
+	/* Called before each packet runs, e.g. to snapshot counters. May be NULL. */
+	void (*before)(void *arg, const struct fixture_line *fl);
+	/*
+	 * Called after a packet whose action and output were as expected, for the program's
+	 * own checks (e.g. which counter moved); for a REFUSED frame res->retval is
+	 * HARNESS_REFUSED. Returns false after reporting the mismatch with fixture_report().
+	 * Not called for xfail lines. May be NULL.
+	 */
+	bool (*check)(void *arg, const struct fixture_line *fl, const struct pcap_pkt *in,
+	              const struct xdp_result *res);
+};
+
+/*
+ * Runs every packet of <dir>/<set>.pcap through the program and checks it against
+ * <dir>/<set>.expect (and <set>.out.pcap when a line names an output packet). Reports every
+ * mismatch and continues, so one run shows all of them. Returns the number of packets that
+ * were not as expected, or a negative errno when the fixtures cannot be read or the kernel
+ * refuses a run (e.g. -EPERM when not root).
+ */
+int harness_run_fixtures(int prog_fd, uint32_t ifindex, const char *set,
+                         const struct fixture_hooks *hooks);
+/* Same, reading the fixture files from `dir` instead of harness_fixture_dir(). */
+int harness_run_fixtures_in(const char *dir, int prog_fd, uint32_t ifindex, const char *set,
+                            const struct fixture_hooks *hooks);
+
+/* Prints "<file>:<line>: packet N (<how>): <message>" to stderr. */
+void fixture_report(const struct fixture_line *fl, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/* Prints a side-by-side hex dump of two frames, marking the rows that differ. */
+void harness_hexdump_diff(const uint8_t *want, uint32_t want_len, const uint8_t *got,
+                          uint32_t got_len);
+
+/* "XDP_PASS" etc. or "REFUSED", NULL for an unknown value; and back, HARNESS_ACTION_UNKNOWN
+ * for an unknown name. */
+const char *harness_action_name(int action);
+int harness_action_parse(const char *name);
+
+/* ---- edged's counters ---------------------------------------------------------------- */
+
+/* Adds a zeroed uplink_stats entry for ifindex (one value per possible CPU). */
+int harness_uplink_stats_add(int map_fd, uint32_t ifindex);
+/* Reads the uplink_stats entry of ifindex summed over all CPUs; -ENOENT when absent. */
+int harness_uplink_stats_read(int map_fd, uint32_t ifindex, struct edge_uplink_stats *sum);
+
+#endif
