@@ -94,7 +94,7 @@ int xdp_edge(struct xdp_md *ctx)
 	struct pkt p = {};
 	int v;
 
-	switch (parse_packet(&p, data, data_end)) {
+	switch (parse_packet(&p, data, data_end, bpf_xdp_get_buff_len(ctx))) {
 	case PARSE_OK:
 		break;
 	case PARSE_NOT_IP:

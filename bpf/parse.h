@@ -30,9 +30,10 @@ struct pkt {
 	__u8 pad;
 	__u16 l3_off; /* from the start of the frame */
 	__u16 l4_off;
+	__u32 l3_end; /* where the IP packet ends by its own length field: L4 stays before it */
 	__be16 sport; /* TCP/UDP ports, network order; 0 when absent */
 	__be16 dport;
-	__u32 len; /* frame length as received */
+	__u32 len; /* frame length as received, all fragments of a multi-buffer frame */
 	union {
 		__be32 v4;
 		struct in6_addr v6;
@@ -49,6 +50,13 @@ struct edge_vlan_hdr {
 /* Extension headers walked before giving up; real traffic uses 0-2, attackers use more. */
 #define PARSE_MAX_IPV6_EXT 6
 
+/* True when N bytes at OFF fit in the IP packet: headers must end before the IP length does,
+ * or Ethernet padding and trailers would be read as header bytes (the stack trims them). */
+static __always_inline bool in_ip(const struct pkt *p, __u32 off, __u32 n)
+{
+	return off + n <= p->l3_end;
+}
+
 static __always_inline int parse_l4(struct pkt *p, void *data, void *data_end)
 {
 	void *l4 = data + p->l4_off;
@@ -60,9 +68,10 @@ static __always_inline int parse_l4(struct pkt *p, void *data, void *data_end)
 	case IPPROTO_TCP: {
 		struct tcphdr *th = l4;
 
-		if ((void *)(th + 1) > data_end)
+		if ((void *)(th + 1) > data_end || !in_ip(p, p->l4_off, sizeof(*th)))
 			return PARSE_MALFORMED;
-		if (th->doff < 5 || l4 + th->doff * 4 > data_end)
+		if (th->doff < 5 || l4 + th->doff * 4 > data_end ||
+		    !in_ip(p, p->l4_off, th->doff * 4))
 			return PARSE_MALFORMED;
 		p->sport = th->source;
 		p->dport = th->dest;
@@ -72,9 +81,13 @@ static __always_inline int parse_l4(struct pkt *p, void *data, void *data_end)
 	case IPPROTO_UDP: {
 		struct udphdr *uh = l4;
 
-		if ((void *)(uh + 1) > data_end)
+		if ((void *)(uh + 1) > data_end || !in_ip(p, p->l4_off, sizeof(*uh)))
 			return PARSE_MALFORMED;
+		/* Length 0 is an IPv6 jumbogram's; no uplink carries those. A first fragment's
+		 * length covers the whole datagram, so only unfragmented ones are checked. */
 		if (bpf_ntohs(uh->len) < sizeof(*uh))
+			return PARSE_MALFORMED;
+		if (!p->frag && !in_ip(p, p->l4_off, bpf_ntohs(uh->len)))
 			return PARSE_MALFORMED;
 		p->sport = uh->source;
 		p->dport = uh->dest;
@@ -83,12 +96,12 @@ static __always_inline int parse_l4(struct pkt *p, void *data, void *data_end)
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
 		/* type, code and checksum at least */
-		if (l4 + 4 > data_end)
+		if (l4 + 4 > data_end || !in_ip(p, p->l4_off, 4))
 			return PARSE_MALFORMED;
 		return PARSE_OK;
 	case IPPROTO_GRE:
 		/* flags+version and protocol; the transit stage validates the rest */
-		if (l4 + 4 > data_end)
+		if (l4 + 4 > data_end || !in_ip(p, p->l4_off, 4))
 			return PARSE_MALFORMED;
 		return PARSE_OK;
 	default:
@@ -109,9 +122,11 @@ static __always_inline int parse_ipv4(struct pkt *p, void *data, void *data_end)
 	if ((void *)iph + hlen > data_end)
 		return PARSE_MALFORMED;
 	/* Trailing padding is allowed (short frames are padded to 60 bytes); a claim of more
-	 * bytes than arrived is not. */
-	if (bpf_ntohs(iph->tot_len) < hlen || (void *)iph + bpf_ntohs(iph->tot_len) > data_end)
+	 * bytes than arrived is not. Compared with the whole frame, not data_end: a multi-
+	 * buffer (xdp.frags) frame carries the rest of its payload in fragments. */
+	if (bpf_ntohs(iph->tot_len) < hlen || p->l3_off + bpf_ntohs(iph->tot_len) > p->len)
 		return PARSE_MALFORMED;
+	p->l3_end = p->l3_off + bpf_ntohs(iph->tot_len);
 
 	p->l4_proto = iph->protocol;
 	p->ttl = iph->ttl;
@@ -133,7 +148,8 @@ static __always_inline int parse_ipv6(struct pkt *p, void *data, void *data_end)
 		return PARSE_MALFORMED;
 	if (ip6h->version != 6)
 		return PARSE_MALFORMED;
-	if ((void *)(ip6h + 1) + bpf_ntohs(ip6h->payload_len) > data_end)
+	p->l3_end = p->l3_off + sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
+	if (p->l3_end > p->len)
 		return PARSE_MALFORMED;
 
 	p->ttl = ip6h->hop_limit;
@@ -150,16 +166,23 @@ static __always_inline int parse_ipv6(struct pkt *p, void *data, void *data_end)
 		    nexthdr != IPPROTO_DSTOPTS && nexthdr != IPPROTO_FRAGMENT &&
 		    nexthdr != IPPROTO_AH)
 			break;
-		if ((void *)(eh + 1) > data_end)
+		if ((void *)(eh + 1) > data_end || !in_ip(p, off, sizeof(*eh)))
 			return PARSE_MALFORMED;
 		if (nexthdr == IPPROTO_FRAGMENT) {
 			struct ipv6_frag_hdr *fh = (void *)eh;
 
-			if ((void *)(fh + 1) > data_end)
+			if ((void *)(fh + 1) > data_end || !in_ip(p, off, sizeof(*fh)))
 				return PARSE_MALFORMED;
 			p->frag = 1;
-			p->frag_later = (fh->frag_off & bpf_htons(IP6_OFFSET)) != 0;
 			off += sizeof(*fh);
+			/* A later fragment carries payload, not headers: walking on would read
+			 * payload bytes as extension headers. */
+			if (fh->frag_off & bpf_htons(IP6_OFFSET)) {
+				p->frag_later = 1;
+				p->l4_proto = fh->nexthdr;
+				p->l4_off = off;
+				return PARSE_OK;
+			}
 		} else if (nexthdr == IPPROTO_AH) {
 			off += (eh->hdrlen + 2) * 4;
 		} else {
@@ -172,7 +195,7 @@ static __always_inline int parse_ipv6(struct pkt *p, void *data, void *data_end)
 	if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
 	    nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_FRAGMENT || nexthdr == IPPROTO_AH)
 		return PARSE_MALFORMED;
-	if (data + off > data_end)
+	if (data + off > data_end || !in_ip(p, off, 0))
 		return PARSE_MALFORMED;
 
 	p->l4_proto = nexthdr;
@@ -180,13 +203,15 @@ static __always_inline int parse_ipv6(struct pkt *p, void *data, void *data_end)
 	return parse_l4(p, data, data_end);
 }
 
-static __always_inline int parse_packet(struct pkt *p, void *data, void *data_end)
+/* BUFF_LEN: the whole frame's length (bpf_xdp_get_buff_len), beyond data_end when the frame
+ * spans several buffers. */
+static __always_inline int parse_packet(struct pkt *p, void *data, void *data_end, __u32 buff_len)
 {
 	struct ethhdr *eth = data;
 	__u16 proto;
 	__u16 off = sizeof(*eth);
 
-	p->len = data_end - data;
+	p->len = buff_len;
 	if ((void *)(eth + 1) > data_end)
 		return PARSE_MALFORMED;
 	proto = bpf_ntohs(eth->h_proto);
