@@ -160,6 +160,8 @@ test_teardown() {
 	check "no XDP program left on e0" sh -c "! ip -n $(ns edge) -d link show e0 | grep -q 'xdp'"
 	check "control socket removed" test ! -e "$SOCK"
 	check "edged --teardown with nothing left to remove exits 0" "$EDGED" --teardown -c "$CONF"
+	# Under `make test SAN=1` edged is built with ASan+UBSan: its reports land in its logs.
+	check "edged's logs hold no sanitizer report" sh -c "! grep -lE 'Sanitizer|runtime error' $LOG.*"
 }
 
 setup
