@@ -19,12 +19,21 @@ const volatile bool enable_dos = false;
 const volatile bool enable_transit = false;
 const volatile bool enable_lb = false;
 
-/* Per-uplink packet and byte counters by stage and verdict. Keyed by ifindex; edged adds an
- * entry when it attaches to an uplink and removes it when it detaches. Pinned, so counters
- * survive edged restarts. Packets on an ifindex without an entry are not counted. */
+/* Which counter slot each uplink uses: ifindex -> slot (1..EDGE_MAX_UPLINKS), 0 for any
+ * other interface. Written by edged when it attaches or detaches an uplink. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, EDGE_MAX_UPLINKS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EDGE_MAX_IFINDEX);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} uplink_slots SEC(".maps");
+
+/* Per-uplink packet and byte counters by stage and verdict, indexed by slot. Pinned, so they
+ * survive edged restarts; edged zeroes a slot when it gives it to a new uplink. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EDGE_NSLOTS);
 	__type(key, __u32);
 	__type(value, struct edge_uplink_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -53,8 +62,13 @@ static __always_inline int finish(struct xdp_md *ctx, int stage, int verdict)
 {
 	__u32 ifindex = ctx->ingress_ifindex;
 	struct edge_uplink_stats *st;
+	__u32 slot = EDGE_SLOT_OTHER;
+	__u32 *s;
 
-	st = bpf_map_lookup_elem(&uplink_stats, &ifindex);
+	s = bpf_map_lookup_elem(&uplink_slots, &ifindex);
+	if (s)
+		slot = *s;
+	st = bpf_map_lookup_elem(&uplink_stats, &slot);
 	if (st && stage >= 0 && stage < EDGE_NSTAGES && verdict >= 0 &&
 	    verdict < EDGE_NVERDICTS) {
 		struct edge_counter *c = &st->c[stage][verdict];

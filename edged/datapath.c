@@ -4,6 +4,7 @@
  *   prog_xdp_edge        the program the links run (replaced on upgrade/reload)
  *   link_xdp_<ifname>    one bpf_link per uplink: the attachment itself
  *   uplink_stats, ...    maps, pinned by libbpf (LIBBPF_PIN_BY_NAME) and reused on load
+ *   uplink_slots         ifindex -> counter slot of each uplink
  *
  * A bpf_link keeps its program attached for as long as it is pinned, whether or not edged
  * runs; bpf_link_update() swaps the program under a link atomically. So start, reload and
@@ -266,28 +267,6 @@ static bool config_has_uplink(const struct edged_config *cfg, const char *name)
 	return false;
 }
 
-/* Zeroed counters for a new uplink; an adopted uplink keeps the ones it has. */
-static int ensure_stats_entry(struct edge_bpf *skel, int ifindex)
-{
-	int ncpus = libbpf_num_possible_cpus();
-	struct edge_uplink_stats *zero;
-	__u32 key = ifindex;
-	int err;
-
-	if (ncpus < 0)
-		return ncpus;
-	zero = calloc(ncpus, sizeof(*zero));
-	if (!zero)
-		return -ENOMEM;
-	err = bpf_map_update_elem(bpf_map__fd(skel->maps.uplink_stats), &key, zero, BPF_NOEXIST);
-	free(zero);
-	if (err && errno != EEXIST) {
-		pr_err("Couldn't add counters for ifindex %d: %s", ifindex, strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
 /* The state an uplink will have after this apply, built before anything is committed. */
 struct plan_uplink {
 	struct datapath_uplink u;
@@ -305,6 +284,74 @@ static void plan_undo(struct plan_uplink *plan, int n, const struct datapath *dp
 		unlink(path);
 		close(plan[i].u.link_fd);
 	}
+}
+
+static int set_slot(struct edge_bpf *skel, int ifindex, __u32 slot)
+{
+	__u32 key = ifindex;
+
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.uplink_slots), &key, &slot, BPF_ANY)) {
+		pr_err("Couldn't set the counter slot of ifindex %d: %s", ifindex, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int zero_slot(struct edge_bpf *skel, __u32 slot)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct edge_uplink_stats *zero;
+	int err = 0;
+
+	if (ncpus < 0)
+		return ncpus;
+	zero = calloc(ncpus, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.uplink_stats), &slot, zero, BPF_ANY))
+		err = -errno;
+	free(zero);
+	return err;
+}
+
+/* The slot an adopted uplink had, so that its counters carry on; 0 if it has none. */
+static __u32 pinned_slot(struct edge_bpf *skel, int ifindex)
+{
+	__u32 key = ifindex, slot = 0;
+
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.uplink_slots), &key, &slot);
+	return slot <= EDGE_MAX_UPLINKS ? slot : 0;
+}
+
+/* Gives every planned uplink a counter slot: kept and adopted ones keep theirs, new ones get
+ * a free slot with zeroed counters. Only then is the ifindex -> slot entry written, so a
+ * packet never counts into a slot that still holds another uplink's numbers. */
+static int assign_slots(struct edge_bpf *skel, struct plan_uplink *plan, int n)
+{
+	bool used[EDGE_NSLOTS] = { [EDGE_SLOT_OTHER] = true };
+	int err = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (plan[i].u.adopted && !plan[i].u.slot)
+			plan[i].u.slot = pinned_slot(skel, plan[i].u.ifindex);
+		if (plan[i].u.slot && used[plan[i].u.slot])
+			plan[i].u.slot = 0; /* two claims on one slot: the later one moves */
+		used[plan[i].u.slot] = true;
+	}
+	for (int i = 0; i < n && !err; i++) {
+		__u32 s = 1;
+
+		if (plan[i].u.slot)
+			continue;
+		while (used[s])
+			s++; /* n <= EDGE_MAX_UPLINKS: a free slot exists */
+		used[s] = true;
+		plan[i].u.slot = s;
+		err = zero_slot(skel, s);
+	}
+	for (int i = 0; i < n && !err; i++)
+		err = set_slot(skel, plan[i].u.ifindex, plan[i].u.slot);
+	return err;
 }
 
 /* Detaches an uplink: without its pin and fd, the kernel releases the link. */
@@ -332,12 +379,14 @@ static int plan_uplinks(struct datapath *dp, const struct edged_config *cfg, int
 		struct plan_uplink *p = &plan[i];
 
 		memset(p, 0, sizeof(*p));
-		if (!ifindex) {
-			pr_err("uplink '%s': no such interface in this network namespace (see "
-			       "`ip link`)",
-			       up->name);
+		if (!ifindex || ifindex >= EDGE_MAX_IFINDEX) {
+			pr_err(!ifindex ? "uplink '%s': no such interface in this network namespace "
+					  "(see `ip link`)"
+					: "uplink '%s': ifindex %d is beyond the %d edged's counters "
+					  "can index; recreate the interface to get a lower one",
+			       up->name, ifindex, EDGE_MAX_IFINDEX);
 			plan_undo(plan, i, dp);
-			return -ENODEV;
+			return !ifindex ? -ENODEV : -ERANGE;
 		}
 		if (cur && cur->link_fd >= 0 && cur->ifindex == ifindex && cur->mode == up->mode) {
 			p->u = *cur;
@@ -350,6 +399,8 @@ static int plan_uplinks(struct datapath *dp, const struct edged_config *cfg, int
 		}
 		snprintf(p->u.name, sizeof(p->u.name), "%s", up->name);
 		p->u.ifindex = ifindex;
+		/* A re-attach in another mode keeps its counters. */
+		p->u.slot = cur && cur->ifindex == ifindex ? cur->slot : 0;
 		p->u.mode = up->mode;
 		p->is_new = true;
 		p->u.link_fd = adopt_link(dp, up, ifindex);
@@ -384,7 +435,7 @@ static void drop_stale_links(struct datapath *dp, const struct edged_config *cfg
 			continue;
 		pr_info("uplink %s: detaching (removed from the config)", u->name);
 		drop_link(dp, u);
-		bpf_map_delete_elem(bpf_map__fd(skel->maps.uplink_stats), &key);
+		set_slot(skel, key, EDGE_SLOT_OTHER);
 	}
 
 	dir = opendir(dp->pin_dir);
@@ -454,8 +505,8 @@ int datapath_apply(struct datapath *dp, const struct edged_config *cfg)
 	err = plan_uplinks(dp, cfg, prog_fd, plan);
 	if (!err && skel != dp->skel)
 		err = swap_program(plan, cfg->n_uplinks, prog_fd);
-	for (int i = 0; !err && i < cfg->n_uplinks; i++)
-		err = ensure_stats_entry(skel, plan[i].u.ifindex);
+	if (!err)
+		err = assign_slots(skel, plan, cfg->n_uplinks);
 	if (!err && skel != dp->skel)
 		err = pin_program(dp, skel);
 	if (err) {
@@ -540,11 +591,11 @@ int datapath_teardown(struct datapath *dp, const char *instance)
 	return err;
 }
 
-int datapath_read_stats(const struct datapath *dp, int ifindex, struct edge_uplink_stats *out)
+int datapath_read_stats(const struct datapath *dp, __u32 slot, struct edge_uplink_stats *out)
 {
 	int ncpus = libbpf_num_possible_cpus();
 	struct edge_uplink_stats *percpu;
-	__u32 key = ifindex;
+	__u32 key = slot;
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));

@@ -23,6 +23,7 @@ struct datapath_uplink {
 	enum xdp_mode mode;
 	int link_fd;
 	__u32 link_id;
+	__u32 slot; /* counter slot in uplink_stats, 1..EDGE_MAX_UPLINKS */
 	bool adopted; /* found pinned at start: the data path never stopped */
 };
 
@@ -49,8 +50,8 @@ void datapath_close(struct datapath *dp);
  * them) and the instance's directory. DP may be NULL when edged is not running. */
 int datapath_teardown(struct datapath *dp, const char *instance);
 
-/* Counters of one uplink, summed over CPUs. Returns 0 or -errno. */
-int datapath_read_stats(const struct datapath *dp, int ifindex, struct edge_uplink_stats *out);
+/* Counters of one uplink (by its slot), summed over CPUs. Returns 0 or -errno. */
+int datapath_read_stats(const struct datapath *dp, __u32 slot, struct edge_uplink_stats *out);
 
 const char *datapath_stage_name(int stage);
 const char *datapath_verdict_name(int verdict);

@@ -19,7 +19,7 @@ static void xdp_counters(struct edged *e, struct strbuf *sb, const char *name, b
 		const struct datapath_uplink *u = &e->dp.uplinks[i];
 		struct edge_uplink_stats st;
 
-		datapath_read_stats(&e->dp, u->ifindex, &st);
+		datapath_read_stats(&e->dp, u->slot, &st);
 		for (int s = 0; s < EDGE_NSTAGES; s++)
 			for (int v = 0; v < EDGE_NVERDICTS; v++)
 				sb_printf(sb, "%s{iface=\"%s\",stage=\"%s\",verdict=\"%s\"} %llu\n",

@@ -51,7 +51,7 @@ static void stats_json(struct edged *e, struct strbuf *sb)
 	for (int i = 0; i < e->dp.n_uplinks; i++) {
 		struct edge_uplink_stats st;
 
-		datapath_read_stats(&e->dp, e->dp.uplinks[i].ifindex, &st);
+		datapath_read_stats(&e->dp, e->dp.uplinks[i].slot, &st);
 		if (i)
 			sb_printf(sb, ",");
 		uplink_stats_json(sb, &e->dp.uplinks[i], &st, &total);
@@ -71,7 +71,7 @@ static void stats_table(struct edged *e, struct strbuf *sb)
 		const struct datapath_uplink *u = &e->dp.uplinks[i];
 		struct edge_uplink_stats st;
 
-		datapath_read_stats(&e->dp, u->ifindex, &st);
+		datapath_read_stats(&e->dp, u->slot, &st);
 		for (int s = 0; s < EDGE_NSTAGES; s++)
 			for (int v = 0; v < EDGE_NVERDICTS; v++) {
 				if (!st.c[s][v].packets)

@@ -710,7 +710,7 @@ int harness_run_fixtures(int prog_fd, uint32_t ifindex, const char *set,
 /* Per-CPU map values are laid out one per possible CPU, each rounded up to 8 bytes. */
 #define PERCPU_STRIDE(sz) (((sz) + 7) & ~(size_t)7)
 
-int harness_uplink_stats_add(int map_fd, uint32_t ifindex)
+static int zero_percpu(int map_fd, uint32_t key, size_t value_size)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	void *vals;
@@ -718,17 +718,27 @@ int harness_uplink_stats_add(int map_fd, uint32_t ifindex)
 
 	if (ncpu < 0)
 		return ncpu;
-	vals = calloc(ncpu, PERCPU_STRIDE(sizeof(struct edge_uplink_stats)));
+	vals = calloc(ncpu, PERCPU_STRIDE(value_size));
 	if (!vals)
 		return -ENOMEM;
-	err = bpf_map_update_elem(map_fd, &ifindex, vals, BPF_ANY) ? -errno : 0;
-	if (err)
-		fprintf(stderr, "adding uplink_stats[%u]: %s\n", ifindex, strerror(-err));
+	err = bpf_map_update_elem(map_fd, &key, vals, BPF_ANY) ? -errno : 0;
 	free(vals);
 	return err;
 }
 
-int harness_uplink_stats_read(int map_fd, uint32_t ifindex, struct edge_uplink_stats *sum)
+int harness_uplink_register(int slots_fd, int stats_fd, uint32_t ifindex, uint32_t slot)
+{
+	int err = zero_percpu(stats_fd, slot, sizeof(struct edge_uplink_stats));
+
+	if (!err && bpf_map_update_elem(slots_fd, &ifindex, &slot, BPF_ANY))
+		err = -errno;
+	if (err)
+		fprintf(stderr, "registering ifindex %u in slot %u: %s\n", ifindex, slot,
+			strerror(-err));
+	return err;
+}
+
+int harness_uplink_stats_read(int map_fd, uint32_t slot, struct edge_uplink_stats *sum)
 {
 	size_t stride = PERCPU_STRIDE(sizeof(*sum));
 	int ncpu = libbpf_num_possible_cpus();
@@ -741,7 +751,7 @@ int harness_uplink_stats_read(int map_fd, uint32_t ifindex, struct edge_uplink_s
 	vals = calloc(ncpu, stride);
 	if (!vals)
 		return -ENOMEM;
-	err = bpf_map_lookup_elem(map_fd, &ifindex, vals) ? -errno : 0;
+	err = bpf_map_lookup_elem(map_fd, &slot, vals) ? -errno : 0;
 	for (int cpu = 0; !err && cpu < ncpu; cpu++) {
 		const struct edge_uplink_stats *v = (const void *)(vals + cpu * stride);
 

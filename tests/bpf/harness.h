@@ -138,9 +138,10 @@ int harness_action_parse(const char *name);
 
 /* ---- edged's counters ---------------------------------------------------------------- */
 
-/* Adds a zeroed uplink_stats entry for ifindex (one value per possible CPU). */
-int harness_uplink_stats_add(int map_fd, uint32_t ifindex);
-/* Reads the uplink_stats entry of ifindex summed over all CPUs; -ENOENT when absent. */
-int harness_uplink_stats_read(int map_fd, uint32_t ifindex, struct edge_uplink_stats *sum);
+/* Makes ifindex an uplink counted in `slot`, as edged does: zeroes uplink_stats[slot] (every
+ * CPU's value) and sets uplink_slots[ifindex] = slot. Slot EDGE_SLOT_OTHER unregisters. */
+int harness_uplink_register(int slots_fd, int stats_fd, uint32_t ifindex, uint32_t slot);
+/* Reads uplink_stats[slot] summed over all CPUs. */
+int harness_uplink_stats_read(int map_fd, uint32_t slot, struct edge_uplink_stats *sum);
 
 #endif

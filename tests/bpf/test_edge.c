@@ -49,12 +49,16 @@ static const char *const verdict_names[EDGE_NVERDICTS] = {
         [EDGE_VERDICT_ABORTED] = "aborted",
 };
 
-/* An ifindex with a stats entry but no device: packets arrive on lo, never on it. */
+/* An uplink with no device: packets arrive on lo, never on it. */
 #define IFINDEX_ELSEWHERE 4242
+/* The slots the tests give lo and IFINDEX_ELSEWHERE, as edged would. */
+#define SLOT_LO 1
+#define SLOT_ELSEWHERE 2
 
 struct env {
 	struct edge_bpf *skel;
 	int prog_fd;
+	int slots_fd;
 	int stats_fd;
 };
 
@@ -101,8 +105,11 @@ static int env_setup(void **state, bool all_stages)
 	assert_false(bpf_map__is_pinned(env->skel->maps.uplink_stats));
 
 	env->prog_fd = bpf_program__fd(env->skel->progs.xdp_edge);
+	env->slots_fd = bpf_map__fd(env->skel->maps.uplink_slots);
 	env->stats_fd = bpf_map__fd(env->skel->maps.uplink_stats);
-	assert_int_equal(harness_uplink_stats_add(env->stats_fd, HARNESS_IFINDEX_LO), 0);
+	assert_int_equal(harness_uplink_register(env->slots_fd, env->stats_fd, HARNESS_IFINDEX_LO,
+						 SLOT_LO),
+			 0);
 	*state = env;
 	return 0;
 }
@@ -130,7 +137,7 @@ static int teardown(void **state)
 
 struct counters {
 	int stats_fd;
-	uint32_t ifindex;
+	uint32_t slot;
 	struct edge_uplink_stats before;
 };
 
@@ -139,7 +146,7 @@ static void counters_snapshot(void *arg, const struct fixture_line *fl)
 	struct counters *cc = arg;
 
 	(void)fl;
-	harness_uplink_stats_read(cc->stats_fd, cc->ifindex, &cc->before);
+	harness_uplink_stats_read(cc->stats_fd, cc->slot, &cc->before);
 }
 
 /*
@@ -162,9 +169,9 @@ static bool counters_moved_once(void *arg, const struct fixture_line *fl, const 
 		               fl->stage);
 		return false;
 	}
-	err = harness_uplink_stats_read(cc->stats_fd, cc->ifindex, &after);
+	err = harness_uplink_stats_read(cc->stats_fd, cc->slot, &after);
 	if (err) {
-		fixture_report(fl, "reading uplink_stats[%u]: %s", cc->ifindex, strerror(-err));
+		fixture_report(fl, "reading uplink_stats[%u]: %s", cc->slot, strerror(-err));
 		return false;
 	}
 	for (int s = 0; s < EDGE_NSTAGES; s++) {
@@ -186,9 +193,9 @@ static bool counters_moved_once(void *arg, const struct fixture_line *fl, const 
 	return ok;
 }
 
-static void run_parse_sets(struct env *env)
+static void run_parse_sets(struct env *env, uint32_t slot)
 {
-	struct counters cc = {.stats_fd = env->stats_fd, .ifindex = HARNESS_IFINDEX_LO};
+	struct counters cc = {.stats_fd = env->stats_fd, .slot = slot};
 	struct fixture_hooks hooks = {
 	        .arg = &cc,
 	        .before = counters_snapshot,
@@ -212,58 +219,39 @@ static void run_parse_sets(struct env *env)
 /* The parser's verdict on every fixture, with the dos/transit/lb stages compiled out. */
 static void test_parse_fixtures_stages_off(void **state)
 {
-	run_parse_sets(*state);
+	run_parse_sets(*state, SLOT_LO);
 }
 
 /* The same verdicts with every stage compiled in: stages without rules change nothing. */
 static void test_parse_fixtures_stages_on(void **state)
 {
-	run_parse_sets(*state);
-}
-
-static bool no_entry_for_lo(void *arg, const struct fixture_line *fl, const struct pcap_pkt *in,
-                            const struct xdp_result *res)
-{
-	struct env *env = arg;
-	struct edge_uplink_stats st;
-	int err = harness_uplink_stats_read(env->stats_fd, HARNESS_IFINDEX_LO, &st);
-
-	(void)in;
-	(void)res;
-	if (err == -ENOENT)
-		return true;
-	fixture_report(fl, "uplink_stats[%u] %s, expected no entry", HARNESS_IFINDEX_LO,
-	               err ? strerror(-err) : "exists");
-	return false;
+	run_parse_sets(*state, SLOT_LO);
 }
 
 /*
- * An uplink edged has not registered (no uplink_stats entry) gets the same verdicts, and its
- * packets are counted nowhere: no entry appears for it, and other uplinks' counters stay.
+ * Packets on an interface that is not an uplink get the same verdicts and are counted in
+ * slot EDGE_SLOT_OTHER; the uplinks' own counters do not move.
  */
-static void test_unknown_ifindex_not_counted(void **state)
+static void test_unknown_ifindex_counted_as_other(void **state)
 {
 	struct env *env = *state;
-	struct fixture_hooks hooks = {.arg = env, .check = no_entry_for_lo};
 	struct edge_uplink_stats st;
-	int bad = 0;
 
-	assert_int_equal(bpf_map_delete_elem(env->stats_fd, &(uint32_t){HARNESS_IFINDEX_LO}), 0);
-	assert_int_equal(harness_uplink_stats_add(env->stats_fd, IFINDEX_ELSEWHERE), 0);
-	for (unsigned int i = 0; i < NSETS; i++) {
-		int n = harness_run_fixtures(env->prog_fd, HARNESS_IFINDEX_LO, parse_sets[i],
-		                             &hooks);
+	assert_int_equal(harness_uplink_register(env->slots_fd, env->stats_fd, HARNESS_IFINDEX_LO,
+						 EDGE_SLOT_OTHER),
+			 0);
+	assert_int_equal(harness_uplink_register(env->slots_fd, env->stats_fd, IFINDEX_ELSEWHERE,
+						 SLOT_ELSEWHERE),
+			 0);
+	run_parse_sets(env, EDGE_SLOT_OTHER);
 
-		assert_true(n >= 0);
-		bad += n;
-	}
-	assert_int_equal(bad, 0);
-
-	assert_int_equal(harness_uplink_stats_read(env->stats_fd, IFINDEX_ELSEWHERE, &st), 0);
-	for (int s = 0; s < EDGE_NSTAGES; s++) {
-		for (int v = 0; v < EDGE_NVERDICTS; v++) {
-			assert_int_equal(st.c[s][v].packets, 0);
-			assert_int_equal(st.c[s][v].bytes, 0);
+	for (uint32_t slot = SLOT_LO; slot <= SLOT_ELSEWHERE; slot++) {
+		assert_int_equal(harness_uplink_stats_read(env->stats_fd, slot, &st), 0);
+		for (int s = 0; s < EDGE_NSTAGES; s++) {
+			for (int v = 0; v < EDGE_NVERDICTS; v++) {
+				assert_int_equal(st.c[s][v].packets, 0);
+				assert_int_equal(st.c[s][v].bytes, 0);
+			}
 		}
 	}
 }
@@ -287,7 +275,7 @@ static void write_text(const char *path, const char *text)
 static void test_runner_reports_mismatches(void **state)
 {
 	struct env *env = *state;
-	struct counters cc = {.stats_fd = env->stats_fd, .ifindex = HARNESS_IFINDEX_LO};
+	struct counters cc = {.stats_fd = env->stats_fd, .slot = SLOT_LO};
 	struct fixture_hooks hooks = {
 	        .arg = &cc,
 	        .before = counters_snapshot,
@@ -356,7 +344,7 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_parse_fixtures_stages_on, setup_stages_on,
 	                                        teardown),
-	        cmocka_unit_test_setup_teardown(test_unknown_ifindex_not_counted, setup_stages_off,
+	        cmocka_unit_test_setup_teardown(test_unknown_ifindex_counted_as_other, setup_stages_off,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_runner_reports_mismatches, setup_stages_off,
 	                                        teardown),
