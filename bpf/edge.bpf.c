@@ -69,8 +69,7 @@ static __always_inline int finish(struct xdp_md *ctx, int stage, int verdict)
 	if (s)
 		slot = *s;
 	st = bpf_map_lookup_elem(&uplink_stats, &slot);
-	if (st && stage >= 0 && stage < EDGE_NSTAGES && verdict >= 0 &&
-	    verdict < EDGE_NVERDICTS) {
+	if (st && stage >= 0 && stage < EDGE_NSTAGES && verdict >= 0 && verdict < EDGE_NVERDICTS) {
 		struct edge_counter *c = &st->c[stage][verdict];
 
 		/* Per-CPU value: this CPU is its only writer, no atomics needed. */

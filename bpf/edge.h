@@ -52,7 +52,7 @@ struct edge_uplink_stats {
 /* Slot 0 of uplink_stats counts packets on interfaces that are not (or no longer) uplinks;
  * uplinks use slots 1..EDGE_MAX_UPLINKS. */
 #define EDGE_SLOT_OTHER 0
-#define EDGE_NSLOTS (EDGE_MAX_UPLINKS + 1)
+#define EDGE_NSLOTS     (EDGE_MAX_UPLINKS + 1)
 /*
  * uplink_slots is an array indexed by ifindex: an array lookup is inlined by the verifier,
  * where a hash lookup costs about 35 ns per packet here (measured with make bench). 65536

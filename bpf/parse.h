@@ -15,18 +15,18 @@
 #include "defs.h"
 
 enum parse_result {
-	PARSE_OK = 0,	 /* IPv4/IPv6 with the L4 header in reach (or a later fragment) */
-	PARSE_NOT_IP,	 /* ARP, LLDP, ...: not ours to judge */
+	PARSE_OK = 0,    /* IPv4/IPv6 with the L4 header in reach (or a later fragment) */
+	PARSE_NOT_IP,    /* ARP, LLDP, ...: not ours to judge */
 	PARSE_MALFORMED, /* truncated or self-contradicting headers */
 };
 
 struct pkt {
-	__u16 l3_proto;	 /* ETH_P_IP or ETH_P_IPV6, host order */
-	__u8 l4_proto;	 /* IPPROTO_*; for IPv6 the one after the extension headers */
-	__u8 frag;	 /* any fragment */
+	__u16 l3_proto;  /* ETH_P_IP or ETH_P_IPV6, host order */
+	__u8 l4_proto;   /* IPPROTO_*; for IPv6 the one after the extension headers */
+	__u8 frag;       /* any fragment */
 	__u8 frag_later; /* fragment with offset != 0: no L4 header in this packet */
-	__u8 ttl;	 /* TTL or hop limit */
-	__u8 tcp_flags;	 /* TCP flags byte (FIN..CWR), 0 for other protocols */
+	__u8 ttl;        /* TTL or hop limit */
+	__u8 tcp_flags;  /* TCP flags byte (FIN..CWR), 0 for other protocols */
 	__u8 pad;
 	__u16 l3_off; /* from the start of the frame */
 	__u16 l4_off;

@@ -14,9 +14,9 @@
 #include "log.h"
 
 /* Instance names become directory names under /sys/fs/bpf/edged/ and appear in metrics. */
-#define CONFIG_INSTANCE_MAX 32
-#define CONFIG_MAX_UPLINKS 64 /* == EDGE_MAX_UPLINKS in bpf/edge.h */
-#define CONFIG_PATH_MAX 4096
+#define CONFIG_INSTANCE_MAX  32
+#define CONFIG_MAX_UPLINKS   64 /* == EDGE_MAX_UPLINKS in bpf/edge.h */
+#define CONFIG_PATH_MAX      4096
 #define CONFIG_SOCK_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 
 #define CONFIG_DEFAULT_CONTROL_SOCKET "/run/edged/%s.sock" /* %s: instance */
@@ -47,9 +47,9 @@ struct function_config {
 };
 
 struct metrics_config {
-	bool enabled;			 /* false when `metrics: {listen: off}` */
-	char listen[64];		 /* as written, for messages */
-	struct sockaddr_storage addr;	 /* parsed listen address */
+	bool enabled;                 /* false when `metrics: {listen: off}` */
+	char listen[64];              /* as written, for messages */
+	struct sockaddr_storage addr; /* parsed listen address */
 	socklen_t addrlen;
 };
 
@@ -79,11 +79,11 @@ enum config_flags {
 /* Parse and validate PATH into CFG. Returns 0, or -1 with every problem found in ERRS (the
  * parser does not stop at the first). CFG is only meaningful on success. */
 int config_load(const char *path, unsigned int flags, struct edged_config *cfg,
-		struct config_errors *errs);
+                struct config_errors *errs);
 
 /* Same, from a string: NAME stands for the file in messages. For tests and `edgectl`. */
 int config_load_string(const char *name, const char *text, unsigned int flags,
-		       struct edged_config *cfg, struct config_errors *errs);
+                       struct edged_config *cfg, struct config_errors *errs);
 
 void config_errors_free(struct config_errors *errs);
 

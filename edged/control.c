@@ -28,7 +28,7 @@ static int sockaddr_for(const char *path, struct sockaddr_un *sa)
 
 static void set_timeouts(int fd)
 {
-	struct timeval tv = { .tv_sec = CONTROL_IO_TIMEOUT_S };
+	struct timeval tv = {.tv_sec = CONTROL_IO_TIMEOUT_S};
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -119,14 +119,14 @@ static bool cmd_reload(struct edged *e, bool json, struct strbuf *out)
 
 	if (json) {
 		sb_printf(out, "{\"ok\":%s,\"generation\":%lu,\"errors\":", ok ? "true" : "false",
-			  e->generation);
+		          e->generation);
 		sb_json_str(out, errs.buf ? errs.buf : "");
 		sb_printf(out, "}\n");
 	} else if (ok) {
 		sb_printf(out, "reloaded %s: generation %lu\n", e->cfg.path, e->generation);
 	} else {
 		sb_printf(out, "%sreload rejected: the running config is unchanged\n",
-			  errs.buf ? errs.buf : "");
+		          errs.buf ? errs.buf : "");
 	}
 	sb_free(&errs);
 	return ok;
@@ -140,7 +140,7 @@ static bool cmd_teardown(struct edged *e, bool json, struct strbuf *out)
 		sb_printf(out, "{\"ok\":true}\n");
 	else
 		sb_printf(out, "edged is detaching the data path of '%s' and exiting\n",
-			  e->cfg.instance);
+		          e->cfg.instance);
 	return true;
 }
 
@@ -149,11 +149,11 @@ static const struct command {
 	bool (*run)(struct edged *e, bool json, struct strbuf *out);
 	const char *help;
 } commands[] = {
-	{ "status", cmd_status, "instance, config generation, uplinks and attachments" },
-	{ "stats", cmd_stats, "packet and byte counters per uplink, stage and verdict" },
-	{ "reload", cmd_reload, "re-read the config file; an invalid file changes nothing" },
-	{ "version", cmd_version, "edged's version" },
-	{ "teardown", cmd_teardown, "detach and unpin everything, then exit" },
+        {"status", cmd_status, "instance, config generation, uplinks and attachments"},
+        {"stats", cmd_stats, "packet and byte counters per uplink, stage and verdict"},
+        {"reload", cmd_reload, "re-read the config file; an invalid file changes nothing"},
+        {"version", cmd_version, "edged's version"},
+        {"teardown", cmd_teardown, "detach and unpin everything, then exit"},
 };
 
 static void unknown_command(const char *cmd, struct strbuf *out)
@@ -172,7 +172,7 @@ bool control_dispatch(struct edged *e, const char *line, struct strbuf *out)
 	if (sscanf(line, "%7s %31s", fmt, cmd) != 2 ||
 	    (strcmp(fmt, "json") && strcmp(fmt, "text"))) {
 		sb_printf(out, "malformed request '%.64s': expected '<json|text> <command>'\n",
-			  line);
+		          line);
 		return false;
 	}
 	json = strcmp(fmt, "json") == 0;
@@ -249,4 +249,3 @@ void control_serve(struct edged *e)
 	sb_free(&out);
 	close(fd);
 }
-

@@ -25,8 +25,8 @@ static void send_all(int fd, const char *buf, size_t len)
 
 int control_request(const char *path, const char *request, struct strbuf *out)
 {
-	struct timeval tv = { .tv_sec = CTL_CLIENT_TIMEOUT_S };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = {.tv_sec = CTL_CLIENT_TIMEOUT_S};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char buf[4096];
 	char *nl;
 	ssize_t n;

@@ -70,7 +70,7 @@ int edged_reload(struct edged *e, struct strbuf *errs)
 	key = needs_restart(&e->cfg, next);
 	if (key) {
 		sb_printf(errs, "%s: changing '%s' needs a restart of edged, not a reload\n",
-			  e->cfg.path, key);
+		          e->cfg.path, key);
 		goto out;
 	}
 	pthread_mutex_lock(&e->lock);
@@ -90,7 +90,7 @@ int edged_reload(struct edged *e, struct strbuf *errs)
 			metrics_start(e);
 	} else {
 		sb_printf(errs, "%s: the kernel refused the new data path (see edged's log)\n",
-			  e->cfg.path);
+		          e->cfg.path);
 	}
 	pthread_mutex_unlock(&e->lock);
 out:
@@ -150,7 +150,7 @@ static void handle_signal(struct edged *e, int sfd)
 
 int edged_serve(struct edged *e)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 	int efd, sfd, err = -1;
 
 	sfd = make_signalfd();
@@ -164,7 +164,7 @@ int edged_serve(struct edged *e)
 
 	notify_systemd("READY=1");
 	pr_info("ready: instance '%s', %d uplink(s), control socket %s", e->cfg.instance,
-		e->dp.n_uplinks, e->cfg.control_socket);
+	        e->dp.n_uplinks, e->cfg.control_socket);
 	while (!e->stopping) {
 		struct epoll_event got;
 		int n = epoll_wait(efd, &got, 1, -1);

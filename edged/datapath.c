@@ -32,14 +32,14 @@
 #include "log.h"
 
 static const char *const stage_names[EDGE_NSTAGES] = {
-	[EDGE_STAGE_PARSE] = "parse", [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
-	[EDGE_STAGE_LB] = "lb",	      [EDGE_STAGE_END] = "end",
+        [EDGE_STAGE_PARSE] = "parse", [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
+        [EDGE_STAGE_LB] = "lb",       [EDGE_STAGE_END] = "end",
 };
 
 static const char *const verdict_names[EDGE_NVERDICTS] = {
-	[EDGE_VERDICT_PASS] = "pass",	      [EDGE_VERDICT_DROP] = "drop",
-	[EDGE_VERDICT_TX] = "tx",	      [EDGE_VERDICT_REDIRECT] = "redirect",
-	[EDGE_VERDICT_ABORTED] = "aborted",
+        [EDGE_VERDICT_PASS] = "pass",       [EDGE_VERDICT_DROP] = "drop",
+        [EDGE_VERDICT_TX] = "tx",           [EDGE_VERDICT_REDIRECT] = "redirect",
+        [EDGE_VERDICT_ABORTED] = "aborted",
 };
 
 const char *datapath_stage_name(int stage)
@@ -72,9 +72,9 @@ static int mount_bpffs(void)
 		return 0;
 	if (private_mount_ns())
 		pr_warn("/sys/fs/bpf is not mounted in this mount namespace (`ip netns exec` "
-			"remounts /sys): pins made here vanish when edged exits, so restarts "
-			"cannot adopt the data path. Run edged in a network namespace with "
-			"`nsenter --net=/run/netns/NAME` instead, after mounting bpffs once");
+		        "remounts /sys): pins made here vanish when edged exits, so restarts "
+		        "cannot adopt the data path. Run edged in a network namespace with "
+		        "`nsenter --net=/run/netns/NAME` instead, after mounting bpffs once");
 	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
 		pr_err("Couldn't mount bpffs on /sys/fs/bpf: %s; edged needs root (CAP_SYS_ADMIN)",
 		       strerror(errno));
@@ -126,7 +126,7 @@ static int open_instance(struct datapath *dp, const char *instance)
 }
 
 static void pin_path(const struct datapath *dp, char *buf, size_t len, const char *prefix,
-		     const char *name)
+                     const char *name)
 {
 	snprintf(buf, len, "%s/%s%s", dp->pin_dir, prefix, name);
 }
@@ -134,7 +134,7 @@ static void pin_path(const struct datapath *dp, char *buf, size_t len, const cha
 /* Loads a fresh edge program with the config's stage switches; its maps are the pinned ones
  * when they exist (libbpf reuses them by name), so counters and state survive. */
 static int load_program(const struct datapath *dp, const struct edged_config *cfg,
-			struct edge_bpf **out)
+                        struct edge_bpf **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dp->pin_dir);
 	struct edge_bpf *skel;
@@ -213,15 +213,15 @@ static int adopt_link(const struct datapath *dp, const struct uplink_config *up,
 		return fd;
 
 	pr_info("uplink %s: pinned link no longer matches (interface recreated or xdp_mode "
-		"changed): replacing it",
-		up->name);
+	        "changed): replacing it",
+	        up->name);
 	close(fd);
 	unlink(path);
 	return -1;
 }
 
 static int attach_link(const struct datapath *dp, const struct uplink_config *up, int ifindex,
-		       int prog_fd)
+                       int prog_fd)
 {
 	__u32 flags = up->mode == XDP_MODE_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = flags);
@@ -231,20 +231,21 @@ static int attach_link(const struct datapath *dp, const struct uplink_config *up
 	fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
 	if (fd < 0) {
 		err = fd;
-		pr_err("Couldn't attach XDP in %s mode on '%s': %s(%d)%s", config_xdp_mode_name(up->mode),
-		       up->name, strerror(-err), err,
+		pr_err("Couldn't attach XDP in %s mode on '%s': %s(%d)%s",
+		       config_xdp_mode_name(up->mode), up->name, strerror(-err), err,
 		       err == -EBUSY ? "; another XDP program is attached there: detach it "
-				       "(`ip link set dev IFACE xdp off`) or teardown its owner"
+		                       "(`ip link set dev IFACE xdp off`) or teardown its owner"
 		       : up->mode == XDP_MODE_NATIVE
-			       ? "; if the driver has no native XDP, set xdp_mode: generic"
-			       : "");
+		               ? "; if the driver has no native XDP, set xdp_mode: generic"
+		               : "");
 		return err;
 	}
 	pin_path(dp, path, sizeof(path), EDGE_PIN_LINK_PREFIX, up->name);
 	unlink(path);
 	if (bpf_obj_pin(fd, path)) {
 		err = -errno;
-		pr_err("Couldn't pin the XDP link of '%s' at %s: %s", up->name, path, strerror(-err));
+		pr_err("Couldn't pin the XDP link of '%s' at %s: %s", up->name, path,
+		       strerror(-err));
 		close(fd);
 		return err;
 	}
@@ -328,7 +329,7 @@ static __u32 pinned_slot(struct edge_bpf *skel, int ifindex)
  * packet never counts into a slot that still holds another uplink's numbers. */
 static int assign_slots(struct edge_bpf *skel, struct plan_uplink *plan, int n)
 {
-	bool used[EDGE_NSLOTS] = { [EDGE_SLOT_OTHER] = true };
+	bool used[EDGE_NSLOTS] = {[EDGE_SLOT_OTHER] = true};
 	int err = 0;
 
 	for (int i = 0; i < n; i++) {
@@ -370,7 +371,7 @@ static void drop_link(const struct datapath *dp, struct datapath_uplink *u)
  * whose xdp_mode changed is re-attached: the kernel allows one mode at a time per device,
  * so that uplink sees a short interruption (logged). */
 static int plan_uplinks(struct datapath *dp, const struct edged_config *cfg, int prog_fd,
-			struct plan_uplink *plan)
+                        struct plan_uplink *plan)
 {
 	for (int i = 0; i < cfg->n_uplinks; i++) {
 		const struct uplink_config *up = &cfg->uplinks[i];
@@ -380,10 +381,12 @@ static int plan_uplinks(struct datapath *dp, const struct edged_config *cfg, int
 
 		memset(p, 0, sizeof(*p));
 		if (!ifindex || ifindex >= EDGE_MAX_IFINDEX) {
-			pr_err(!ifindex ? "uplink '%s': no such interface in this network namespace "
-					  "(see `ip link`)"
-					: "uplink '%s': ifindex %d is beyond the %d edged's counters "
-					  "can index; recreate the interface to get a lower one",
+			pr_err(!ifindex
+			               ? "uplink '%s': no such interface in this network namespace "
+			                 "(see `ip link`)"
+			               : "uplink '%s': ifindex %d is beyond the %d edged's "
+			                 "counters "
+			                 "can index; recreate the interface to get a lower one",
 			       up->name, ifindex, EDGE_MAX_IFINDEX);
 			plan_undo(plan, i, dp);
 			return !ifindex ? -ENODEV : -ERANGE;
@@ -394,7 +397,7 @@ static int plan_uplinks(struct datapath *dp, const struct edged_config *cfg, int
 		}
 		if (cur && cur->link_fd >= 0) {
 			pr_warn("uplink %s: re-attaching in %s mode", up->name,
-				config_xdp_mode_name(up->mode));
+			        config_xdp_mode_name(up->mode));
 			drop_link(dp, cur);
 		}
 		snprintf(p->u.name, sizeof(p->u.name), "%s", up->name);
@@ -421,7 +424,7 @@ static int plan_uplinks(struct datapath *dp, const struct edged_config *cfg, int
 /* Removes pinned links of uplinks the config no longer has, including ones a previous edged
  * left behind before it was stopped. */
 static void drop_stale_links(struct datapath *dp, const struct edged_config *cfg,
-			     struct edge_bpf *skel)
+                             struct edge_bpf *skel)
 {
 	size_t plen = strlen(EDGE_PIN_LINK_PREFIX);
 	struct dirent *de;
@@ -447,7 +450,7 @@ static void drop_stale_links(struct datapath *dp, const struct edged_config *cfg
 		if (strncmp(de->d_name, EDGE_PIN_LINK_PREFIX, plen) || config_has_uplink(cfg, name))
 			continue;
 		pr_info("uplink %s: removing the link a previous edged pinned (not in the config)",
-			name);
+		        name);
 		unlinkat(dirfd(dir), de->d_name, 0);
 	}
 	closedir(dir);
@@ -522,8 +525,8 @@ int datapath_apply(struct datapath *dp, const struct edged_config *cfg)
 		dp->uplinks[i] = plan[i].u;
 		if (plan[i].is_new)
 			pr_info("uplink %s (ifindex %d): %s in %s mode, link id %u", plan[i].u.name,
-				plan[i].u.ifindex, plan[i].u.adopted ? "adopted" : "attached",
-				config_xdp_mode_name(plan[i].u.mode), plan[i].u.link_id);
+			        plan[i].u.ifindex, plan[i].u.adopted ? "adopted" : "attached",
+			        config_xdp_mode_name(plan[i].u.mode), plan[i].u.link_id);
 	}
 	dp->n_uplinks = cfg->n_uplinks;
 	if (skel != dp->skel) {
@@ -535,7 +538,7 @@ int datapath_apply(struct datapath *dp, const struct edged_config *cfg)
 		dp->fn_loaded[FN_LB] = cfg->fn[FN_LB].enabled;
 		dp->prog_id = fd_object_id(prog_fd);
 		pr_info("edge program id %u loaded (dos=%d transit=%d lb=%d)", dp->prog_id,
-			dp->fn_loaded[FN_DOS], dp->fn_loaded[FN_TRANSIT], dp->fn_loaded[FN_LB]);
+		        dp->fn_loaded[FN_DOS], dp->fn_loaded[FN_TRANSIT], dp->fn_loaded[FN_LB]);
 	}
 	return 0;
 }

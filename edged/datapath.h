@@ -23,14 +23,14 @@ struct datapath_uplink {
 	enum xdp_mode mode;
 	int link_fd;
 	__u32 link_id;
-	__u32 slot; /* counter slot in uplink_stats, 1..EDGE_MAX_UPLINKS */
+	__u32 slot;   /* counter slot in uplink_stats, 1..EDGE_MAX_UPLINKS */
 	bool adopted; /* found pinned at start: the data path never stopped */
 };
 
 struct datapath {
 	char instance[CONFIG_INSTANCE_MAX];
 	char pin_dir[64]; /* DATAPATH_PIN_ROOT "/" instance */
-	int lock_fd; /* flock on the pin dir: one edged per instance */
+	int lock_fd;      /* flock on the pin dir: one edged per instance */
 	struct edge_bpf *skel;
 	bool fn_loaded[FN_COUNT]; /* the rodata switches the loaded program was built with */
 	__u32 prog_id;

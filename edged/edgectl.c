@@ -22,14 +22,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: edgectl [-s SOCKET | -c CONFIG] [-j] COMMAND\n"
-		   "commands:\n"
-		   "  status     instance, config generation, uplinks and attachments\n"
-		   "  stats      packet and byte counters per uplink, stage and verdict\n"
-		   "  reload     re-read edged's config; an invalid file changes nothing\n"
-		   "  version    edged's version\n"
-		   "  teardown   detach and unpin everything, then stop edged\n"
-		   "options: -j/--json  JSON instead of tables\n"
-		   "         -s/--socket PATH, -c/--config FILE  which edged to talk to\n");
+	           "commands:\n"
+	           "  status     instance, config generation, uplinks and attachments\n"
+	           "  stats      packet and byte counters per uplink, stage and verdict\n"
+	           "  reload     re-read edged's config; an invalid file changes nothing\n"
+	           "  version    edged's version\n"
+	           "  teardown   detach and unpin everything, then stop edged\n"
+	           "options: -j/--json  JSON instead of tables\n"
+	           "         -s/--socket PATH, -c/--config FILE  which edged to talk to\n");
 }
 
 /* The only socket under /run/edged, so that a server with one edged needs no flags. */
@@ -88,16 +88,18 @@ static int resolve_socket(const char *sock, const char *config, char *buf, size_
 	if (n == 1)
 		return 0;
 	fprintf(stderr, "edgectl: %s under %s: say which edged with -s SOCKET or -c CONFIG\n",
-		n ? "several edged sockets" : "no edged socket", EDGECTL_RUN_DIR);
+	        n ? "several edged sockets" : "no edged socket", EDGECTL_RUN_DIR);
 	return -1;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
-		{ "socket", required_argument, NULL, 's' }, { "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },	    { "help", no_argument, NULL, 'h' },
-		{},
+	        {"socket", required_argument, NULL, 's'},
+	        {"config", required_argument, NULL, 'c'},
+	        {"json", no_argument, NULL, 'j'},
+	        {"help", no_argument, NULL, 'h'},
+	        {},
 	};
 	const char *sock = NULL, *config = NULL;
 	char path[CONFIG_SOCK_PATH_MAX], req[4096];
@@ -137,9 +139,10 @@ int main(int argc, char **argv)
 
 	ret = control_request(path, req, &out);
 	if (ret < 0) {
-		fprintf(stderr, "edgectl: no edged answers on %s: %s (is edged running? `edged -c "
-				"FILE`, or `systemctl status edged@INSTANCE`)\n",
-			path, strerror(-ret));
+		fprintf(stderr,
+		        "edgectl: no edged answers on %s: %s (is edged running? `edged -c "
+		        "FILE`, or `systemctl status edged@INSTANCE`)\n",
+		        path, strerror(-ret));
 		sb_free(&out);
 		return 3;
 	}

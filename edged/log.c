@@ -7,10 +7,10 @@
 #include "log.h"
 
 static const char *const level_names[] = {
-	[LOG_LVL_ERROR] = "error",
-	[LOG_LVL_WARN] = "warn",
-	[LOG_LVL_INFO] = "info",
-	[LOG_LVL_DEBUG] = "debug",
+        [LOG_LVL_ERROR] = "error",
+        [LOG_LVL_WARN] = "warn",
+        [LOG_LVL_INFO] = "info",
+        [LOG_LVL_DEBUG] = "debug",
 };
 
 /* The one piece of global state outside the daemon context: logging is needed before the
@@ -44,7 +44,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
 	/* "<3>" etc.: the sd-daemon prefix, so journald files each line at its priority; only
 	 * when stderr is the journal (systemd sets JOURNAL_STREAM), not on a terminal. */
-	static const int syslog_prio[] = { 3, 4, 6, 7 };
+	static const int syslog_prio[] = {3, 4, 6, 7};
 	va_list ap;
 
 	if (level > current_level)

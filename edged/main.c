@@ -23,21 +23,22 @@ struct options {
 };
 
 static const struct option long_options[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "check", no_argument, NULL, 'C' },
-	{ "teardown", no_argument, NULL, 'T' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "version", no_argument, NULL, 'V' },
-	{ "help", no_argument, NULL, 'h' },
-	{},
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 'C'},
+        {"teardown", no_argument, NULL, 'T'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: edged -c FILE            run (foreground; SIGHUP reloads)\n"
-		   "       edged --check -c FILE    validate FILE, print every error, exit 1 if any\n"
-		   "       edged --teardown -c FILE detach and unpin everything of FILE's instance\n"
-		   "options: -v/--verbose (debug logs), -V/--version, -h/--help\n");
+	fprintf(f,
+	        "usage: edged -c FILE            run (foreground; SIGHUP reloads)\n"
+	        "       edged --check -c FILE    validate FILE, print every error, exit 1 if any\n"
+	        "       edged --teardown -c FILE detach and unpin everything of FILE's instance\n"
+	        "options: -v/--verbose (debug logs), -V/--version, -h/--help\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -71,7 +72,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (!o->config || optind != argc) {
 		fprintf(stderr, "edged: %s\n",
-			!o->config ? "a config file is needed: -c FILE" : "unexpected argument");
+		        !o->config ? "a config file is needed: -c FILE" : "unexpected argument");
 		usage(stderr);
 		return -1;
 	}

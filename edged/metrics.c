@@ -23,10 +23,10 @@ static void xdp_counters(struct edged *e, struct strbuf *sb, const char *name, b
 		for (int s = 0; s < EDGE_NSTAGES; s++)
 			for (int v = 0; v < EDGE_NVERDICTS; v++)
 				sb_printf(sb, "%s{iface=\"%s\",stage=\"%s\",verdict=\"%s\"} %llu\n",
-					  name, u->name, datapath_stage_name(s),
-					  datapath_verdict_name(v),
-					  (unsigned long long)(bytes ? st.c[s][v].bytes
-								     : st.c[s][v].packets));
+				          name, u->name, datapath_stage_name(s),
+				          datapath_verdict_name(v),
+				          (unsigned long long)(bytes ? st.c[s][v].bytes
+				                                     : st.c[s][v].packets));
 	}
 }
 
@@ -34,7 +34,7 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 {
 	help(sb, "edged_build_info", "gauge", "edged version; always 1.");
 	sb_printf(sb, "edged_build_info{version=\"%s\",edged_instance=\"%s\"} 1\n", EDGED_VERSION,
-		  e->cfg.instance);
+	          e->cfg.instance);
 	help(sb, "edged_start_time_seconds", "gauge", "When edged started, Unix time.");
 	sb_printf(sb, "edged_start_time_seconds %lld\n", (long long)e->started);
 	help(sb, "edged_config_generation", "gauge", "Configs applied since edged started.");
@@ -45,12 +45,12 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 	help(sb, "edged_config_last_reload_timestamp_seconds", "gauge",
 	     "When the config was last (re)loaded, Unix time.");
 	sb_printf(sb, "edged_config_last_reload_timestamp_seconds %lld\n",
-		  (long long)e->last_reload);
+	          (long long)e->last_reload);
 	help(sb, "edged_uplink_attached", "gauge", "1 if the XDP edge program is attached.");
 	for (int i = 0; i < e->dp.n_uplinks; i++)
 		sb_printf(sb, "edged_uplink_attached{iface=\"%s\",xdp_mode=\"%s\"} %d\n",
-			  e->dp.uplinks[i].name, config_xdp_mode_name(e->dp.uplinks[i].mode),
-			  e->dp.uplinks[i].link_fd >= 0);
+		          e->dp.uplinks[i].name, config_xdp_mode_name(e->dp.uplinks[i].mode),
+		          e->dp.uplinks[i].link_fd >= 0);
 	help(sb, "edged_xdp_packets_total", "counter",
 	     "Packets by uplink and by the XDP stage that decided their verdict.");
 	xdp_counters(e, sb, "edged_xdp_packets_total", false);
@@ -60,7 +60,7 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, struct strbuf *sb,
-			     const char *type)
+                             const char *type)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -77,8 +77,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, str
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-			      const char *method, const char *version, const char *upload_data,
-			      size_t *upload_data_size, void **req_cls)
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls)
 {
 	struct edged *e = cls;
 	struct strbuf sb = {};
@@ -115,7 +115,7 @@ int metrics_start(struct edged *e)
 	if (m->addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	e->metrics = MHD_start_daemon(flags, 0, NULL, NULL, handle, e, MHD_OPTION_SOCK_ADDR,
-				      &m->addr, MHD_OPTION_END);
+	                              &m->addr, MHD_OPTION_END);
 	if (!e->metrics) {
 		pr_err("Couldn't serve metrics on %s (is the address in use or not local?): "
 		       "change metrics.listen, or set it to off",

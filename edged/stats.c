@@ -8,11 +8,11 @@
 static void counter_json(struct strbuf *sb, const struct edge_counter *c)
 {
 	sb_printf(sb, "{\"packets\":%llu,\"bytes\":%llu}", (unsigned long long)c->packets,
-		  (unsigned long long)c->bytes);
+	          (unsigned long long)c->bytes);
 }
 
 static void uplink_stats_json(struct strbuf *sb, const struct datapath_uplink *u,
-			      const struct edge_uplink_stats *st, struct edge_counter *total)
+                              const struct edge_uplink_stats *st, struct edge_counter *total)
 {
 	struct edge_counter sum = {};
 
@@ -26,10 +26,11 @@ static void uplink_stats_json(struct strbuf *sb, const struct datapath_uplink *u
 
 	sb_printf(sb, "{\"iface\":");
 	sb_json_str(sb, u->name);
-	sb_printf(sb, ",\"ifindex\":%d,\"xdp_mode\":\"%s\",\"packets\":%llu,\"bytes\":%llu,"
-		      "\"counters\":{",
-		  u->ifindex, config_xdp_mode_name(u->mode), (unsigned long long)sum.packets,
-		  (unsigned long long)sum.bytes);
+	sb_printf(sb,
+	          ",\"ifindex\":%d,\"xdp_mode\":\"%s\",\"packets\":%llu,\"bytes\":%llu,"
+	          "\"counters\":{",
+	          u->ifindex, config_xdp_mode_name(u->mode), (unsigned long long)sum.packets,
+	          (unsigned long long)sum.bytes);
 	for (int s = 0; s < EDGE_NSTAGES; s++) {
 		sb_printf(sb, "%s\"%s\":{", s ? "," : "", datapath_stage_name(s));
 		for (int v = 0; v < EDGE_NVERDICTS; v++) {
@@ -66,7 +67,7 @@ static void stats_table(struct edged *e, struct strbuf *sb)
 	int rows = 0;
 
 	sb_printf(sb, "%-16s %-8s %-9s %14s %16s\n", "IFACE", "STAGE", "VERDICT", "PACKETS",
-		  "BYTES");
+	          "BYTES");
 	for (int i = 0; i < e->dp.n_uplinks; i++) {
 		const struct datapath_uplink *u = &e->dp.uplinks[i];
 		struct edge_uplink_stats st;
@@ -77,9 +78,9 @@ static void stats_table(struct edged *e, struct strbuf *sb)
 				if (!st.c[s][v].packets)
 					continue;
 				sb_printf(sb, "%-16s %-8s %-9s %14llu %16llu\n", u->name,
-					  datapath_stage_name(s), datapath_verdict_name(v),
-					  (unsigned long long)st.c[s][v].packets,
-					  (unsigned long long)st.c[s][v].bytes);
+				          datapath_stage_name(s), datapath_verdict_name(v),
+				          (unsigned long long)st.c[s][v].packets,
+				          (unsigned long long)st.c[s][v].bytes);
 				rows++;
 			}
 	}
@@ -99,18 +100,18 @@ static void status_json(struct edged *e, struct strbuf *sb)
 {
 	sb_printf(sb, "{\"instance\":");
 	sb_json_str(sb, e->cfg.instance);
-	sb_printf(sb, ",\"version\":\"%s\",\"pid\":%d,\"uptime_s\":%lld,\"config\":",
-		  EDGED_VERSION, (int)getpid(), (long long)(time(NULL) - e->started));
+	sb_printf(sb, ",\"version\":\"%s\",\"pid\":%d,\"uptime_s\":%lld,\"config\":", EDGED_VERSION,
+	          (int)getpid(), (long long)(time(NULL) - e->started));
 	sb_json_str(sb, e->cfg.path);
 	sb_printf(sb, ",\"generation\":%lu,\"last_reload\":{\"ok\":%s,\"time\":%lld,\"error\":",
-		  e->generation, e->last_reload_ok ? "true" : "false", (long long)e->last_reload);
+	          e->generation, e->last_reload_ok ? "true" : "false", (long long)e->last_reload);
 	sb_json_str(sb, e->last_reload_error);
 	sb_printf(sb, "},\"pin_dir\":");
 	sb_json_str(sb, e->dp.pin_dir);
 	sb_printf(sb, ",\"prog_id\":%u,\"functions\":{", e->dp.prog_id);
 	for (int f = 0; f < FN_COUNT; f++)
 		sb_printf(sb, "%s\"%s\":%s", f ? "," : "", config_function_name(f),
-			  e->cfg.fn[f].enabled ? "true" : "false");
+		          e->cfg.fn[f].enabled ? "true" : "false");
 	sb_printf(sb, "},\"uplinks\":[");
 	for (int i = 0; i < e->dp.n_uplinks; i++) {
 		const struct datapath_uplink *u = &e->dp.uplinks[i];
@@ -118,30 +119,33 @@ static void status_json(struct edged *e, struct strbuf *sb)
 		sb_printf(sb, "%s{\"iface\":", i ? "," : "");
 		sb_json_str(sb, u->name);
 		sb_printf(sb, ",\"ifindex\":%d,\"xdp_mode\":\"%s\",\"attached\":%s,\"link_id\":%u}",
-			  u->ifindex, config_xdp_mode_name(u->mode), u->link_fd >= 0 ? "true" : "false",
-			  u->link_id);
+		          u->ifindex, config_xdp_mode_name(u->mode),
+		          u->link_fd >= 0 ? "true" : "false", u->link_id);
 	}
 	sb_printf(sb, "]}\n");
 }
 
 static void status_table(struct edged *e, struct strbuf *sb)
 {
-	sb_printf(sb, "instance     %s\nversion      %s (pid %d, up %llds)\nconfig       %s "
-		      "(generation %lu, last reload %s%s%s)\npin dir      %s\nprogram      id %u\n",
-		  e->cfg.instance, EDGED_VERSION, (int)getpid(),
-		  (long long)(time(NULL) - e->started), e->cfg.path, e->generation,
-		  e->last_reload_ok ? "ok" : "FAILED", e->last_reload_ok ? "" : ": ",
-		  e->last_reload_ok ? "" : e->last_reload_error, e->dp.pin_dir, e->dp.prog_id);
+	sb_printf(sb,
+	          "instance     %s\nversion      %s (pid %d, up %llds)\nconfig       %s "
+	          "(generation %lu, last reload %s%s%s)\npin dir      %s\nprogram      id %u\n",
+	          e->cfg.instance, EDGED_VERSION, (int)getpid(),
+	          (long long)(time(NULL) - e->started), e->cfg.path, e->generation,
+	          e->last_reload_ok ? "ok" : "FAILED", e->last_reload_ok ? "" : ": ",
+	          e->last_reload_ok ? "" : e->last_reload_error, e->dp.pin_dir, e->dp.prog_id);
 	sb_printf(sb, "functions   ");
 	for (int f = 0; f < FN_COUNT; f++)
-		sb_printf(sb, " %s=%s", config_function_name(f), e->cfg.fn[f].enabled ? "on" : "off");
+		sb_printf(sb, " %s=%s", config_function_name(f),
+		          e->cfg.fn[f].enabled ? "on" : "off");
 	sb_printf(sb, "\n\n%-16s %8s %-8s %-9s %8s\n", "UPLINK", "IFINDEX", "XDP", "ATTACHED",
-		  "LINK");
+	          "LINK");
 	for (int i = 0; i < e->dp.n_uplinks; i++) {
 		const struct datapath_uplink *u = &e->dp.uplinks[i];
 
 		sb_printf(sb, "%-16s %8d %-8s %-9s %8u\n", u->name, u->ifindex,
-			  config_xdp_mode_name(u->mode), u->link_fd >= 0 ? "yes" : "NO", u->link_id);
+		          config_xdp_mode_name(u->mode), u->link_fd >= 0 ? "yes" : "NO",
+		          u->link_id);
 	}
 }
 

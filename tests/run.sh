@@ -11,7 +11,7 @@
 # exits non-zero without reporting a failure counts as one failure, so a crash never passes.
 # Run one kind only with: tests/run.sh unit|bpf|lab|e2e ...
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 OUT=${OUT:-build}
 export EDGED=${EDGED:-$OUT/edged} EDGECTL=${EDGECTL:-$OUT/edgectl}

@@ -19,7 +19,7 @@ static int cmp_double(const void *a, const void *b)
 static double run_once(int prog_fd, const void *frame, uint32_t len)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
-		    .repeat = BENCH_REPEAT);
+	            .repeat = BENCH_REPEAT);
 
 	if (bpf_prog_test_run_opts(prog_fd, &opts))
 		return -errno;
@@ -27,9 +27,9 @@ static double run_once(int prog_fd, const void *frame, uint32_t len)
 }
 
 int bench_xdp_side_by_side(const int *prog_fds, int n, const void *frame, uint32_t len,
-			   double *median_ns)
+                           double *median_ns)
 {
-	double (*samples)[BENCH_REPS] = calloc(n, sizeof(*samples));
+	double(*samples)[BENCH_REPS] = calloc(n, sizeof(*samples));
 
 	if (!samples)
 		return -ENOMEM;
@@ -62,8 +62,8 @@ double bench_xdp_ns(int prog_fd, const void *frame, uint32_t len)
 int bench_load_xdp_pass(void)
 {
 	struct bpf_insn insns[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS },
-		{ .code = BPF_JMP | BPF_EXIT },
+	        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
+	        {.code = BPF_JMP | BPF_EXIT},
 	};
 
 	return bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_pass", "GPL", insns, 2, NULL);
@@ -80,8 +80,8 @@ void bench_pin_cpu(int cpu)
 }
 
 void bench_line(const char *name, const char *metric, double edged, const char *peer,
-		double peer_value)
+                double peer_value)
 {
-	printf("BENCH %s %s edged=%.1f %s=%.1f ratio=%.2f\n", name, metric, edged, peer,
-	       peer_value, peer_value > 0 ? edged / peer_value : 0.0);
+	printf("BENCH %s %s edged=%.1f %s=%.1f ratio=%.2f\n", name, metric, edged, peer, peer_value,
+	       peer_value > 0 ? edged / peer_value : 0.0);
 }

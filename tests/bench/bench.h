@@ -21,7 +21,7 @@ double bench_xdp_ns(int prog_fd, const void *frame, uint32_t len);
 
 /* Runs each of N programs once per round, BENCH_REPS rounds, and stores each median. */
 int bench_xdp_side_by_side(const int *prog_fds, int n, const void *frame, uint32_t len,
-			   double *median_ns);
+                           double *median_ns);
 
 /* A two-instruction `return XDP_PASS` program: the floor every XDP program pays. */
 int bench_load_xdp_pass(void);
@@ -32,6 +32,6 @@ void bench_pin_cpu(int cpu);
 /* Prints the line the project's tables are made of:
  * BENCH <name> <metric> edged=<value> <peer>=<value> ratio=<edged/peer> */
 void bench_line(const char *name, const char *metric, double edged, const char *peer,
-		double peer_value);
+                double peer_value);
 
 #endif

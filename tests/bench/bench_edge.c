@@ -27,7 +27,7 @@ static struct edge_bpf *load_edge(bool stages_on)
 	skel->rodata->enable_lb = stages_on;
 	if (edge_bpf__load(skel) ||
 	    harness_uplink_register(bpf_map__fd(skel->maps.uplink_slots),
-				    bpf_map__fd(skel->maps.uplink_stats), HARNESS_IFINDEX_LO, 1)) {
+	                            bpf_map__fd(skel->maps.uplink_stats), HARNESS_IFINDEX_LO, 1)) {
 		edge_bpf__destroy(skel);
 		return NULL;
 	}
@@ -48,8 +48,8 @@ int main(void)
 	printf("%-22s %12s %12s %12s\n", "frame", "edge(off)", "edge(on)", "xdp_pass");
 	for (unsigned int i = 0; i < sizeof(bench_frames) / sizeof(bench_frames[0]); i++) {
 		const struct bench_frame *f = &bench_frames[i];
-		int fds[3] = { bpf_program__fd(off->progs.xdp_edge),
-			       bpf_program__fd(on->progs.xdp_edge), pass_fd };
+		int fds[3] = {bpf_program__fd(off->progs.xdp_edge),
+		              bpf_program__fd(on->progs.xdp_edge), pass_fd};
 		double ns[3];
 		char name[64];
 

@@ -3,7 +3,7 @@
 # `make bench`: every benchmark binary, then the BENCH lines gathered into one table.
 # Benchmarks are not tests: nothing here passes or fails on a figure.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 OUT=${OUT:-build}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -734,7 +734,7 @@ int harness_uplink_register(int slots_fd, int stats_fd, uint32_t ifindex, uint32
 		err = -errno;
 	if (err)
 		fprintf(stderr, "registering ifindex %u in slot %u: %s\n", ifindex, slot,
-			strerror(-err));
+		        strerror(-err));
 	return err;
 }
 

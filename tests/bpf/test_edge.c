@@ -52,7 +52,7 @@ static const char *const verdict_names[EDGE_NVERDICTS] = {
 /* An uplink with no device: packets arrive on lo, never on it. */
 #define IFINDEX_ELSEWHERE 4242
 /* The slots the tests give lo and IFINDEX_ELSEWHERE, as edged would. */
-#define SLOT_LO 1
+#define SLOT_LO        1
 #define SLOT_ELSEWHERE 2
 
 struct env {
@@ -107,9 +107,9 @@ static int env_setup(void **state, bool all_stages)
 	env->prog_fd = bpf_program__fd(env->skel->progs.xdp_edge);
 	env->slots_fd = bpf_map__fd(env->skel->maps.uplink_slots);
 	env->stats_fd = bpf_map__fd(env->skel->maps.uplink_stats);
-	assert_int_equal(harness_uplink_register(env->slots_fd, env->stats_fd, HARNESS_IFINDEX_LO,
-						 SLOT_LO),
-			 0);
+	assert_int_equal(
+	        harness_uplink_register(env->slots_fd, env->stats_fd, HARNESS_IFINDEX_LO, SLOT_LO),
+	        0);
 	*state = env;
 	return 0;
 }
@@ -238,11 +238,11 @@ static void test_unknown_ifindex_counted_as_other(void **state)
 	struct edge_uplink_stats st;
 
 	assert_int_equal(harness_uplink_register(env->slots_fd, env->stats_fd, HARNESS_IFINDEX_LO,
-						 EDGE_SLOT_OTHER),
-			 0);
+	                                         EDGE_SLOT_OTHER),
+	                 0);
 	assert_int_equal(harness_uplink_register(env->slots_fd, env->stats_fd, IFINDEX_ELSEWHERE,
-						 SLOT_ELSEWHERE),
-			 0);
+	                                         SLOT_ELSEWHERE),
+	                 0);
 	run_parse_sets(env, EDGE_SLOT_OTHER);
 
 	for (uint32_t slot = SLOT_LO; slot <= SLOT_ELSEWHERE; slot++) {
@@ -344,8 +344,8 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_parse_fixtures_stages_on, setup_stages_on,
 	                                        teardown),
-	        cmocka_unit_test_setup_teardown(test_unknown_ifindex_counted_as_other, setup_stages_off,
-	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_unknown_ifindex_counted_as_other,
+	                                        setup_stages_off, teardown),
 	        cmocka_unit_test_setup_teardown(test_runner_reports_mismatches, setup_stages_off,
 	                                        teardown),
 	};

@@ -9,7 +9,7 @@
 #   | 2001:db8::1/64 |                       | 2001:db8::2/64             |
 #   +----------------+                       +--------------------------+
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/e2e/lib.sh
 source tests/e2e/lib.sh
 

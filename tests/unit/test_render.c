@@ -73,12 +73,14 @@ static void test_stats_json_shape(void **state)
 
 	(void)state;
 	stats_render(&ctx, &sb, true);
-	assert_contains(&sb, "{\"instance\":\"edge1\",\"uplinks\":[{\"iface\":\"eth0\",\"ifindex\":7,"
-			     "\"xdp_mode\":\"generic\",\"packets\":0,\"bytes\":0,\"counters\":{"
-			     "\"parse\":{\"pass\":{\"packets\":0,\"bytes\":0}");
+	assert_contains(&sb,
+	                "{\"instance\":\"edge1\",\"uplinks\":[{\"iface\":\"eth0\",\"ifindex\":7,"
+	                "\"xdp_mode\":\"generic\",\"packets\":0,\"bytes\":0,\"counters\":{"
+	                "\"parse\":{\"pass\":{\"packets\":0,\"bytes\":0}");
 	assert_contains(&sb, "\"end\":{\"pass\":");
-	assert_contains(&sb, "\"aborted\":{\"packets\":0,\"bytes\":0}}}}],\"totals\":{\"packets\":0,"
-			     "\"bytes\":0}}\n");
+	assert_contains(&sb,
+	                "\"aborted\":{\"packets\":0,\"bytes\":0}}}}],\"totals\":{\"packets\":0,"
+	                "\"bytes\":0}}\n");
 	sb_free(&sb);
 }
 
@@ -101,9 +103,10 @@ static void test_status_json_reports_functions_and_uplinks(void **state)
 	status_render(&ctx, &sb, true);
 	assert_contains(&sb, "\"generation\":3,\"last_reload\":{\"ok\":true");
 	assert_contains(&sb, "\"functions\":{\"dos\":true,\"lb\":false,\"dispatch\":false,"
-			     "\"egress\":false,\"transit\":false}");
-	assert_contains(&sb, "\"uplinks\":[{\"iface\":\"eth0\",\"ifindex\":7,\"xdp_mode\":\"generic\","
-			     "\"attached\":true,\"link_id\":9}]");
+	                     "\"egress\":false,\"transit\":false}");
+	assert_contains(&sb,
+	                "\"uplinks\":[{\"iface\":\"eth0\",\"ifindex\":7,\"xdp_mode\":\"generic\","
+	                "\"attached\":true,\"link_id\":9}]");
 	sb_free(&sb);
 }
 
@@ -138,7 +141,7 @@ static void test_control_unknown_command_lists_known_ones(void **state)
 	(void)state;
 	assert_false(control_dispatch(&ctx, "text stauts", &sb));
 	assert_contains(&sb, "unknown command 'stauts'; edged knows: status stats reload version "
-			     "teardown");
+	                     "teardown");
 	sb_free(&sb);
 }
 
@@ -163,10 +166,13 @@ static void test_metrics_prometheus_text(void **state)
 	(void)state;
 	metrics_render(&ctx, &sb);
 	assert_contains(&sb, "# TYPE edged_xdp_packets_total counter\n");
-	assert_contains(&sb, "edged_xdp_packets_total{iface=\"eth0\",stage=\"end\",verdict=\"pass\"} 0\n");
-	assert_contains(&sb, "edged_xdp_bytes_total{iface=\"eth0\",stage=\"dos\",verdict=\"drop\"} 0\n");
+	assert_contains(
+	        &sb, "edged_xdp_packets_total{iface=\"eth0\",stage=\"end\",verdict=\"pass\"} 0\n");
+	assert_contains(&sb,
+	                "edged_xdp_bytes_total{iface=\"eth0\",stage=\"dos\",verdict=\"drop\"} 0\n");
 	assert_contains(&sb, "edged_config_generation 3\n");
-	assert_contains(&sb, "edged_build_info{version=\"" EDGED_VERSION "\",edged_instance=\"edge1\"} 1\n");
+	assert_contains(&sb, "edged_build_info{version=\"" EDGED_VERSION
+	                     "\",edged_instance=\"edge1\"} 1\n");
 	assert_contains(&sb, "edged_uplink_attached{iface=\"eth0\",xdp_mode=\"generic\"} 1\n");
 	/* 5 stages x 5 verdicts, for packets and for bytes: a fixed set of series per uplink. */
 	int series = 0;
@@ -180,16 +186,16 @@ static void test_metrics_prometheus_text(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_json_string_escaping),
-		cmocka_unit_test(test_strbuf_grows_past_initial_capacity),
-		cmocka_unit_test_setup(test_stats_json_shape, setup),
-		cmocka_unit_test_setup(test_stats_table_without_traffic_says_so, setup),
-		cmocka_unit_test_setup(test_status_json_reports_functions_and_uplinks, setup),
-		cmocka_unit_test_setup(test_status_table_shows_failed_reload, setup),
-		cmocka_unit_test_setup(test_control_rejects_malformed_request, setup),
-		cmocka_unit_test_setup(test_control_unknown_command_lists_known_ones, setup),
-		cmocka_unit_test_setup(test_control_version_and_teardown, setup),
-		cmocka_unit_test_setup(test_metrics_prometheus_text, setup),
+	        cmocka_unit_test(test_json_string_escaping),
+	        cmocka_unit_test(test_strbuf_grows_past_initial_capacity),
+	        cmocka_unit_test_setup(test_stats_json_shape, setup),
+	        cmocka_unit_test_setup(test_stats_table_without_traffic_says_so, setup),
+	        cmocka_unit_test_setup(test_status_json_reports_functions_and_uplinks, setup),
+	        cmocka_unit_test_setup(test_status_table_shows_failed_reload, setup),
+	        cmocka_unit_test_setup(test_control_rejects_malformed_request, setup),
+	        cmocka_unit_test_setup(test_control_unknown_command_lists_known_ones, setup),
+	        cmocka_unit_test_setup(test_control_version_and_teardown, setup),
+	        cmocka_unit_test_setup(test_metrics_prometheus_text, setup),
 	};
 
 	return cmocka_run_group_tests_name("render", tests, NULL, NULL);
