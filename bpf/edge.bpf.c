@@ -39,9 +39,6 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } uplink_stats SEC(".maps");
 
-/* A stage's answer when it has no verdict for the packet. */
-#define EDGE_CONTINUE -1
-
 static __always_inline int verdict_action(int verdict)
 {
 	switch (verdict) {
@@ -104,7 +101,7 @@ int xdp_edge(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct pkt p = {};
+	struct pkt p = { .rule_id = EDGE_RULE_NONE };
 	int v;
 
 	switch (parse_packet(&p, data, data_end, bpf_xdp_get_buff_len(ctx))) {

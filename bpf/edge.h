@@ -34,6 +34,12 @@ enum edge_verdict {
 	EDGE_NVERDICTS,
 };
 
+/* A stage's answer when it has no verdict for the packet (BPF side only). */
+#define EDGE_CONTINUE -1
+
+/* struct pkt's rule_id before a stage sets it: no rule decided. */
+#define EDGE_RULE_NONE 0xffffffffu
+
 struct edge_counter {
 	__u64 packets;
 	__u64 bytes;
