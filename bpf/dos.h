@@ -64,7 +64,13 @@ struct dos_list_entry {
 	 * 0 = never. Checked in XDP so expiry is exact; edged deletes expired entries later to
 	 * free the memory. */
 	__u64 expires_ns;
+	/* DOS_ENTRY_RUNTIME: added with edgectl, not from the config; a reload rebuilds the
+	 * config's entries and carries these over. The data path ignores it. */
+	__u32 flags;
+	__u32 pad;
 };
+
+#define DOS_ENTRY_RUNTIME 1u
 
 /* What a rule matches: a bit per field; fields without their bit are ignored. */
 enum dos_match {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Loads edged's YAML configuration with libyaml's document API, so that every node keeps its
- * position for messages. Each mapping of the schema is a table of {key, handler}; walk_mapping()
+ * position for messages. Each mapping of the schema is a table of {key, handler}; cfg_walk()
  * dispatches through it and reports unknown, duplicate and missing keys the same way everywhere.
  * Errors are collected rather than fatal: a user fixing a file sees all of its problems at once.
  */
@@ -16,6 +16,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "config_parse.h"
 
 /* A configuration is a few dozen lines; a file of a megabyte is the wrong file. */
 #define CONFIG_FILE_MAX (1 << 20)
@@ -23,31 +24,6 @@
  * allow one edit only: "foo" is two edits from "dos" but nobody meant it. */
 #define SUGGEST_MAX_DISTANCE 2
 #define SUGGEST_SHORT_KEY    4
-/* Longest key path in messages, "uplinks[63].xdp_mode" and the like, with room to grow. */
-#define KEY_PATH_MAX 128
-
-struct parser {
-	const char *name; /* the file, as messages name it */
-	const char *text; /* the whole input, to place reader errors that carry only an offset */
-	size_t len;
-	yaml_document_t *doc;
-	unsigned int flags;
-	struct edged_config *cfg;
-	struct config_errors *errs; /* may be NULL: then errors are only counted */
-	int n_errors;
-	bool have_control_socket;
-	yaml_mark_t uplink_marks[CONFIG_MAX_UPLINKS]; /* where each uplink's name was written */
-};
-
-/* Handles the value VAL of one key; PATH names it in messages ("uplinks[0].xdp_mode"), OBJ is
- * the struct the enclosing mapping fills. */
-typedef void (*key_fn)(struct parser *p, yaml_node_t *val, const char *path, void *obj);
-
-struct key_handler {
-	const char *key;
-	key_fn fn;
-	const char *required; /* non-NULL: the key must be present; an example of it */
-};
 
 static const char *const function_names[FN_COUNT] = {
         [FN_DOS] = "dos",       [FN_LB] = "lb",           [FN_DISPATCH] = "dispatch",
@@ -71,7 +47,7 @@ const char *config_xdp_mode_name(enum xdp_mode mode)
 
 /* ---- errors ---- */
 
-static void __attribute__((format(printf, 2, 3))) push_error(struct parser *p, const char *fmt, ...)
+void __attribute__((format(printf, 2, 3))) cfg_push_error(struct parser *p, const char *fmt, ...)
 {
 	struct config_errors *errs = p->errs;
 	char *msg, **msgs;
@@ -96,8 +72,8 @@ static void __attribute__((format(printf, 2, 3))) push_error(struct parser *p, c
 }
 
 /* "FILE:LINE:COL: PATH: message", with the 0-based MARK printed 1-based as editors expect. */
-static void __attribute__((format(printf, 4, 5)))
-err_at(struct parser *p, yaml_mark_t mark, const char *path, const char *fmt, ...)
+void __attribute__((format(printf, 4, 5)))
+cfg_err_at(struct parser *p, yaml_mark_t mark, const char *path, const char *fmt, ...)
 {
 	char *msg;
 	va_list ap;
@@ -110,7 +86,7 @@ err_at(struct parser *p, yaml_mark_t mark, const char *path, const char *fmt, ..
 		p->n_errors++;
 		return;
 	}
-	push_error(p, "%s:%zu:%zu: %s%s%s", p->name, mark.line + 1, mark.column + 1, path,
+	cfg_push_error(p, "%s:%zu:%zu: %s%s%s", p->name, mark.line + 1, mark.column + 1, path,
 	           *path ? ": " : "", msg);
 	free(msg);
 }
@@ -128,18 +104,18 @@ void config_errors_free(struct config_errors *errs)
 
 /* ---- nodes ---- */
 
-static yaml_node_t *node_at(struct parser *p, int index)
+yaml_node_t *cfg_node(struct parser *p, int index)
 {
 	return yaml_document_get_node(p->doc, index);
 }
 
-static const char *scalar(const yaml_node_t *n)
+const char *cfg_scalar(const yaml_node_t *n)
 {
 	return (const char *)n->data.scalar.value;
 }
 
 /* `key:`, `key: ~` and `key: null` all mean "nothing"; a quoted "" is a string. */
-static bool is_null(const yaml_node_t *n)
+bool cfg_is_null(const yaml_node_t *n)
 {
 	static const char *const spellings[] = {"", "~", "null", "Null", "NULL"};
 
@@ -150,14 +126,14 @@ static bool is_null(const yaml_node_t *n)
 	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return false;
 	for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++)
-		if (strcmp(scalar(n), spellings[i]) == 0)
+		if (strcmp(cfg_scalar(n), spellings[i]) == 0)
 			return true;
 	return false;
 }
 
-static const char *node_kind(const yaml_node_t *n)
+const char *cfg_kind(const yaml_node_t *n)
 {
-	if (is_null(n))
+	if (cfg_is_null(n))
 		return "an empty value";
 	switch (n->type) {
 	case YAML_SCALAR_NODE:
@@ -172,23 +148,23 @@ static const char *node_kind(const yaml_node_t *n)
 }
 
 /* The string value of N, or NULL after reporting why it is not one. */
-static const char *get_string(struct parser *p, yaml_node_t *n, const char *path)
+const char *cfg_string(struct parser *p, yaml_node_t *n, const char *path)
 {
-	if (n->type != YAML_SCALAR_NODE || is_null(n)) {
-		err_at(p, n->start_mark, path, "expected a string, got %s", node_kind(n));
+	if (n->type != YAML_SCALAR_NODE || cfg_is_null(n)) {
+		cfg_err_at(p, n->start_mark, path, "expected a string, got %s", cfg_kind(n));
 		return NULL;
 	}
-	if (strlen(scalar(n)) != n->data.scalar.length) {
-		err_at(p, n->start_mark, path, "the string contains a NUL character");
+	if (strlen(cfg_scalar(n)) != n->data.scalar.length) {
+		cfg_err_at(p, n->start_mark, path, "the string contains a NUL character");
 		return NULL;
 	}
-	return scalar(n);
+	return cfg_scalar(n);
 }
 
 /* true/false/yes/no, unquoted: a quoted "true" is a string in YAML, and we say so. */
-static int get_bool(struct parser *p, yaml_node_t *n, const char *path, bool *out)
+int cfg_bool(struct parser *p, yaml_node_t *n, const char *path, bool *out)
 {
-	const char *s = n->type == YAML_SCALAR_NODE && !is_null(n) ? scalar(n) : NULL;
+	const char *s = n->type == YAML_SCALAR_NODE && !cfg_is_null(n) ? cfg_scalar(n) : NULL;
 	bool plain = s && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 
 	if (plain && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0)) {
@@ -200,16 +176,147 @@ static int get_bool(struct parser *p, yaml_node_t *n, const char *path, bool *ou
 		return 0;
 	}
 	if (!s)
-		err_at(p, n->start_mark, path, "expected true or false, got %s", node_kind(n));
+		cfg_err_at(p, n->start_mark, path, "expected true or false, got %s", cfg_kind(n));
 	else if (!plain)
-		err_at(p, n->start_mark, path,
+		cfg_err_at(p, n->start_mark, path,
 		       "expected true or false, got the quoted string \"%.80s\" (remove the "
 		       "quotes)",
 		       s);
 	else
-		err_at(p, n->start_mark, path, "expected true or false (or yes/no), got '%.80s'",
+		cfg_err_at(p, n->start_mark, path, "expected true or false (or yes/no), got '%.80s'",
 		       s);
 	return -1;
+}
+
+/* Splits "123", "10k", "2M" into a number; false on anything else. */
+static bool parse_u64(const char *s, bool si, uint64_t *out)
+{
+	static const struct {
+		char suffix;
+		uint64_t mult;
+	} suffixes[] = {{'k', 1000ULL}, {'M', 1000000ULL}, {'G', 1000000000ULL}};
+	unsigned long long v;
+	char *end;
+
+	if (!*s || !isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	if (*end && si && !end[1]) {
+		for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+			if (*end != suffixes[i].suffix)
+				continue;
+			if (v > UINT64_MAX / suffixes[i].mult)
+				return false;
+			v *= suffixes[i].mult;
+			end++;
+			break;
+		}
+	}
+	*out = v;
+	return *end == '\0';
+}
+
+int cfg_u64(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, uint64_t max,
+	    bool si, uint64_t *out)
+{
+	const char *s = cfg_string(p, n, path);
+	uint64_t v;
+
+	if (!s)
+		return -1;
+	if (!parse_u64(s, si, &v)) {
+		cfg_err_at(p, n->start_mark, path, "expected a whole number%s, got '%.80s'",
+			   si ? " (suffixes k, M, G allowed)" : "", s);
+		return -1;
+	}
+	if (v < min || v > max) {
+		cfg_err_at(p, n->start_mark, path, "%llu is out of range: %llu to %llu",
+			   (unsigned long long)v, (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int cfg_range(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, uint64_t max,
+	      uint64_t *lo, uint64_t *hi)
+{
+	const char *s = cfg_string(p, n, path);
+	char first[32];
+	const char *dash;
+
+	if (!s)
+		return -1;
+	dash = strchr(s, '-');
+	if (!dash) {
+		if (!parse_u64(s, false, lo))
+			goto bad;
+		*hi = *lo;
+	} else {
+		if ((size_t)(dash - s) >= sizeof(first))
+			goto bad;
+		memcpy(first, s, dash - s);
+		first[dash - s] = '\0';
+		if (!parse_u64(first, false, lo) || !parse_u64(dash + 1, false, hi))
+			goto bad;
+	}
+	if (*lo > *hi) {
+		cfg_err_at(p, n->start_mark, path, "range '%.80s' runs backwards: write it low-high",
+			   s);
+		return -1;
+	}
+	if (*lo < min || *hi > max) {
+		cfg_err_at(p, n->start_mark, path, "'%.80s' is out of range: %llu to %llu", s,
+			   (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	return 0;
+bad:
+	cfg_err_at(p, n->start_mark, path, "expected a number or a range such as 1000-2000, got '%.80s'",
+		   s);
+	return -1;
+}
+
+int cfg_prefix(struct parser *p, yaml_node_t *n, const char *path, struct prefix *out)
+{
+	const char *s = cfg_string(p, n, path);
+	char fixed[PREFIX_STRLEN];
+	int err;
+
+	if (!s)
+		return -1;
+	err = prefix_parse(s, out);
+	if (!err)
+		return 0;
+	if (err == ADDR_ERR_HOST_BITS)
+		cfg_err_at(p, n->start_mark, path, "'%.80s': host bits set: did you mean %s?", s,
+			   prefix_format(out, fixed, sizeof(fixed)));
+	else
+		cfg_err_at(p, n->start_mark, path, "'%.80s' is not a prefix: %s", s,
+			   addr_strerror(err));
+	return -1;
+}
+
+void cfg_each(struct parser *p, yaml_node_t *v, const char *path,
+	      void (*fn)(struct parser *p, yaml_node_t *item, const char *path, int i, void *obj),
+	      void *obj)
+{
+	int i = 0;
+
+	if (v->type != YAML_SEQUENCE_NODE) {
+		cfg_err_at(p, v->start_mark, path, "expected a list, got %s", cfg_kind(v));
+		return;
+	}
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
+		char child[KEY_PATH_MAX];
+
+		snprintf(child, sizeof(child), "%s[%d]", path, i);
+		fn(p, cfg_node(p, *it), child, i, obj);
+	}
 }
 
 /* ---- key dispatch ---- */
@@ -248,7 +355,7 @@ static size_t edit_distance(const char *a, const char *b)
 static void unknown_key(struct parser *p, yaml_node_t *k, const char *path,
                         const struct key_handler *keys, size_t n_keys)
 {
-	const char *key = scalar(k), *best = NULL;
+	const char *key = cfg_scalar(k), *best = NULL;
 	size_t best_d = SIZE_MAX;
 	char allowed[512] = "";
 
@@ -262,7 +369,7 @@ static void unknown_key(struct parser *p, yaml_node_t *k, const char *path,
 		}
 	}
 	if (best) {
-		err_at(p, k->start_mark, path, "unknown key '%.80s': did you mean '%s'?", key,
+		cfg_err_at(p, k->start_mark, path, "unknown key '%.80s': did you mean '%s'?", key,
 		       best);
 		return;
 	}
@@ -272,22 +379,22 @@ static void unknown_key(struct parser *p, yaml_node_t *k, const char *path,
 		snprintf(allowed + used, sizeof(allowed) - used, "%s%s", i ? ", " : "",
 		         keys[i].key);
 	}
-	err_at(p, k->start_mark, path, "unknown key '%.80s' (allowed keys: %s)", key, allowed);
+	cfg_err_at(p, k->start_mark, path, "unknown key '%.80s' (allowed keys: %s)", key, allowed);
 }
 
 /* Reports PAIR's key when an earlier pair of MAP has the same one. */
 static bool duplicate_key(struct parser *p, yaml_node_t *map, yaml_node_pair_t *pair,
                           const char *path)
 {
-	yaml_node_t *k = node_at(p, pair->key);
+	yaml_node_t *k = cfg_node(p, pair->key);
 
 	for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pair; q++) {
-		yaml_node_t *qk = node_at(p, q->key);
+		yaml_node_t *qk = cfg_node(p, q->key);
 
-		if (qk->type != YAML_SCALAR_NODE || strcmp(scalar(qk), scalar(k)) != 0)
+		if (qk->type != YAML_SCALAR_NODE || strcmp(cfg_scalar(qk), cfg_scalar(k)) != 0)
 			continue;
-		err_at(p, k->start_mark, path, "duplicate key '%.80s' (first at %zu:%zu)",
-		       scalar(k), qk->start_mark.line + 1, qk->start_mark.column + 1);
+		cfg_err_at(p, k->start_mark, path, "duplicate key '%.80s' (first at %zu:%zu)",
+		       cfg_scalar(k), qk->start_mark.line + 1, qk->start_mark.column + 1);
 		return true;
 	}
 	return false;
@@ -304,24 +411,24 @@ static const struct key_handler *find_key(const struct key_handler *keys, size_t
 
 /* Dispatches every pair of MAP to its handler in KEYS, then reports the required keys that
  * were not there at the position of MAP itself. */
-static void walk_mapping(struct parser *p, yaml_node_t *map, const char *path,
+void cfg_walk(struct parser *p, yaml_node_t *map, const char *path,
                          const struct key_handler *keys, size_t n_keys, void *obj)
 {
 	uint64_t seen = 0;
 
 	for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
 	     pair < map->data.mapping.pairs.top; pair++) {
-		yaml_node_t *k = node_at(p, pair->key), *v = node_at(p, pair->value);
+		yaml_node_t *k = cfg_node(p, pair->key), *v = cfg_node(p, pair->value);
 		const struct key_handler *h;
 		char child[KEY_PATH_MAX];
 
 		if (k->type != YAML_SCALAR_NODE) {
-			err_at(p, k->start_mark, path, "expected a key name, got %s", node_kind(k));
+			cfg_err_at(p, k->start_mark, path, "expected a key name, got %s", cfg_kind(k));
 			continue;
 		}
 		if (duplicate_key(p, map, pair, path))
 			continue;
-		h = find_key(keys, n_keys, scalar(k));
+		h = find_key(keys, n_keys, cfg_scalar(k));
 		if (!h) {
 			unknown_key(p, k, path, keys, n_keys);
 			continue;
@@ -334,16 +441,10 @@ static void walk_mapping(struct parser *p, yaml_node_t *map, const char *path,
 	}
 	for (size_t i = 0; i < n_keys; i++)
 		if (keys[i].required && !(seen & (1ULL << i)))
-			err_at(p, map->start_mark, path, "missing required key '%s' (%s)",
+			cfg_err_at(p, map->start_mark, path, "missing required key '%s' (%s)",
 			       keys[i].key, keys[i].required);
 }
 
-/* KEYS is an array, not a pointer; `seen` in walk_mapping() is a 64-bit mask. */
-#define WALK(p, map, path, keys, obj)                                                              \
-	do {                                                                                       \
-		_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 64, "too many keys");             \
-		walk_mapping(p, map, path, keys, sizeof(keys) / sizeof(keys[0]), obj);             \
-	} while (0)
 
 /* ---- instance, control_socket, log_level ---- */
 
@@ -365,7 +466,7 @@ static const char *char_name(char c, char *buf, size_t size)
 static void on_instance(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
 	struct edged_config *cfg = obj;
-	const char *s = get_string(p, v, path);
+	const char *s = cfg_string(p, v, path);
 	char shown[32];
 	size_t len, i;
 
@@ -375,17 +476,17 @@ static void on_instance(struct parser *p, yaml_node_t *v, const char *path, void
 	for (i = 0; i < len && instance_char(s[i]); i++)
 		;
 	if (len == 0)
-		err_at(p, v->start_mark, path, "must not be empty (a name such as edge1)");
+		cfg_err_at(p, v->start_mark, path, "must not be empty (a name such as edge1)");
 	else if (len >= CONFIG_INSTANCE_MAX)
-		err_at(p, v->start_mark, path, "'%.80s' is %zu characters long, the maximum is %d",
+		cfg_err_at(p, v->start_mark, path, "'%.80s' is %zu characters long, the maximum is %d",
 		       s, len, CONFIG_INSTANCE_MAX - 1);
 	else if (i < len)
-		err_at(p, v->start_mark, path,
+		cfg_err_at(p, v->start_mark, path,
 		       "'%s' has %s at position %zu; only a-z, 0-9, '_' and '-' are allowed (it "
 		       "names /sys/fs/bpf/edged/<instance>/)",
 		       s, char_name(s[i], shown, sizeof(shown)), i + 1);
 	else if (s[0] == '_' || s[0] == '-')
-		err_at(p, v->start_mark, path, "'%s' must start with a letter or digit", s);
+		cfg_err_at(p, v->start_mark, path, "'%s' must start with a letter or digit", s);
 	else
 		memcpy(cfg->instance, s, len + 1);
 }
@@ -393,17 +494,17 @@ static void on_instance(struct parser *p, yaml_node_t *v, const char *path, void
 static void on_control_socket(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
 	struct edged_config *cfg = obj;
-	const char *s = get_string(p, v, path);
+	const char *s = cfg_string(p, v, path);
 
 	if (!s)
 		return;
 	if (s[0] != '/')
-		err_at(p, v->start_mark, path,
+		cfg_err_at(p, v->start_mark, path,
 		       "'%.80s' is a relative path; give an absolute one such as "
 		       "/run/edged/edge1.sock",
 		       s);
 	else if (strlen(s) >= CONFIG_SOCK_PATH_MAX)
-		err_at(p, v->start_mark, path,
+		cfg_err_at(p, v->start_mark, path,
 		       "the path is %zu characters long; a Unix socket path holds at most %zu",
 		       strlen(s), CONFIG_SOCK_PATH_MAX - 1);
 	else
@@ -414,14 +515,14 @@ static void on_control_socket(struct parser *p, yaml_node_t *v, const char *path
 static void on_log_level(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
 	struct edged_config *cfg = obj;
-	const char *s = get_string(p, v, path);
+	const char *s = cfg_string(p, v, path);
 	int level;
 
 	if (!s)
 		return;
 	level = log_level_parse(s);
 	if (level < 0)
-		err_at(p, v->start_mark, path,
+		cfg_err_at(p, v->start_mark, path,
 		       "'%.80s' is not a log level; use error, warn, info or debug", s);
 	else
 		cfg->log_level = level;
@@ -446,12 +547,12 @@ static const char *ifname_problem(const char *s)
 /* Reports an earlier uplink of the same name; they cannot both carry the program. */
 static bool duplicate_uplink(struct parser *p, yaml_node_t *v, const char *path, int index)
 {
-	const char *name = scalar(v);
+	const char *name = cfg_scalar(v);
 
 	for (int i = 0; i < index; i++) {
 		if (strcmp(p->cfg->uplinks[i].name, name) != 0)
 			continue;
-		err_at(p, v->start_mark, path, "duplicate uplink '%s' (first at %zu:%zu)", name,
+		cfg_err_at(p, v->start_mark, path, "duplicate uplink '%s' (first at %zu:%zu)", name,
 		       p->uplink_marks[i].line + 1, p->uplink_marks[i].column + 1);
 		return true;
 	}
@@ -463,10 +564,10 @@ static void check_interface(struct parser *p, yaml_node_t *v, const char *path, 
 	if (!(p->flags & CONFIG_CHECK_INTERFACES) || if_nametoindex(name))
 		return;
 	if (errno == ENODEV)
-		err_at(p, v->start_mark, path,
+		cfg_err_at(p, v->start_mark, path,
 		       "no interface '%s' in this network namespace (see `ip link`)", name);
 	else
-		err_at(p, v->start_mark, path, "cannot look up interface '%s': %s", name,
+		cfg_err_at(p, v->start_mark, path, "cannot look up interface '%s': %s", name,
 		       strerror(errno));
 }
 
@@ -474,13 +575,13 @@ static void on_uplink_name(struct parser *p, yaml_node_t *v, const char *path, v
 {
 	struct uplink_config *u = obj;
 	int index = u - p->cfg->uplinks;
-	const char *s = get_string(p, v, path), *why;
+	const char *s = cfg_string(p, v, path), *why;
 
 	if (!s)
 		return;
 	why = ifname_problem(s);
 	if (why) {
-		err_at(p, v->start_mark, path, "'%.80s' %s", s, why);
+		cfg_err_at(p, v->start_mark, path, "'%.80s' %s", s, why);
 		return;
 	}
 	if (duplicate_uplink(p, v, path, index))
@@ -493,7 +594,7 @@ static void on_uplink_name(struct parser *p, yaml_node_t *v, const char *path, v
 static void on_xdp_mode(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
 	struct uplink_config *u = obj;
-	const char *s = get_string(p, v, path);
+	const char *s = cfg_string(p, v, path);
 
 	if (!s)
 		return;
@@ -503,7 +604,7 @@ static void on_xdp_mode(struct parser *p, yaml_node_t *v, const char *path, void
 			return;
 		}
 	}
-	err_at(p, v->start_mark, path,
+	cfg_err_at(p, v->start_mark, path,
 	       "'%.80s' is not an XDP mode; use native (driver) or generic (skb)", s);
 }
 
@@ -520,14 +621,14 @@ static void parse_uplink(struct parser *p, yaml_node_t *item, int index)
 	snprintf(path, sizeof(path), "uplinks[%d]", index);
 	snprintf(name_path, sizeof(name_path), "uplinks[%d].name", index);
 	u->mode = XDP_MODE_NATIVE;
-	if (item->type == YAML_SCALAR_NODE && !is_null(item))
+	if (item->type == YAML_SCALAR_NODE && !cfg_is_null(item))
 		on_uplink_name(p, item, name_path, u); /* `- eth1` is short for `- name: eth1` */
 	else if (item->type == YAML_MAPPING_NODE)
-		WALK(p, item, path, uplink_keys, u);
+		CFG_WALK(p, item, path, uplink_keys, u);
 	else
-		err_at(p, item->start_mark, path,
+		cfg_err_at(p, item->start_mark, path,
 		       "expected an interface name or a mapping with 'name', got %s",
-		       node_kind(item));
+		       cfg_kind(item));
 }
 
 static void on_uplinks(struct parser *p, yaml_node_t *v, const char *path, void *obj)
@@ -537,21 +638,21 @@ static void on_uplinks(struct parser *p, yaml_node_t *v, const char *path, void 
 	int n;
 
 	if (v->type != YAML_SEQUENCE_NODE) {
-		err_at(p, v->start_mark, path, "expected a list, got %s", node_kind(v));
+		cfg_err_at(p, v->start_mark, path, "expected a list, got %s", cfg_kind(v));
 		return;
 	}
 	items = v->data.sequence.items.start;
 	n = v->data.sequence.items.top - items;
 	if (n == 0)
-		err_at(p, v->start_mark, path, "the list is empty; name at least one interface");
+		cfg_err_at(p, v->start_mark, path, "the list is empty; name at least one interface");
 	if (n > CONFIG_MAX_UPLINKS) {
-		err_at(p, node_at(p, items[CONFIG_MAX_UPLINKS])->start_mark, path,
+		cfg_err_at(p, cfg_node(p, items[CONFIG_MAX_UPLINKS])->start_mark, path,
 		       "%d entries, out of range: the maximum is %d (CONFIG_MAX_UPLINKS)", n,
 		       CONFIG_MAX_UPLINKS);
 		n = CONFIG_MAX_UPLINKS;
 	}
 	for (int i = 0; i < n; i++)
-		parse_uplink(p, node_at(p, items[i]), i);
+		parse_uplink(p, cfg_node(p, items[i]), i);
 	cfg->n_uplinks = n;
 }
 
@@ -560,7 +661,7 @@ static void on_uplinks(struct parser *p, yaml_node_t *v, const char *path, void 
 static void on_listen(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
 	struct metrics_config *m = obj;
-	const char *s = get_string(p, v, path);
+	const char *s = cfg_string(p, v, path);
 	int err;
 
 	if (!s)
@@ -572,7 +673,7 @@ static void on_listen(struct parser *p, yaml_node_t *v, const char *path, void *
 	}
 	err = addr_parse_listen(s, &m->addr, &m->addrlen);
 	if (err) {
-		err_at(p, v->start_mark, path, "'%.80s': %s%s", s, addr_strerror(err),
+		cfg_err_at(p, v->start_mark, path, "'%.80s': %s%s", s, addr_strerror(err),
 		       err == ADDR_ERR_SYNTAX ? "; or off to turn metrics off" : "");
 		return;
 	}
@@ -589,12 +690,12 @@ static void on_metrics(struct parser *p, yaml_node_t *v, const char *path, void 
 	struct edged_config *cfg = obj;
 
 	if (v->type == YAML_MAPPING_NODE)
-		WALK(p, v, path, metrics_keys, &cfg->metrics);
-	else if (!is_null(v))
-		err_at(p, v->start_mark, path,
+		CFG_WALK(p, v, path, metrics_keys, &cfg->metrics);
+	else if (!cfg_is_null(v))
+		cfg_err_at(p, v->start_mark, path,
 		       "expected a mapping such as `metrics: {listen: 127.0.0.1:9420}`, got %s "
 		       "(to turn metrics off: `metrics: {listen: off}`)",
-		       node_kind(v));
+		       cfg_kind(v));
 }
 
 /* ---- function sections: dos, lb, dispatch, egress, transit ---- */
@@ -603,7 +704,7 @@ static void on_enabled(struct parser *p, yaml_node_t *v, const char *path, void 
 {
 	struct function_config *fc = obj;
 
-	get_bool(p, v, path, &fc->enabled);
+	cfg_bool(p, v, path, &fc->enabled);
 }
 
 static const struct key_handler function_keys[] = {
@@ -622,13 +723,15 @@ static void on_function(struct parser *p, yaml_node_t *v, const char *path, void
 	if (!fc)
 		return; /* not reached: the table and function_names list the same names */
 	fc->enabled = true;
-	if (v->type == YAML_MAPPING_NODE)
-		WALK(p, v, path, function_keys, fc);
-	else if (!is_null(v))
-		err_at(p, v->start_mark, path,
+	if (v->type == YAML_MAPPING_NODE && fc == &cfg->fn[FN_DOS])
+		dos_config_parse(p, v, path);
+	else if (v->type == YAML_MAPPING_NODE)
+		CFG_WALK(p, v, path, function_keys, fc);
+	else if (!cfg_is_null(v))
+		cfg_err_at(p, v->start_mark, path,
 		       "expected a mapping (or nothing) to turn %s on, got %s; to turn it off, "
 		       "remove the section or write `%s: {enabled: false}`",
-		       path, node_kind(v), path);
+		       path, cfg_kind(v), path);
 }
 
 /* ---- the document ---- */
@@ -667,36 +770,36 @@ static void syntax_error(struct parser *p, const yaml_parser_t *yp)
 	yaml_mark_t at = yp->problem_mark;
 
 	if (yp->error == YAML_MEMORY_ERROR) {
-		push_error(p, "%s: out of memory while parsing", p->name);
+		cfg_push_error(p, "%s: out of memory while parsing", p->name);
 		return;
 	}
 	if (yp->error == YAML_READER_ERROR) {
 		at = mark_of_offset(p, yp->problem_offset);
-		err_at(p, at, "", "YAML syntax error: %s (byte 0x%02x)", yp->problem,
+		cfg_err_at(p, at, "", "YAML syntax error: %s (byte 0x%02x)", yp->problem,
 		       (unsigned int)yp->problem_value & 0xff);
 		return;
 	}
 	if (yp->context)
-		err_at(p, at, "", "YAML syntax error: %s (%s at %zu:%zu)", yp->problem, yp->context,
+		cfg_err_at(p, at, "", "YAML syntax error: %s (%s at %zu:%zu)", yp->problem, yp->context,
 		       yp->context_mark.line + 1, yp->context_mark.column + 1);
 	else
-		err_at(p, at, "", "YAML syntax error: %s", yp->problem ? yp->problem : "?");
+		cfg_err_at(p, at, "", "YAML syntax error: %s", yp->problem ? yp->problem : "?");
 }
 
 static void check_root(struct parser *p, yaml_node_t *root)
 {
 	yaml_mark_t start = {0};
 
-	if (!root || is_null(root))
-		err_at(p, start, "",
+	if (!root || cfg_is_null(root))
+		cfg_err_at(p, start, "",
 		       "the configuration is empty; it needs at least `instance:` and `uplinks:`");
 	else if (root->type != YAML_MAPPING_NODE)
-		err_at(p, root->start_mark, "",
+		cfg_err_at(p, root->start_mark, "",
 		       "expected a mapping of settings (instance:, uplinks:, ...) at the top "
 		       "level, got %s",
-		       node_kind(root));
+		       cfg_kind(root));
 	else
-		WALK(p, root, "", top_keys, p->cfg);
+		CFG_WALK(p, root, "", top_keys, p->cfg);
 }
 
 /* A second `---` document would be silently ignored by a lesser loader; we say so. */
@@ -711,7 +814,7 @@ static void check_single_document(struct parser *p, yaml_parser_t *yp)
 	}
 	root = yaml_document_get_root_node(&next);
 	if (root)
-		err_at(p, next.start_mark, "",
+		cfg_err_at(p, next.start_mark, "",
 		       "a second YAML document; the configuration is one document (remove the "
 		       "'---' line)");
 	yaml_document_delete(&next);
@@ -723,7 +826,7 @@ static void parse_document(struct parser *p)
 	yaml_document_t doc;
 
 	if (!yaml_parser_initialize(&yp)) {
-		push_error(p, "%s: out of memory while parsing", p->name);
+		cfg_push_error(p, "%s: out of memory while parsing", p->name);
 		return;
 	}
 	yaml_parser_set_input_string(&yp, (const unsigned char *)p->text, p->len);
@@ -738,6 +841,11 @@ static void parse_document(struct parser *p)
 		p->doc = NULL;
 	}
 	yaml_parser_delete(&yp);
+}
+
+void config_release(struct edged_config *cfg)
+{
+	dos_config_release(&cfg->dos);
 }
 
 static void set_defaults(struct edged_config *cfg)
@@ -765,14 +873,16 @@ static int load_buffer(const char *name, const char *text, size_t len, unsigned 
 
 	set_defaults(cfg);
 	if (strlen(name) >= sizeof(cfg->path)) {
-		push_error(&p, "%.80s...: the path is longer than %d characters", name,
+		cfg_push_error(&p, "%.80s...: the path is longer than %d characters", name,
 		           CONFIG_PATH_MAX - 1);
 		return -1;
 	}
 	memcpy(cfg->path, name, strlen(name) + 1);
 	parse_document(&p);
-	if (p.n_errors)
+	if (p.n_errors) {
+		config_release(cfg);
 		return -1;
+	}
 	if (!p.have_control_socket)
 		snprintf(cfg->control_socket, sizeof(cfg->control_socket),
 		         CONFIG_DEFAULT_CONTROL_SOCKET, cfg->instance);
@@ -828,12 +938,12 @@ int config_load(const char *path, unsigned int flags, struct edged_config *cfg,
 		*errs = (struct config_errors){0};
 	err = read_file(path, &text, &len);
 	if (err == EFBIG) {
-		push_error(&p, "%s: cannot read: larger than %d bytes; is this the configuration?",
+		cfg_push_error(&p, "%s: cannot read: larger than %d bytes; is this the configuration?",
 		           path, CONFIG_FILE_MAX);
 		return -1;
 	}
 	if (err) {
-		push_error(&p, "%s: cannot read: %s", path, strerror(err));
+		cfg_push_error(&p, "%s: cannot read: %s", path, strerror(err));
 		return -1;
 	}
 	ret = load_buffer(path, text, len, flags, cfg, errs);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "dos_config.h"
 #include "log.h"
 
 /* Instance names become directory names under /sys/fs/bpf/edged/ and appear in metrics. */
@@ -62,6 +63,7 @@ struct edged_config {
 	struct metrics_config metrics;
 	enum log_level log_level;
 	struct function_config fn[FN_COUNT];
+	struct dos_config dos;
 };
 
 /* Errors found while loading; each message is already "FILE:LINE:COL: message". */
@@ -86,6 +88,10 @@ int config_load_string(const char *name, const char *text, unsigned int flags,
                        struct edged_config *cfg, struct config_errors *errs);
 
 void config_errors_free(struct config_errors *errs);
+
+/* Frees what a loaded config holds beyond its own struct (lists, rules). A config is moved
+ * by struct copy; release exactly one of the copies. */
+void config_release(struct edged_config *cfg);
 
 const char *config_function_name(enum edged_function fn);
 const char *config_xdp_mode_name(enum xdp_mode mode);

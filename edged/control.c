@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "dos_control.h"
 #include "log.h"
 #include "stats.h"
 
@@ -90,8 +91,10 @@ void control_close(struct edged *e)
 	unlink(e->cfg.control_socket);
 }
 
-static bool cmd_version(struct edged *e, bool json, struct strbuf *out)
+static bool cmd_version(struct edged *e, const struct request *rq, struct strbuf *out)
 {
+	bool json = rq->json;
+
 	(void)e;
 	if (json)
 		sb_printf(out, "{\"version\":\"%s\"}\n", EDGED_VERSION);
@@ -100,20 +103,26 @@ static bool cmd_version(struct edged *e, bool json, struct strbuf *out)
 	return true;
 }
 
-static bool cmd_status(struct edged *e, bool json, struct strbuf *out)
+static bool cmd_status(struct edged *e, const struct request *rq, struct strbuf *out)
 {
+	bool json = rq->json;
+
 	status_render(e, out, json);
 	return true;
 }
 
-static bool cmd_stats(struct edged *e, bool json, struct strbuf *out)
+static bool cmd_stats(struct edged *e, const struct request *rq, struct strbuf *out)
 {
+	bool json = rq->json;
+
 	stats_render(e, out, json);
 	return true;
 }
 
-static bool cmd_reload(struct edged *e, bool json, struct strbuf *out)
+static bool cmd_reload(struct edged *e, const struct request *rq, struct strbuf *out)
 {
+	bool json = rq->json;
+
 	struct strbuf errs = {};
 	bool ok = edged_reload(e, &errs) == 0;
 
@@ -132,8 +141,10 @@ static bool cmd_reload(struct edged *e, bool json, struct strbuf *out)
 	return ok;
 }
 
-static bool cmd_teardown(struct edged *e, bool json, struct strbuf *out)
+static bool cmd_teardown(struct edged *e, const struct request *rq, struct strbuf *out)
 {
+	bool json = rq->json;
+
 	e->teardown = true;
 	e->stopping = true;
 	if (json)
@@ -146,7 +157,7 @@ static bool cmd_teardown(struct edged *e, bool json, struct strbuf *out)
 
 static const struct command {
 	const char *name;
-	bool (*run)(struct edged *e, bool json, struct strbuf *out);
+	bool (*run)(struct edged *e, const struct request *rq, struct strbuf *out);
 	const char *help;
 } commands[] = {
         {"status", cmd_status, "instance, config generation, uplinks and attachments"},
@@ -154,6 +165,7 @@ static const struct command {
         {"reload", cmd_reload, "re-read the config file; an invalid file changes nothing"},
         {"version", cmd_version, "edged's version"},
         {"teardown", cmd_teardown, "detach and unpin everything, then exit"},
+        {"dos", dos_command, "DoS rules and lists: dos rules | dos block|allow add|del|list|flush"},
 };
 
 static void unknown_command(const char *cmd, struct strbuf *out)
@@ -164,22 +176,39 @@ static void unknown_command(const char *cmd, struct strbuf *out)
 	sb_printf(out, "\n");
 }
 
+/* Splits LINE into words, in place. Returns false when there are too many. */
+static bool split_words(char *line, struct request *rq)
+{
+	char *save, *w;
+
+	rq->argc = 0;
+	for (w = strtok_r(line, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (rq->argc == CONTROL_MAX_ARGS)
+			return false;
+		rq->argv[rq->argc++] = w;
+	}
+	return true;
+}
+
 bool control_dispatch(struct edged *e, const char *line, struct strbuf *out)
 {
-	char fmt[8] = "", cmd[32] = "";
-	bool json;
+	char buf[CONTROL_MAX_REQUEST];
+	struct request rq = {};
 
-	if (sscanf(line, "%7s %31s", fmt, cmd) != 2 ||
-	    (strcmp(fmt, "json") && strcmp(fmt, "text"))) {
-		sb_printf(out, "malformed request '%.64s': expected '<json|text> <command>'\n",
+	snprintf(buf, sizeof(buf), "%s", line);
+	if (!split_words(buf, &rq) || rq.argc < 2 ||
+	    (strcmp(rq.argv[0], "json") && strcmp(rq.argv[0], "text"))) {
+		sb_printf(out, "malformed request '%.64s': expected '<json|text> <command> [args]'\n",
 		          line);
 		return false;
 	}
-	json = strcmp(fmt, "json") == 0;
+	rq.json = strcmp(rq.argv[0], "json") == 0;
+	rq.argc--; /* argv[0] is the command from here on */
+	memmove(rq.argv, rq.argv + 1, rq.argc * sizeof(rq.argv[0]));
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(cmd, commands[i].name) == 0)
-			return commands[i].run(e, json, out);
-	unknown_command(cmd, out);
+		if (strcmp(rq.argv[0], commands[i].name) == 0)
+			return commands[i].run(e, &rq, out);
+	unknown_command(rq.argv[0], out);
 	return false;
 }
 

@@ -11,6 +11,14 @@
 #include "edged.h"
 
 #define CONTROL_MAX_REQUEST 4096
+#define CONTROL_MAX_ARGS 16
+
+/* One request, split into words: argv[0] is the command ("dos"), then its arguments. */
+struct request {
+	bool json;
+	int argc;
+	char *argv[CONTROL_MAX_ARGS];
+};
 
 /* Creates the listening socket at e->cfg.control_socket. Returns the fd or -1. */
 int control_listen(struct edged *e);

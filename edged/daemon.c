@@ -5,11 +5,13 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -58,6 +60,26 @@ static bool metrics_changed(const struct edged_config *old, const struct edged_c
 	       strcmp(old->metrics.listen, new->metrics.listen);
 }
 
+/* Makes the kernel match NEXT: every function prepares its maps beside the running ones,
+ * then the data path and the maps are committed; a failure before the commit changes
+ * nothing that runs. */
+static int apply(struct edged *e, const struct edged_config *next)
+{
+	int err = datapath_prepare(&e->dp, next);
+
+	if (!err)
+		err = dos_prepare(&e->dos, &e->dp, next->fn[FN_DOS].enabled ? &next->dos : NULL);
+	if (!err)
+		err = datapath_commit(&e->dp, next);
+	if (err) {
+		dos_abort(&e->dos);
+		datapath_abort(&e->dp);
+		return err;
+	}
+	dos_commit(&e->dos, &e->dp);
+	return 0;
+}
+
 int edged_reload(struct edged *e, struct strbuf *errs)
 {
 	struct edged_config *next = calloc(1, sizeof(*next));
@@ -74,7 +96,7 @@ int edged_reload(struct edged *e, struct strbuf *errs)
 		goto out;
 	}
 	pthread_mutex_lock(&e->lock);
-	err = datapath_apply(&e->dp, next);
+	err = apply(e, next);
 	if (!err) {
 		bool restart_metrics = metrics_changed(&e->cfg, next);
 
@@ -83,7 +105,9 @@ int edged_reload(struct edged *e, struct strbuf *errs)
 			metrics_stop(e);
 			pthread_mutex_lock(&e->lock);
 		}
-		e->cfg = *next;
+		config_release(&e->cfg);
+		e->cfg = *next; /* NEXT's allocations move with it */
+		next->dos = (struct dos_config){};
 		e->generation++;
 		log_set_level(e->cfg.log_level);
 		if (restart_metrics)
@@ -101,6 +125,8 @@ out:
 	else
 		pr_info("reloaded %s: generation %lu", e->cfg.path, e->generation);
 	notify_systemd("READY=1");
+	if (next)
+		config_release(next);
 	free(next);
 	return err ? -1 : 0;
 }
@@ -148,19 +174,53 @@ static void handle_signal(struct edged *e, int sfd)
 	e->stopping = true;
 }
 
+/* Housekeeping once a second: expired DoS list entries go. The data path already ignores
+ * them (it checks the expiry itself); this only frees their memory. */
+#define HOUSEKEEPING_INTERVAL_S 1
+
+static int make_timerfd(void)
+{
+	struct itimerspec its = {.it_interval = {.tv_sec = HOUSEKEEPING_INTERVAL_S},
+	                         .it_value = {.tv_sec = HOUSEKEEPING_INTERVAL_S}};
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+
+	if (fd >= 0)
+		timerfd_settime(fd, 0, &its, NULL);
+	return fd;
+}
+
+static void housekeeping(struct edged *e, int tfd)
+{
+	uint64_t expirations;
+
+	if (read(tfd, &expirations, sizeof(expirations)) != sizeof(expirations))
+		return;
+	if (e->cfg.fn[FN_DOS].enabled) {
+		pthread_mutex_lock(&e->lock);
+		dos_sweep(&e->dos, &e->dp);
+		pthread_mutex_unlock(&e->lock);
+	}
+}
+
+static void watch(int efd, int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev);
+}
+
 int edged_serve(struct edged *e)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
-	int efd, sfd, err = -1;
+	int efd, sfd, tfd, err = -1;
 
 	sfd = make_signalfd();
+	tfd = make_timerfd();
 	efd = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || efd < 0)
+	if (sfd < 0 || tfd < 0 || efd < 0)
 		goto out;
-	ev.data.fd = sfd;
-	epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
-	ev.data.fd = e->ctl_fd;
-	epoll_ctl(efd, EPOLL_CTL_ADD, e->ctl_fd, &ev);
+	watch(efd, sfd);
+	watch(efd, tfd);
+	watch(efd, e->ctl_fd);
 
 	notify_systemd("READY=1");
 	pr_info("ready: instance '%s', %d uplink(s), control socket %s", e->cfg.instance,
@@ -175,6 +235,8 @@ int edged_serve(struct edged *e)
 			continue;
 		if (got.data.fd == sfd)
 			handle_signal(e, sfd);
+		else if (got.data.fd == tfd)
+			housekeeping(e, tfd);
 		else
 			control_serve(e);
 	}
@@ -184,6 +246,8 @@ out:
 		pr_err("event loop failed: %s", strerror(errno));
 	if (sfd >= 0)
 		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
 	if (efd >= 0)
 		close(efd);
 	return err;
@@ -196,7 +260,7 @@ int edged_start(struct edged *e, const char *path)
 		return -1;
 	log_set_level(e->cfg.log_level);
 	e->started = time(NULL);
-	if (datapath_apply(&e->dp, &e->cfg))
+	if (apply(e, &e->cfg))
 		return -1;
 	e->generation = 1;
 	record_reload(e, true, NULL);
@@ -213,6 +277,8 @@ void edged_stop(struct edged *e)
 		datapath_teardown(&e->dp, e->cfg.instance);
 	else
 		datapath_close(&e->dp);
+	dos_state_close(&e->dos);
 	/* Last: `edged --teardown` waits for the socket to go as the sign that all is done. */
 	control_close(e);
+	config_release(&e->cfg);
 }

@@ -485,25 +485,41 @@ static int swap_program(struct plan_uplink *plan, int n, int prog_fd)
 	return 0;
 }
 
-int datapath_apply(struct datapath *dp, const struct edged_config *cfg)
+int datapath_prepare(struct datapath *dp, const struct edged_config *cfg)
 {
-	struct plan_uplink plan[CONFIG_MAX_UPLINKS];
-	struct edge_bpf *skel = dp->skel;
-	bool first = !dp->skel;
-	int err, prog_fd;
+	int err;
 
-	if (first) {
-		dp->lock_fd = -1;
+	datapath_abort(dp);
+	if (dp->lock_fd < 0) {
 		err = open_instance(dp, cfg->instance);
 		if (err)
 			return err;
 	}
-	if (!program_matches(dp, cfg)) {
-		err = load_program(dp, cfg, &skel);
-		if (err)
-			return err;
-	}
-	prog_fd = bpf_program__fd(skel->progs.xdp_edge);
+	if (program_matches(dp, cfg))
+		return 0;
+	return load_program(dp, cfg, &dp->next_skel);
+}
+
+void datapath_abort(struct datapath *dp)
+{
+	if (dp->next_skel)
+		edge_bpf__destroy(dp->next_skel);
+	dp->next_skel = NULL;
+}
+
+int datapath_map_fd(const struct datapath *dp, const char *name)
+{
+	struct edge_bpf *skel = dp->next_skel ? dp->next_skel : dp->skel;
+	struct bpf_map *m = skel ? bpf_object__find_map_by_name(skel->obj, name) : NULL;
+
+	return m ? bpf_map__fd(m) : -1;
+}
+
+int datapath_commit(struct datapath *dp, const struct edged_config *cfg)
+{
+	struct plan_uplink plan[CONFIG_MAX_UPLINKS];
+	struct edge_bpf *skel = dp->next_skel ? dp->next_skel : dp->skel;
+	int err, prog_fd = bpf_program__fd(skel->progs.xdp_edge);
 
 	err = plan_uplinks(dp, cfg, prog_fd, plan);
 	if (!err && skel != dp->skel)
@@ -514,12 +530,11 @@ int datapath_apply(struct datapath *dp, const struct edged_config *cfg)
 		err = pin_program(dp, skel);
 	if (err) {
 		plan_undo(plan, cfg->n_uplinks, dp);
-		if (skel != dp->skel)
-			edge_bpf__destroy(skel);
+		datapath_abort(dp);
 		return err;
 	}
 
-	/* Commit: nothing below can fail. */
+	/* Nothing below can fail. */
 	drop_stale_links(dp, cfg, skel);
 	for (int i = 0; i < cfg->n_uplinks; i++) {
 		dp->uplinks[i] = plan[i].u;
@@ -533,6 +548,7 @@ int datapath_apply(struct datapath *dp, const struct edged_config *cfg)
 		if (dp->skel)
 			edge_bpf__destroy(dp->skel);
 		dp->skel = skel;
+		dp->next_skel = NULL;
 		dp->fn_loaded[FN_DOS] = cfg->fn[FN_DOS].enabled;
 		dp->fn_loaded[FN_TRANSIT] = cfg->fn[FN_TRANSIT].enabled;
 		dp->fn_loaded[FN_LB] = cfg->fn[FN_LB].enabled;
@@ -543,8 +559,16 @@ int datapath_apply(struct datapath *dp, const struct edged_config *cfg)
 	return 0;
 }
 
+int datapath_apply(struct datapath *dp, const struct edged_config *cfg)
+{
+	int err = datapath_prepare(dp, cfg);
+
+	return err ? err : datapath_commit(dp, cfg);
+}
+
 void datapath_close(struct datapath *dp)
 {
+	datapath_abort(dp);
 	for (int i = 0; i < dp->n_uplinks; i++)
 		if (dp->uplinks[i].link_fd >= 0)
 			close(dp->uplinks[i].link_fd);

@@ -31,17 +31,34 @@ struct datapath {
 	char instance[CONFIG_INSTANCE_MAX];
 	char pin_dir[64]; /* DATAPATH_PIN_ROOT "/" instance */
 	int lock_fd;      /* flock on the pin dir: one edged per instance */
-	struct edge_bpf *skel;
+	struct edge_bpf *skel;	    /* the program the links run */
+	struct edge_bpf *next_skel; /* loaded by datapath_prepare, not yet running */
 	bool fn_loaded[FN_COUNT]; /* the rodata switches the loaded program was built with */
 	__u32 prog_id;
 	struct datapath_uplink uplinks[CONFIG_MAX_UPLINKS];
 	int n_uplinks;
 };
 
-/* Makes the data path match CFG: loads a new program when needed (always on the first call,
- * so that an upgraded binary's program replaces the old one atomically), adopts pinned links,
- * attaches new uplinks, detaches removed ones. On error nothing that was running changes. */
+/*
+ * Makes the data path match CFG, in two steps so that other functions can prepare their maps
+ * in between and a failure anywhere changes nothing that runs:
+ *   datapath_prepare  takes the instance (first call), loads a new program when needed
+ *                     (always on the first call, so an upgraded binary's program replaces
+ *                     the old one); maps are the pinned ones, shared with the running program
+ *   datapath_commit   adopts pinned links, attaches new uplinks, detaches removed ones, swaps
+ *                     the new program in under every link (bpf_link_update: atomic)
+ *   datapath_abort    drops a prepared program (commit does it too when it fails)
+ * A struct datapath starts zeroed with lock_fd = -1.
+ */
+int datapath_prepare(struct datapath *dp, const struct edged_config *cfg);
+int datapath_commit(struct datapath *dp, const struct edged_config *cfg);
+void datapath_abort(struct datapath *dp);
+/* Both steps at once. */
 int datapath_apply(struct datapath *dp, const struct edged_config *cfg);
+
+/* A map of the newest loaded program (the prepared one, else the running one) by name; the
+ * fd is borrowed. -1 when no program is loaded or it has no such map. */
+int datapath_map_fd(const struct datapath *dp, const char *name);
 
 /* Closes edged's handles; pinned programs, maps and links stay and keep forwarding. */
 void datapath_close(struct datapath *dp);

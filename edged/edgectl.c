@@ -61,6 +61,7 @@ static int socket_from_config(const char *path, char *buf, size_t len)
 
 	if (cfg && config_load(path, 0, cfg, &ce) == 0) {
 		snprintf(buf, len, "%s", cfg->control_socket);
+		config_release(cfg);
 		err = 0;
 	}
 	for (int i = 0; i < ce.n; i++)

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "datapath.h"
+#include "dos_maps.h"
 #include "strbuf.h"
 
 #define EDGED_VERSION "0.1.0"
@@ -21,6 +22,7 @@ struct edged {
 	pthread_mutex_t lock;
 	struct edged_config cfg; /* the config that is applied */
 	struct datapath dp;
+	struct dos_state dos;
 	unsigned long generation; /* applied configs since start: 1 after start */
 	time_t started;
 	time_t last_reload;

@@ -113,6 +113,8 @@ static int teardown(const char *path)
 out:
 	sb_free(&out);
 	config_errors_free(&ce);
+	if (cfg)
+		config_release(cfg); /* safe after a failed load too: it released already */
 	free(cfg);
 	return err ? 1 : 0;
 }
@@ -130,8 +132,10 @@ int main(int argc, char **argv)
 		struct edged_config *cfg = calloc(1, sizeof(*cfg));
 		int err = !cfg || edged_load_config(o.config, cfg, NULL);
 
-		if (!err)
+		if (!err) {
 			printf("%s: ok\n", o.config);
+			config_release(cfg);
+		}
 		free(cfg);
 		return err ? 1 : 0;
 	}
@@ -144,6 +148,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&e->lock, NULL);
 	e->ctl_fd = -1;
 	e->dp.lock_fd = -1;
+	dos_state_init(&e->dos);
 	snprintf(e->cfg.path, sizeof(e->cfg.path), "%s", o.config);
 	if (edged_start(e, o.config) == 0 && edged_serve(e) == 0)
 		ret = 0;

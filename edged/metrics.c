@@ -57,6 +57,8 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 	help(sb, "edged_xdp_bytes_total", "counter",
 	     "Bytes by uplink and by the XDP stage that decided their verdict.");
 	xdp_counters(e, sb, "edged_xdp_bytes_total", true);
+	if (e->cfg.fn[FN_DOS].enabled)
+		dos_metrics_render(&e->dos, &e->dp, &e->cfg.dos, sb);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, struct strbuf *sb,

@@ -1,0 +1,732 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Maps of the DoS stage (bpf/dos.h, bpf/dos.bpf.h) as edged fills them:
+ *
+ *   dos_lists_v4/v6[ALLOW|BLOCK] -> LPM trie    config prefixes + files + runtime entries
+ *   dos_rules[0]                 -> array       the rule set, DOS_ACT_END after the last
+ *   dos_dest_v4/v6[0]            -> LPM trie    per-destination ceilings
+ *   dos_rule_names (edged's own, pinned)        rule id -> name, so ids survive restarts
+ *
+ * Outer maps are found by name in the loaded object, not through the skeleton, so that this
+ * file depends on the contract in bpf/dos.h only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "dos_maps.h"
+#include "log.h"
+
+#define DOS_PIN_NAMES "dos_rule_names"
+
+static const char *const lists_map[DOS_NFAMILIES] = { "dos_lists_v4", "dos_lists_v6" };
+static const char *const dest_map[DOS_NFAMILIES] = { "dos_dest_v4", "dos_dest_v6" };
+static const char *const list_names[DOS_NLISTS] = { [DOS_LIST_ALLOW] = "allow",
+						    [DOS_LIST_BLOCK] = "block" };
+static const char *const outcome_names[DOS_NOUTCOMES] = { [DOS_OUT_MATCHED] = "matched",
+							  [DOS_OUT_DROPPED] = "dropped",
+							  [DOS_OUT_RATE_LIMITED] = "rate_limited",
+							  [DOS_OUT_PASSED] = "passed" };
+
+/* LPM key of either family: an IPv4 key is the first 8 bytes of it. */
+struct lpm_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+const char *dos_list_name(enum dos_list list)
+{
+	return list < DOS_NLISTS ? list_names[list] : "?";
+}
+
+static __u64 now_boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static __u32 key_size(int fam)
+{
+	return fam == DOS_V4 ? sizeof(struct dos_lpm_v4) : sizeof(struct dos_lpm_v6);
+}
+
+static int family_of(const struct prefix *p)
+{
+	return p->family == AF_INET ? DOS_V4 : DOS_V6;
+}
+
+static void key_of(const struct prefix *p, struct lpm_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->prefixlen = p->len;
+	memcpy(k->addr, &p->addr, p->family == AF_INET ? 4 : 16);
+}
+
+static void prefix_of(int fam, const struct lpm_key *k, struct prefix *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->family = fam == DOS_V4 ? AF_INET : AF_INET6;
+	p->len = k->prefixlen;
+	memcpy(&p->addr, k->addr, fam == DOS_V4 ? 4 : 16);
+}
+
+/* The inner map now live in SLOT of OUTER, as a new fd; -1 when the slot is empty. */
+static int live_inner(const struct datapath *dp, const char *outer, __u32 slot)
+{
+	int ofd = datapath_map_fd(dp, outer);
+	__u32 id;
+
+	if (ofd < 0 || bpf_map_lookup_elem(ofd, &slot, &id))
+		return -1;
+	return bpf_map_get_fd_by_id(id);
+}
+
+static int create_lpm(int fam, __u32 value_size, __u32 max_entries, const char *name)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, name, key_size(fam), value_size, max_entries,
+				&opts);
+
+	if (fd < 0)
+		pr_err("Couldn't create the %s map: %s", name, strerror(errno));
+	return fd;
+}
+
+/* ---- lists ---- */
+
+struct list_fill {
+	int fds[DOS_NFAMILIES];
+	long *count; /* [DOS_NFAMILIES] */
+};
+
+/* Adds or refreshes P; COUNT counts the entries of the list, so only new ones add to it. */
+static int list_insert(int fd, const struct prefix *p, const struct dos_list_entry *e, long *count)
+{
+	struct lpm_key k;
+
+	key_of(p, &k);
+	if (bpf_map_update_elem(fd, &k, e, BPF_NOEXIST) == 0) {
+		(*count)++;
+		return 0;
+	}
+	if (errno == EEXIST)
+		return bpf_map_update_elem(fd, &k, e, BPF_ANY) ? -errno : 0;
+	return -errno;
+}
+
+static int fill_from_file(const struct prefix *p, void *arg)
+{
+	struct list_fill *lf = arg;
+	struct dos_list_entry e = {};
+	int fam = family_of(p);
+
+	return list_insert(lf->fds[fam], p, &e, &lf->count[fam]);
+}
+
+/* Carries the runtime entries of the live list over into the new one: a reload rebuilds
+ * what the config states, not what an operator added by hand. Expired ones stay behind. */
+static void carry_runtime(struct datapath *dp, int fam, enum dos_list list, int new_fd,
+			  long *count)
+{
+	int fd = live_inner(dp, lists_map[fam], list);
+	struct lpm_key k, next, *prev = NULL;
+	__u64 now = now_boot_ns();
+
+	if (fd < 0)
+		return;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct dos_list_entry e;
+
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(fd, &k, &e) || !(e.flags & DOS_ENTRY_RUNTIME))
+			continue;
+		if (e.expires_ns && e.expires_ns <= now)
+			continue;
+		if (bpf_map_update_elem(new_fd, &k, &e, BPF_ANY) == 0)
+			count[fam]++;
+	}
+	close(fd);
+}
+
+static int build_list(struct dos_state *st, struct datapath *dp, enum dos_list list,
+		      const struct dos_list_config *lc)
+{
+	struct list_fill lf = { .count = NULL };
+	long count[DOS_NFAMILIES] = {};
+	struct dos_list_entry e = {};
+	char err[512];
+
+	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
+		lf.fds[fam] = create_lpm(fam, sizeof(struct dos_list_entry), DOS_MAX_LIST_ENTRIES,
+					 "dos_list");
+		st->next_lists[fam][list] = lf.fds[fam];
+		if (lf.fds[fam] < 0)
+			return -1;
+	}
+	lf.count = count;
+	for (int i = 0; lc && i < lc->n; i++) {
+		int fam = family_of(&lc->prefixes[i]);
+
+		if (list_insert(lf.fds[fam], &lc->prefixes[i], &e, &count[fam])) {
+			pr_err("dos %s list: cannot add an entry: %s", list_names[list],
+			       strerror(errno));
+			return -1;
+		}
+	}
+	for (int i = 0; lc && i < lc->n_files; i++) {
+		if (dos_list_file_read(lc->files[i], fill_from_file, &lf, err, sizeof(err))) {
+			pr_err("dos %s list: %s", list_names[list], err);
+			return -1;
+		}
+	}
+	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
+		carry_runtime(dp, fam, list, lf.fds[fam], count);
+		st->next_entries[fam][list] = count[fam];
+	}
+	return 0;
+}
+
+/* ---- rules ---- */
+
+static bool name_in_config(const struct dos_config *dc, const char *name)
+{
+	for (int i = 0; dc && i < dc->n_rules; i++)
+		if (strcmp(dc->rules[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* A rule keeps its id while its name stays in the config. A new name gets an id free both
+ * now and in the new set, so no departing rule's packets land in its fresh counters; only
+ * when none is left does it take a departing rule's id. */
+static int rule_id_for(const struct dos_state *st, const struct dos_config *dc, const char *name,
+		       char (*next_names)[DOS_NAME_MAX])
+{
+	for (int id = 0; id < DOS_MAX_RULES; id++)
+		if (strcmp(st->names[id], name) == 0)
+			return id;
+	for (int id = 0; id < DOS_MAX_RULES; id++)
+		if (!st->names[id][0] && !next_names[id][0])
+			return id;
+	for (int id = 0; id < DOS_MAX_RULES; id++)
+		if (!next_names[id][0] && !name_in_config(dc, st->names[id]))
+			return id;
+	return -1;
+}
+
+static int zero_rule_stats(struct datapath *dp, __u32 id)
+{
+	int fd = datapath_map_fd(dp, "dos_rule_stats");
+	int ncpus = libbpf_num_possible_cpus();
+	struct dos_counters *zero;
+	int err;
+
+	if (fd < 0 || ncpus < 0)
+		return -1;
+	zero = calloc(ncpus, sizeof(*zero));
+	if (!zero)
+		return -1;
+	err = bpf_map_update_elem(fd, &id, zero, BPF_ANY);
+	free(zero);
+	return err;
+}
+
+static int build_rules(struct dos_state *st, struct datapath *dp, const struct dos_config *dc,
+		       char (*next_names)[DOS_NAME_MAX])
+{
+	struct dos_rule end = { .action = DOS_ACT_END };
+	int n = dc ? dc->n_rules : 0;
+	__u32 i;
+	int fd;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "dos_ruleset", sizeof(__u32),
+			    sizeof(struct dos_rule), DOS_MAX_RULES, NULL);
+	st->next_rules = fd;
+	if (fd < 0) {
+		pr_err("Couldn't create a DoS rule set: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < (__u32)n; i++) {
+		struct dos_rule r = dc->rules[i].rule;
+		int id = rule_id_for(st, dc, dc->rules[i].name, next_names);
+
+		if (id < 0)
+			return -1;
+		snprintf(next_names[id], DOS_NAME_MAX, "%s", dc->rules[i].name);
+		if (strcmp(st->names[id], dc->rules[i].name) && zero_rule_stats(dp, id))
+			return -1;
+		r.id = id;
+		if (bpf_map_update_elem(fd, &i, &r, BPF_ANY))
+			return -1;
+	}
+	return bpf_map_update_elem(fd, &i, &end, BPF_ANY);
+}
+
+/* ---- destinations ---- */
+
+static int build_dests(struct dos_state *st, const struct dos_config *dc)
+{
+	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
+		st->next_dest[fam] = create_lpm(fam, sizeof(struct dos_dest_policy),
+						DOS_MAX_DEST_PREFIXES, "dos_dest");
+		if (st->next_dest[fam] < 0)
+			return -1;
+	}
+	for (int i = 0; dc && i < dc->n_ceilings; i++) {
+		const struct dos_ceiling_config *c = &dc->ceilings[i];
+		struct dos_dest_policy pol = { .ceiling_pps = c->pps, .ceiling_burst = c->burst };
+		struct lpm_key k;
+
+		key_of(&c->dst, &k);
+		if (bpf_map_update_elem(st->next_dest[family_of(&c->dst)], &k, &pol, BPF_ANY))
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- names ---- */
+
+static int open_names(struct dos_state *st, const struct datapath *dp)
+{
+	char path[PATH_MAX];
+
+	if (st->names_fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, DOS_PIN_NAMES);
+	st->names_fd = bpf_obj_get(path);
+	if (st->names_fd < 0) {
+		st->names_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, DOS_PIN_NAMES, sizeof(__u32),
+					      DOS_NAME_MAX, DOS_MAX_RULES, NULL);
+		if (st->names_fd < 0 || bpf_obj_pin(st->names_fd, path)) {
+			pr_err("Couldn't create %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	for (__u32 id = 0; id < DOS_MAX_RULES; id++)
+		bpf_map_lookup_elem(st->names_fd, &id, st->names[id]);
+	return 0;
+}
+
+/* ---- prepare, commit, abort ---- */
+
+void dos_state_init(struct dos_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->names_fd = -1;
+	st->next_rules = -1;
+	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
+		st->next_dest[fam] = -1;
+		for (int l = 0; l < DOS_NLISTS; l++)
+			st->next_lists[fam][l] = -1;
+	}
+}
+
+static void close_next(struct dos_state *st)
+{
+	if (st->next_rules >= 0)
+		close(st->next_rules);
+	st->next_rules = -1;
+	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
+		if (st->next_dest[fam] >= 0)
+			close(st->next_dest[fam]);
+		st->next_dest[fam] = -1;
+		for (int l = 0; l < DOS_NLISTS; l++) {
+			if (st->next_lists[fam][l] >= 0)
+				close(st->next_lists[fam][l]);
+			st->next_lists[fam][l] = -1;
+		}
+	}
+	st->prepared = false;
+}
+
+int dos_prepare(struct dos_state *st, struct datapath *dp, const struct dos_config *dc)
+{
+	char(*next_names)[DOS_NAME_MAX] = calloc(DOS_MAX_RULES, DOS_NAME_MAX);
+	int err = -1;
+
+	close_next(st);
+	if (!next_names || open_names(st, dp))
+		goto out;
+	for (int l = 0; l < DOS_NLISTS; l++)
+		if (build_list(st, dp, l, dc ? &dc->lists[l] : NULL))
+			goto out;
+	if (build_rules(st, dp, dc, next_names) || build_dests(st, dc))
+		goto out;
+	err = 0;
+out:
+	if (err) {
+		close_next(st);
+		free(next_names);
+		return -1;
+	}
+	free(st->next_names);
+	st->next_names = next_names;
+	st->prepared = true;
+	return 0;
+}
+
+static void swap_slot(struct datapath *dp, const char *outer, __u32 slot, int inner_fd)
+{
+	int ofd = datapath_map_fd(dp, outer);
+
+	if (ofd < 0 || bpf_map_update_elem(ofd, &slot, &inner_fd, BPF_ANY))
+		pr_err("Couldn't swap in the new %s[%u]: %s (the old set stays live)", outer, slot,
+		       strerror(errno));
+}
+
+void dos_commit(struct dos_state *st, struct datapath *dp)
+{
+	if (!st->prepared)
+		return;
+	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
+		for (int l = 0; l < DOS_NLISTS; l++)
+			swap_slot(dp, lists_map[fam], l, st->next_lists[fam][l]);
+		swap_slot(dp, dest_map[fam], 0, st->next_dest[fam]);
+	}
+	swap_slot(dp, "dos_rules", 0, st->next_rules);
+	memcpy(st->entries, st->next_entries, sizeof(st->entries));
+	for (__u32 id = 0; id < DOS_MAX_RULES; id++) {
+		if (!strcmp(st->names[id], st->next_names[id]))
+			continue;
+		memcpy(st->names[id], st->next_names[id], DOS_NAME_MAX);
+		bpf_map_update_elem(st->names_fd, &id, st->names[id], BPF_ANY);
+	}
+	dos_abort(st); /* the outer maps hold the inner ones now: our fds can go */
+}
+
+void dos_abort(struct dos_state *st)
+{
+	close_next(st);
+	free(st->next_names);
+	st->next_names = NULL;
+}
+
+void dos_state_close(struct dos_state *st)
+{
+	dos_abort(st);
+	if (st->names_fd >= 0)
+		close(st->names_fd);
+	st->names_fd = -1;
+}
+
+int dos_rule_id(const struct dos_state *st, const char *name)
+{
+	for (int id = 0; id < DOS_MAX_RULES; id++)
+		if (st->names[id][0] && strcmp(st->names[id], name) == 0)
+			return id;
+	return -1;
+}
+
+/* ---- runtime list entries ---- */
+
+static int live_list(struct dos_state *st, struct datapath *dp, int fam, enum dos_list list,
+		     struct strbuf *err)
+{
+	int fd = live_inner(dp, lists_map[fam], list);
+
+	(void)st;
+	if (fd < 0)
+		sb_printf(err, "the %s list is not loaded: is the dos section in the config?\n",
+			  list_names[list]);
+	return fd;
+}
+
+int dos_list_add(struct dos_state *st, struct datapath *dp, enum dos_list list,
+		 const struct prefix *pfx, unsigned int ttl_s, struct strbuf *err)
+{
+	struct dos_list_entry e = { .flags = DOS_ENTRY_RUNTIME };
+	int fam = family_of(pfx), fd, ret;
+
+	if (ttl_s)
+		e.expires_ns = now_boot_ns() + (__u64)ttl_s * 1000000000ULL;
+	fd = live_list(st, dp, fam, list, err);
+	if (fd < 0)
+		return -1;
+	ret = list_insert(fd, pfx, &e, &st->entries[fam][list]) ? -1 : 0;
+	close(fd);
+	if (ret)
+		sb_printf(err, "cannot add to the %s list: %s\n", list_names[list], strerror(errno));
+	return ret;
+}
+
+int dos_list_del(struct dos_state *st, struct datapath *dp, enum dos_list list,
+		 const struct prefix *pfx, struct strbuf *err)
+{
+	int fam = family_of(pfx), fd = live_list(st, dp, fam, list, err);
+	char text[PREFIX_STRLEN];
+	struct lpm_key k;
+	int ret = 0;
+
+	if (fd < 0)
+		return -1;
+	key_of(pfx, &k);
+	if (bpf_map_delete_elem(fd, &k)) {
+		sb_printf(err, "%s is not in the %s list (`edgectl dos %s list` shows it)\n",
+			  prefix_format(pfx, text, sizeof(text)), list_names[list], list_names[list]);
+		ret = -1;
+	} else {
+		st->entries[fam][list]--;
+	}
+	close(fd);
+	return ret;
+}
+
+/* Calls FN on every entry of a live list; FN returns true to delete the entry. */
+static int list_walk(struct dos_state *st, struct datapath *dp, enum dos_list list,
+		     bool (*fn)(int fam, const struct lpm_key *k, const struct dos_list_entry *e,
+				void *arg),
+		     void *arg)
+{
+	int removed = 0;
+
+	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
+		int fd = live_inner(dp, lists_map[fam], list);
+		struct lpm_key k, next, *prev = NULL;
+
+		if (fd < 0)
+			continue;
+		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+			struct dos_list_entry e;
+
+			k = next;
+			prev = &k;
+			if (bpf_map_lookup_elem(fd, &k, &e) || !fn(fam, &k, &e, arg))
+				continue;
+			/* Deleting the current key restarts the walk from the start, which
+			 * visits the survivors again: harmless, fn is idempotent. */
+			if (bpf_map_delete_elem(fd, &k) == 0) {
+				removed++;
+				st->entries[fam][list]--;
+				prev = NULL;
+			}
+		}
+		close(fd);
+	}
+	return removed;
+}
+
+static bool is_runtime(int fam, const struct lpm_key *k, const struct dos_list_entry *e, void *arg)
+{
+	(void)fam;
+	(void)k;
+	(void)arg;
+	return e->flags & DOS_ENTRY_RUNTIME;
+}
+
+int dos_list_flush(struct dos_state *st, struct datapath *dp, enum dos_list list)
+{
+	return list_walk(st, dp, list, is_runtime, NULL);
+}
+
+static bool is_expired(int fam, const struct lpm_key *k, const struct dos_list_entry *e,
+		       void *arg)
+{
+	(void)fam;
+	(void)k;
+	return e->expires_ns && e->expires_ns <= *(__u64 *)arg;
+}
+
+int dos_sweep(struct dos_state *st, struct datapath *dp)
+{
+	__u64 now = now_boot_ns();
+	int n = 0;
+
+	for (int l = 0; l < DOS_NLISTS; l++)
+		n += list_walk(st, dp, l, is_expired, &now);
+	if (n)
+		pr_debug("dos: %d expired list entries removed", n);
+	return n;
+}
+
+struct render_ctx {
+	struct strbuf *out;
+	bool json;
+	int n;
+	__u64 now;
+};
+
+static bool render_entry(int fam, const struct lpm_key *k, const struct dos_list_entry *e,
+			 void *arg)
+{
+	struct render_ctx *rc = arg;
+	char text[PREFIX_STRLEN];
+	struct prefix p;
+	long long ttl = e->expires_ns ? (long long)((e->expires_ns - rc->now) / 1000000000ULL) : -1;
+
+	if (e->expires_ns && e->expires_ns <= rc->now)
+		return false; /* expired, the sweeper has not been by yet */
+	prefix_of(fam, k, &p);
+	prefix_format(&p, text, sizeof(text));
+	if (rc->json)
+		sb_printf(rc->out, "%s{\"prefix\":\"%s\",\"origin\":\"%s\",\"ttl_s\":%lld}",
+			  rc->n ? "," : "", text, e->flags & DOS_ENTRY_RUNTIME ? "runtime" : "config",
+			  ttl);
+	else if (ttl >= 0)
+		sb_printf(rc->out, "%-44s %-8s %llds\n", text,
+			  e->flags & DOS_ENTRY_RUNTIME ? "runtime" : "config", ttl);
+	else
+		sb_printf(rc->out, "%-44s %-8s forever\n", text,
+			  e->flags & DOS_ENTRY_RUNTIME ? "runtime" : "config");
+	rc->n++;
+	return false;
+}
+
+void dos_list_render(struct dos_state *st, struct datapath *dp, enum dos_list list, bool json,
+		     struct strbuf *out)
+{
+	struct render_ctx rc = { .out = out, .json = json, .now = now_boot_ns() };
+
+	if (json)
+		sb_printf(out, "{\"list\":\"%s\",\"entries\":[", list_names[list]);
+	else
+		sb_printf(out, "%-44s %-8s %s\n", "PREFIX", "ORIGIN", "EXPIRES IN");
+	list_walk(st, dp, list, render_entry, &rc);
+	if (json)
+		sb_printf(out, "]}\n");
+	else if (!rc.n)
+		sb_printf(out, "(the %s list is empty)\n", list_names[list]);
+}
+
+/* ---- counters ---- */
+
+static int read_counters(struct datapath *dp, const char *map, __u32 idx, struct dos_counters *sum)
+{
+	int fd = datapath_map_fd(dp, map), ncpus = libbpf_num_possible_cpus();
+	struct dos_counters *v;
+	int err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (fd < 0 || ncpus < 0)
+		return -1;
+	v = calloc(ncpus, sizeof(*v));
+	if (!v)
+		return -1;
+	if (bpf_map_lookup_elem(fd, &idx, v))
+		err = -1;
+	for (int c = 0; !err && c < ncpus; c++)
+		for (int o = 0; o < DOS_NOUTCOMES; o++) {
+			sum->packets[o] += v[c].packets[o];
+			sum->bytes[o] += v[c].bytes[o];
+		}
+	free(v);
+	return err;
+}
+
+static void counters_json(struct strbuf *out, const struct dos_counters *c)
+{
+	for (int o = 0; o < DOS_NOUTCOMES; o++)
+		sb_printf(out, "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", o ? "," : "",
+			  outcome_names[o], (unsigned long long)c->packets[o],
+			  (unsigned long long)c->bytes[o]);
+}
+
+static const char *const action_names[] = { [DOS_ACT_END] = "end",
+					    [DOS_ACT_DROP] = "drop",
+					    [DOS_ACT_RATE_LIMIT] = "rate-limit",
+					    [DOS_ACT_PASS] = "pass",
+					    [DOS_ACT_COUNT] = "count" };
+
+void dos_rules_render(struct dos_state *st, struct datapath *dp, const struct dos_config *dc,
+		      bool json, struct strbuf *out)
+{
+	int n = dc ? dc->n_rules : 0;
+
+	if (json)
+		sb_printf(out, "{\"rules\":[");
+	else
+		sb_printf(out, "%-24s %-10s %12s %12s %12s %12s\n", "RULE", "ACTION", "MATCHED",
+			  "DROPPED", "RATE_LIMITED", "PASSED");
+	for (int i = 0; i < n; i++) {
+		const struct dos_rule_config *r = &dc->rules[i];
+		int id = dos_rule_id(st, r->name);
+		struct dos_counters c;
+
+		if (id < 0 || read_counters(dp, "dos_rule_stats", id, &c))
+			memset(&c, 0, sizeof(c));
+		if (json) {
+			sb_printf(out, "%s{\"name\":", i ? "," : "");
+			sb_json_str(out, r->name);
+			sb_printf(out, ",\"id\":%d,\"action\":\"%s\",", id,
+				  action_names[r->rule.action]);
+			counters_json(out, &c);
+			sb_printf(out, "}");
+		} else {
+			sb_printf(out, "%-24s %-10s %12llu %12llu %12llu %12llu\n", r->name,
+				  action_names[r->rule.action],
+				  (unsigned long long)c.packets[DOS_OUT_MATCHED],
+				  (unsigned long long)c.packets[DOS_OUT_DROPPED],
+				  (unsigned long long)c.packets[DOS_OUT_RATE_LIMITED],
+				  (unsigned long long)c.packets[DOS_OUT_PASSED]);
+		}
+	}
+	if (json) {
+		sb_printf(out, "],\"lists\":[");
+		for (int l = 0; l < DOS_NLISTS; l++) {
+			struct dos_counters c;
+
+			read_counters(dp, "dos_list_stats", l, &c);
+			sb_printf(out, "%s{\"name\":\"%s\",\"entries_v4\":%ld,\"entries_v6\":%ld,",
+				  l ? "," : "", list_names[l], st->entries[DOS_V4][l],
+				  st->entries[DOS_V6][l]);
+			counters_json(out, &c);
+			sb_printf(out, "}");
+		}
+		sb_printf(out, "]}\n");
+	} else if (!n) {
+		sb_printf(out, "(no rules)\n");
+	}
+}
+
+void dos_metrics_render(struct dos_state *st, struct datapath *dp, const struct dos_config *dc,
+			struct strbuf *out)
+{
+	static const char *const help[] = { "packets", "bytes" };
+
+	for (int unit = 0; unit < 2; unit++) {
+		sb_printf(out,
+			  "# HELP edged_dos_rule_%s_total DoS signature rule matches by outcome.\n"
+			  "# TYPE edged_dos_rule_%s_total counter\n",
+			  help[unit], help[unit]);
+		for (int i = 0; dc && i < dc->n_rules; i++) {
+			int id = dos_rule_id(st, dc->rules[i].name);
+			struct dos_counters c;
+
+			if (id < 0 || read_counters(dp, "dos_rule_stats", id, &c))
+				continue;
+			for (int o = 0; o < DOS_NOUTCOMES; o++)
+				sb_printf(out, "edged_dos_rule_%s_total{rule=\"%s\",outcome=\"%s\"} %llu\n",
+					  help[unit], dc->rules[i].name, outcome_names[o],
+					  (unsigned long long)(unit ? c.bytes[o] : c.packets[o]));
+		}
+		sb_printf(out,
+			  "# HELP edged_dos_list_%s_total DoS allow/block list hits by outcome.\n"
+			  "# TYPE edged_dos_list_%s_total counter\n",
+			  help[unit], help[unit]);
+		for (int l = 0; l < DOS_NLISTS; l++) {
+			struct dos_counters c;
+
+			if (read_counters(dp, "dos_list_stats", l, &c))
+				continue;
+			for (int o = 0; o < DOS_NOUTCOMES; o++)
+				sb_printf(out, "edged_dos_list_%s_total{list=\"%s\",outcome=\"%s\"} %llu\n",
+					  help[unit], list_names[l], outcome_names[o],
+					  (unsigned long long)(unit ? c.bytes[o] : c.packets[o]));
+		}
+	}
+	sb_printf(out, "# HELP edged_dos_list_entries Prefixes in each DoS list.\n"
+		       "# TYPE edged_dos_list_entries gauge\n");
+	for (int l = 0; l < DOS_NLISTS; l++)
+		for (int fam = 0; fam < DOS_NFAMILIES; fam++)
+			sb_printf(out, "edged_dos_list_entries{list=\"%s\",family=\"ipv%d\"} %ld\n",
+				  list_names[l], fam == DOS_V4 ? 4 : 6, st->entries[fam][l]);
+}
