@@ -49,6 +49,9 @@ BPFT_LIB  := $(wildcard tests/bpf/harness.c)
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/tests/bench/%,$(BENCH_SRCS))
 
+# Keep the BPF objects: the QEMU tier and bench load them, not just the skeletons.
+.SECONDARY: $(BPF_OBJS)
+
 .PHONY: all deps test lab lab-qemu bench install clean format lint
 
 all: $(OUT)/edged $(OUT)/edgectl

@@ -11,6 +11,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#define ETH_HLEN     14
 #define ETH_P_IP     0x0800
 #define ETH_P_IPV6   0x86DD
 #define ETH_P_ARP    0x0806

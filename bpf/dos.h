@@ -168,10 +168,11 @@ struct dos_bucket_key {
 	__u8 addr[16]; /* the key address, masked to the key's prefix */
 };
 
-/* Token bucket; units and refill arithmetic are documented in dos.bpf.h. */
+/* Token bucket; units and refill arithmetic are documented in dos.bpf.h. No bpf_spin_lock
+ * inside: the kernel refuses one in an LRU map's value (EOPNOTSUPP, then libbpf silently
+ * recreates the map without BTF, where bpf_spin_lock cannot be used); the locks guarding the
+ * buckets are the striped dos_bucket_locks of dos.bpf.h. */
 struct dos_bucket {
-	struct bpf_spin_lock lock;
-	__u32 pad;
 	__u64 last_ns;
 	__u64 pkt_tokens;
 	__u64 byte_tokens;

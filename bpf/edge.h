@@ -67,6 +67,36 @@ struct edge_uplink_stats {
  */
 #define EDGE_MAX_IFINDEX 65536
 
+/*
+ * Packet capture (edgectl capture): finish() samples packets whose verdict, stage and rule
+ * match edge_capture_cfg into the edge_samples ring buffer, from which edged writes pcaps.
+ * Off (verdicts == 0) costs one array lookup per packet.
+ */
+struct edge_capture_cfg {
+	__u32 verdicts; /* 1 << EDGE_VERDICT_* for each verdict to capture; 0 = capture off */
+	__u32 stages;	/* 1 << EDGE_STAGE_* for each stage; 0 = any stage */
+	__u32 rule_id;	/* only packets decided by this rule, or EDGE_RULE_ANY */
+	__u32 every;	/* 1 in EVERY matching packets (per CPU); 0 and 1 = all */
+};
+
+#define EDGE_RULE_ANY 0xfffffffeu
+/* Bytes copied of each sample: a 1500-byte IP packet with Ethernet and two VLAN tags, so a
+ * replay reproduces what was seen. */
+#define EDGE_SAMPLE_MAX 1536
+/* Ring buffer: ~2,500 full-size samples, a second of a heavy flood's 1-in-N sample. */
+#define EDGE_SAMPLES_RING_BYTES (4 * 1024 * 1024)
+
+struct edge_sample {
+	__u64 ts_ns; /* CLOCK_BOOTTIME */
+	__u32 ifindex;
+	__u32 rule_id;
+	__u32 len;     /* the frame's length on the wire, all buffers */
+	__u16 cap_len; /* bytes of it in data */
+	__u8 stage;
+	__u8 verdict;
+	__u8 data[EDGE_SAMPLE_MAX];
+};
+
 /* Name of the pinned program, under /sys/fs/bpf/edged/<instance>/. */
 #define EDGE_PIN_PROG "prog_xdp_edge"
 /* Prefix of the pinned XDP links; the uplink's interface name follows. */

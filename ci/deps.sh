@@ -12,8 +12,9 @@ packages=(
 	iproute2 iputils-ping nftables ethtool tcpdump tshark python3-scapy python3-yaml
 	bird2 iperf3 tcpreplay netcat-openbsd curl xdp-tools
 	wireguard-go wireguard-tools
-	# QEMU tier
-	qemu-system-x86
+	# QEMU tier: the guest kernel is fetched with apt-get download (xz unpacks it), the
+	# initramfs is busybox-static
+	qemu-system-x86 busybox-static xz-utils
 )
 
 missing=()

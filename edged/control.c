@@ -166,6 +166,7 @@ static const struct command {
         {"version", cmd_version, "edged's version"},
         {"teardown", cmd_teardown, "detach and unpin everything, then exit"},
         {"dos", dos_command, "DoS rules and lists: dos rules | dos block|allow add|del|list|flush"},
+        {"capture", NULL, "stream sampled packets as pcap (edgectl capture -w FILE)"},
 };
 
 static void unknown_command(const char *cmd, struct strbuf *out)
@@ -190,26 +191,38 @@ static bool split_words(char *line, struct request *rq)
 	return true;
 }
 
+/* Splits LINE (copied into BUF) into RQ; on a malformed line explains in OUT. */
+static bool parse_line(const char *line, char *buf, size_t size, struct request *rq,
+		       struct strbuf *out)
+{
+	snprintf(buf, size, "%s", line);
+	if (!split_words(buf, rq) || rq->argc < 2 ||
+	    (strcmp(rq->argv[0], "json") && strcmp(rq->argv[0], "text"))) {
+		sb_printf(out, "malformed request '%.64s': expected '<json|text> <command> [args]'\n",
+		          line);
+		return false;
+	}
+	rq->json = strcmp(rq->argv[0], "json") == 0;
+	rq->argc--; /* argv[0] is the command from here on */
+	memmove(rq->argv, rq->argv + 1, rq->argc * sizeof(rq->argv[0]));
+	return true;
+}
+
+static bool run(struct edged *e, const struct request *rq, struct strbuf *out)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(rq->argv[0], commands[i].name) == 0 && commands[i].run)
+			return commands[i].run(e, rq, out);
+	unknown_command(rq->argv[0], out);
+	return false;
+}
+
 bool control_dispatch(struct edged *e, const char *line, struct strbuf *out)
 {
 	char buf[CONTROL_MAX_REQUEST];
 	struct request rq = {};
 
-	snprintf(buf, sizeof(buf), "%s", line);
-	if (!split_words(buf, &rq) || rq.argc < 2 ||
-	    (strcmp(rq.argv[0], "json") && strcmp(rq.argv[0], "text"))) {
-		sb_printf(out, "malformed request '%.64s': expected '<json|text> <command> [args]'\n",
-		          line);
-		return false;
-	}
-	rq.json = strcmp(rq.argv[0], "json") == 0;
-	rq.argc--; /* argv[0] is the command from here on */
-	memmove(rq.argv, rq.argv + 1, rq.argc * sizeof(rq.argv[0]));
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(rq.argv[0], commands[i].name) == 0)
-			return commands[i].run(e, &rq, out);
-	unknown_command(rq.argv[0], out);
-	return false;
+	return parse_line(line, buf, sizeof(buf), &rq, out) && run(e, &rq, out);
 }
 
 static bool peer_allowed(int fd)
@@ -257,7 +270,8 @@ static void write_all(int fd, const char *buf, size_t len)
 
 void control_serve(struct edged *e)
 {
-	char line[CONTROL_MAX_REQUEST];
+	char line[CONTROL_MAX_REQUEST], buf[CONTROL_MAX_REQUEST];
+	struct request rq = {};
 	struct strbuf out = {};
 	bool ok;
 	int fd;
@@ -271,7 +285,17 @@ void control_serve(struct edged *e)
 		return;
 	}
 	pr_debug("control: %s", line);
-	ok = control_dispatch(e, line, &out);
+	ok = parse_line(line, buf, sizeof(buf), &rq, &out);
+	/* A capture streams from the event loop: it keeps the connection. */
+	if (ok && strcmp(rq.argv[0], "capture") == 0) {
+		ok = capture_start(e, fd, &rq, &out);
+		if (ok) {
+			sb_free(&out);
+			return;
+		}
+	} else if (ok) {
+		ok = run(e, &rq, &out);
+	}
 	write_all(fd, ok ? "ok\n" : "error\n", ok ? 3 : 6);
 	if (out.buf)
 		write_all(fd, out.buf, out.len);

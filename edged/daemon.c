@@ -195,6 +195,7 @@ static void housekeeping(struct edged *e, int tfd)
 
 	if (read(tfd, &expirations, sizeof(expirations)) != sizeof(expirations))
 		return;
+	capture_tick(e);
 	if (e->cfg.fn[FN_DOS].enabled) {
 		pthread_mutex_lock(&e->lock);
 		dos_sweep(&e->dos, &e->dp);
@@ -218,6 +219,7 @@ int edged_serve(struct edged *e)
 	efd = epoll_create1(EPOLL_CLOEXEC);
 	if (sfd < 0 || tfd < 0 || efd < 0)
 		goto out;
+	e->efd = efd;
 	watch(efd, sfd);
 	watch(efd, tfd);
 	watch(efd, e->ctl_fd);
@@ -237,6 +239,8 @@ int edged_serve(struct edged *e)
 			handle_signal(e, sfd);
 		else if (got.data.fd == tfd)
 			housekeeping(e, tfd);
+		else if (capture_owns_fd(e, got.data.fd))
+			capture_event(e, got.data.fd);
 		else
 			control_serve(e);
 	}
@@ -244,6 +248,8 @@ int edged_serve(struct edged *e)
 out:
 	if (err)
 		pr_err("event loop failed: %s", strerror(errno));
+	capture_stop(e, "edged is stopping");
+	e->efd = -1;
 	if (sfd >= 0)
 		close(sfd);
 	if (tfd >= 0)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "capture.h"
 #include "config.h"
 #include "datapath.h"
 #include "dos_maps.h"
@@ -30,6 +31,8 @@ struct edged {
 	char last_reload_error[512];
 
 	int ctl_fd;
+	int efd; /* the event loop's epoll fd: a capture adds its fds while it runs */
+	struct capture capture;
 	struct MHD_Daemon *metrics;
 	bool stopping;
 	bool teardown; /* detach the data path on exit, not just stop */

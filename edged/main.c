@@ -149,6 +149,8 @@ int main(int argc, char **argv)
 	e->ctl_fd = -1;
 	e->dp.lock_fd = -1;
 	dos_state_init(&e->dos);
+	capture_init(&e->capture);
+	e->efd = -1;
 	snprintf(e->cfg.path, sizeof(e->cfg.path), "%s", o.config);
 	if (edged_start(e, o.config) == 0 && edged_serve(e) == 0)
 		ret = 0;

@@ -1,0 +1,788 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The DoS stage of the XDP edge program: allow and block lists, signature rules with
+ * rate limits, and per-destination packet-rate ceilings. bpf/dos.h holds the data layout
+ * and the order of evaluation; edged (edged/dos.c) fills the maps below.
+ *
+ *   allow list hit ------------------------------------------------> continue (skip the stage)
+ *   block list hit ------------------------------------------------> drop
+ *   rules, in order: count -> next rule; drop | rate-limit | pass -> stop the rules
+ *   ceiling of the destination ------------------------------------> drop when over the rate
+ *
+ * Token buckets (rate-limit rules and ceilings)
+ * ---------------------------------------------
+ * A bucket holds tokens in nano-units: DOS_TOKEN (1e9) of them are one packet in pkt_tokens
+ * and one byte in byte_tokens. A rate in units per second then refills exactly
+ * `elapsed_ns * rate` nano-units: no division and no rounding on the packet path, and slow
+ * rates keep their fractions (1 pps gains 1e6 nano-units per millisecond instead of losing
+ * every partial token to integer division).
+ *
+ *   rates are clamped to DOS_RATE_MAX (1.8e10/s, above the 1e9 pps and 1.25e10 B/s that
+ *   100 Gbit/s needs) and bursts to DOS_BURST_MAX units, so a full bucket (burst * 1e9)
+ *   and one second of refill (1e9 ns * rate) both stay below 2^64 (1.8447e19);
+ *   elapsed time is used as is up to 1 s; beyond it (an idle bucket) the refill is
+ *   "full" once elapsed >= burst / rate, else elapsed * rate (then < burst: no overflow);
+ *   a clock read older than the bucket's last_ns (another CPU updated it since) refills 0.
+ *   burst defaults to one second of the rate; a rule's burst_pkts/burst_bytes override it.
+ *   A packet passes when every limited measure holds its cost (1 packet, len bytes), and
+ *   only then are the tokens taken; a new bucket starts full.
+ *
+ * The kernel refuses a bpf_spin_lock inside an LRU map's value (map_check_btf allows it in
+ * HASH and ARRAY maps only), so dos_buckets stays LRU (memory bounded under spoofed-source
+ * floods) and its buckets are guarded by striped locks in the dos_bucket_locks array: a
+ * bucket's key hashes to one of DOS_BUCKET_LOCKS locks, so two CPUs updating one bucket
+ * always serialise, and unrelated buckets rarely contend.
+ *
+ * Counters: every decision counts MATCHED plus one outcome, packets and the frame's bytes;
+ * DROPPED (drop action, block list) and RATE_LIMITED (empty bucket) are disjoint, so the
+ * drops of a rule are their sum. A count-only rule counts MATCHED alone.
+ */
+#ifndef EDGED_BPF_DOS_BPF_H
+#define EDGED_BPF_DOS_BPF_H
+
+#include "defs.h"
+#include "edge.h"
+#include "parse.h"
+#include "dos.h"
+
+#define NSEC_PER_SEC 1000000000ULL
+/* Nano-units per packet or byte in a bucket (see the top of this file). */
+#define DOS_TOKEN NSEC_PER_SEC
+/* 1.8e10 x 1e9 < 2^64: the largest rate (per second) and burst (packets, bytes) whose
+ * nano-units and one second of refill fit in 64 bits. */
+#define DOS_RATE_MAX  18000000000ULL
+#define DOS_BURST_MAX 18000000000ULL
+/* Lock stripes for the buckets: a power of two; 1024 x 4 B, and two CPUs hitting
+ * different buckets of one stripe at once is rare enough to cost nothing measurable. */
+#define DOS_BUCKET_LOCKS 1024
+/* Steps of the search past expired list entries (dos_list_walk_step): about 9 per
+ * expired prefix nested in another for IPv6, so at least 7 nested expired entries. */
+#define DOS_LIST_WALK_STEPS 64
+
+/* ---- maps ---------------------------------------------------------------------------- */
+
+/* Inner map templates: edged creates its inner maps with exactly these parameters (type,
+ * key and value size, flags, max_entries), or the kernel refuses to insert them. Sizes, not
+ * __type(): clang 14 gives types that only these templates name as forward declarations in
+ * BTF, and libbpf then cannot size the template. */
+struct dos_list_v4_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, DOS_MAX_LIST_ENTRIES);
+	__uint(key_size, sizeof(struct dos_lpm_v4));
+	__uint(value_size, sizeof(struct dos_list_entry));
+};
+
+struct dos_list_v6_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, DOS_MAX_LIST_ENTRIES);
+	__uint(key_size, sizeof(struct dos_lpm_v6));
+	__uint(value_size, sizeof(struct dos_list_entry));
+};
+
+struct dos_rule_set {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DOS_MAX_RULES);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct dos_rule));
+};
+
+struct dos_dest_v4_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, DOS_MAX_DEST_PREFIXES);
+	__uint(key_size, sizeof(struct dos_lpm_v4));
+	__uint(value_size, sizeof(struct dos_dest_policy));
+};
+
+struct dos_dest_v6_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, DOS_MAX_DEST_PREFIXES);
+	__uint(key_size, sizeof(struct dos_lpm_v6));
+	__uint(value_size, sizeof(struct dos_dest_policy));
+};
+
+/* IPv4 allow and block lists by source, [DOS_LIST_ALLOW|BLOCK] -> LPM trie. edged swaps in
+ * whole new tries on reload and adds single entries (edgectl) to the live ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, DOS_NLISTS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct dos_list_v4_trie);
+} dos_lists_v4 SEC(".maps");
+
+/* IPv6 allow and block lists by source, as dos_lists_v4. Written by edged. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, DOS_NLISTS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct dos_list_v6_trie);
+} dos_lists_v6 SEC(".maps");
+
+/* The signature rule set in slot 0: an array of rules ending at DOS_ACT_END. edged builds
+ * a new array and swaps it in whole. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct dos_rule_set);
+} dos_rules SEC(".maps");
+
+/* IPv4 per-destination policies (ceilings) in slot 0, by destination prefix. Written (swapped
+ * in whole) by edged. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct dos_dest_v4_trie);
+} dos_dest_v4 SEC(".maps");
+
+/* IPv6 per-destination policies, as dos_dest_v4. Written by edged. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct dos_dest_v6_trie);
+} dos_dest_v6 SEC(".maps");
+
+/* Token buckets of rate-limit rules and ceilings, by rule and key address. Written by this
+ * program only; LRU so a flood of spoofed sources evicts old buckets instead of failing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DOS_MAX_BUCKETS);
+	__type(key, struct dos_bucket_key);
+	__type(value, struct dos_bucket);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dos_buckets SEC(".maps");
+
+struct dos_bucket_lock {
+	struct bpf_spin_lock lock;
+};
+
+/* The locks guarding dos_buckets, by hash of the bucket key (see the top of this file).
+ * Used by this program only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DOS_BUCKET_LOCKS);
+	__type(key, __u32);
+	__type(value, struct dos_bucket_lock);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dos_bucket_locks SEC(".maps");
+
+/* Per-rule counters, indexed by dos_rule.id. Written by this program, read and zeroed (for a
+ * new rule taking an id) by edged. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DOS_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct dos_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dos_rule_stats SEC(".maps");
+
+/* Per-list counters, [DOS_LIST_ALLOW|BLOCK], both families. Written by this program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DOS_NLISTS);
+	__type(key, __u32);
+	__type(value, struct dos_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dos_list_stats SEC(".maps");
+
+/* Counters of the per-destination ceilings, all destinations together. Written by this
+ * program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dos_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dos_ceiling_stats SEC(".maps");
+
+/* Global DoS settings, written by edged at runtime (SYN cookies will read them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dos_settings);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dos_settings SEC(".maps");
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+/* The clock of list expiry (CLOCK_BOOTTIME, as edged writes expires_ns) and of the buckets,
+ * read at most once per packet and only when needed. */
+static __always_inline __u64 dos_now(__u64 *now)
+{
+	if (!*now)
+		*now = bpf_ktime_get_boot_ns();
+	return *now;
+}
+
+static __always_inline bool dos_is_v4(const struct pkt *p)
+{
+	return p->l3_proto == ETH_P_IP;
+}
+
+/* Counts one decision: MATCHED and OUTCOME (unless it is MATCHED itself). */
+static __always_inline void dos_count(void *stats, __u32 idx, int outcome, __u32 len)
+{
+	struct dos_counters *c = bpf_map_lookup_elem(stats, &idx);
+
+	if (!c)
+		return;
+	/* Per-CPU value: this CPU is its only writer. */
+	c->packets[DOS_OUT_MATCHED]++;
+	c->bytes[DOS_OUT_MATCHED] += len;
+	if (outcome > DOS_OUT_MATCHED && outcome < DOS_NOUTCOMES) {
+		c->packets[outcome]++;
+		c->bytes[outcome] += len;
+	}
+}
+
+static __always_inline bool dos_entry_live(const struct dos_list_entry *e, __u64 *now)
+{
+	return !e->expires_ns || e->expires_ns > dos_now(now);
+}
+
+/* ---- lists --------------------------------------------------------------------------- */
+
+/*
+ * An LPM trie returns only the longest matching prefix; when that entry has expired, a
+ * shorter live prefix covering the same address must still match (an expired /32 inside a
+ * permanent /16 block). The search below finds the expired entry's prefix length L by
+ * bisection (lookups with prefixlen >= L return the same entry, shorter ones do not), then
+ * looks up with prefixlen L - 1, and repeats while it keeps meeting expired entries. It only
+ * runs for addresses inside an expired, not yet deleted entry, and costs about 2 log2(bits)
+ * lookups per expired level.
+ */
+struct dos_list_walk {
+	void *trie;
+	const struct dos_list_entry *hit; /* the expired entry being stepped over */
+	struct dos_lpm_v6 key;		  /* an IPv4 key is its first 8 bytes */
+	__u64 now;
+	__u32 lo, hi; /* the hit's prefix length is in [lo, hi] */
+	__u32 live;   /* found a live entry */
+};
+
+static long dos_list_walk_step(__u32 i, void *arg)
+{
+	struct dos_list_walk *w = arg;
+	const struct dos_list_entry *e;
+
+	if (w->lo < w->hi) {
+		__u32 mid = (w->lo + w->hi) / 2;
+
+		w->key.prefixlen = mid;
+		e = bpf_map_lookup_elem(w->trie, &w->key);
+		if (e && e == w->hit)
+			w->hi = mid;
+		else
+			w->lo = mid + 1;
+		return 0;
+	}
+	if (w->lo == 0) /* the expired entry is a /0: nothing shorter can match */
+		return 1;
+	w->key.prefixlen = w->lo - 1;
+	e = bpf_map_lookup_elem(w->trie, &w->key);
+	if (!e)
+		return 1;
+	if (!e->expires_ns || e->expires_ns > w->now) {
+		w->live = 1;
+		return 1;
+	}
+	w->hit = e;
+	w->hi = w->lo - 1;
+	w->lo = 0;
+	return 0;
+}
+
+/* True when a live entry of TRIE covers the key's address; HIT is the longest match. */
+static __always_inline bool dos_list_live(void *trie, const struct dos_list_entry *hit,
+					  const struct dos_lpm_v6 *key, __u64 *now)
+{
+	struct dos_list_walk w = {
+		.trie = trie,
+		.hit = hit,
+		.key = *key,
+		.hi = key->prefixlen,
+	};
+
+	if (dos_entry_live(hit, now))
+		return true;
+	w.now = *now;
+	bpf_loop(DOS_LIST_WALK_STEPS, dos_list_walk_step, &w, 0);
+	return w.live;
+}
+
+/* Whether list LIST (DOS_LIST_ALLOW or _BLOCK) holds a live entry for the source address. */
+static __always_inline bool dos_list_v4(__u32 list, const struct pkt *p, __u64 *now)
+{
+	struct dos_lpm_v6 key = { .prefixlen = 32 };
+	struct dos_list_entry *e;
+	void *trie;
+
+	trie = bpf_map_lookup_elem(&dos_lists_v4, &list);
+	if (!trie) /* no list installed: an empty list */
+		return false;
+	__builtin_memcpy(key.addr, &p->saddr.v4, 4);
+	e = bpf_map_lookup_elem(trie, &key);
+	return e && dos_list_live(trie, e, &key, now);
+}
+
+static __always_inline bool dos_list_v6(__u32 list, const struct pkt *p, __u64 *now)
+{
+	struct dos_lpm_v6 key = { .prefixlen = 128 };
+	struct dos_list_entry *e;
+	void *trie;
+
+	trie = bpf_map_lookup_elem(&dos_lists_v6, &list);
+	if (!trie)
+		return false;
+	__builtin_memcpy(key.addr, &p->saddr.v6, 16);
+	e = bpf_map_lookup_elem(trie, &key);
+	return e && dos_list_live(trie, e, &key, now);
+}
+
+static __always_inline bool dos_list_hit(__u32 list, const struct pkt *p, __u64 *now)
+{
+	return dos_is_v4(p) ? dos_list_v4(list, p, now) : dos_list_v6(list, p, now);
+}
+
+/* ---- token buckets ------------------------------------------------------------------- */
+
+/* A bucket's limits in nano-units, from a rule or a destination policy (0 rate: no limit). */
+struct dos_limit {
+	__u64 pps, burst_pkts;	/* per second; nano-units */
+	__u64 bps, burst_bytes; /* per second; nano-units */
+};
+
+static __always_inline __u64 dos_min(__u64 a, __u64 b)
+{
+	return a < b ? a : b;
+}
+
+static __always_inline void dos_limit_set(struct dos_limit *l, __u64 pps, __u64 burst_pkts,
+					  __u64 bps, __u64 burst_bytes)
+{
+	l->pps = dos_min(pps, DOS_RATE_MAX);
+	l->burst_pkts = dos_min(burst_pkts ?: l->pps, DOS_BURST_MAX) * DOS_TOKEN;
+	l->bps = dos_min(bps, DOS_RATE_MAX);
+	l->burst_bytes = dos_min(burst_bytes ?: l->bps, DOS_BURST_MAX) * DOS_TOKEN;
+}
+
+/* TOKENS (<= BURST) after ELAPSED ns at RATE per second; never above BURST. */
+static __always_inline __u64 dos_refill(__u64 tokens, __u64 burst, __u64 rate, __u64 elapsed)
+{
+	__u64 add;
+
+	/* An idle bucket: the one place that divides, and it is off the flood's path. */
+	if (elapsed > NSEC_PER_SEC && elapsed >= burst / rate)
+		return burst;
+	add = elapsed * rate;
+	return add >= burst - tokens ? burst : tokens + add;
+}
+
+/* Takes one packet of LEN bytes from B if every limited measure has it. Called with the
+ * bucket's lock held, or on a bucket no other CPU can see yet. */
+static __always_inline bool dos_take(struct dos_bucket *b, const struct dos_limit *l, __u32 len)
+{
+	__u64 bytes = (__u64)len * DOS_TOKEN;
+
+	if (l->pps && b->pkt_tokens < DOS_TOKEN)
+		return false;
+	if (l->bps && b->byte_tokens < bytes)
+		return false;
+	if (l->pps)
+		b->pkt_tokens -= DOS_TOKEN;
+	if (l->bps)
+		b->byte_tokens -= bytes;
+	return true;
+}
+
+static __always_inline __u32 dos_lock_stripe(const struct dos_bucket_key *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*k) / 4); i++)
+		h = (h ^ w[i]) * 0x9e3779b1; /* golden-ratio multiply: spreads every bit up */
+	return (h >> 16) & (DOS_BUCKET_LOCKS - 1);
+}
+
+/* Whether a packet of LEN bytes passes the bucket K, limited by L; takes its tokens if so. */
+static __always_inline bool dos_bucket_pass(const struct dos_bucket_key *k,
+					    const struct dos_limit *l, __u32 len, __u64 now)
+{
+	__u32 stripe = dos_lock_stripe(k);
+	struct dos_bucket_lock *lock;
+	struct dos_bucket *b;
+	bool ok;
+
+	lock = bpf_map_lookup_elem(&dos_bucket_locks, &stripe);
+	if (!lock)
+		return true;
+	b = bpf_map_lookup_elem(&dos_buckets, k);
+	if (!b) {
+		struct dos_bucket nb = {
+			.last_ns = now,
+			.pkt_tokens = l->burst_pkts,
+			.byte_tokens = l->burst_bytes,
+		};
+
+		ok = dos_take(&nb, l, len);
+		if (!bpf_map_update_elem(&dos_buckets, k, &nb, BPF_NOEXIST))
+			return ok;
+		/* Another CPU created it meanwhile: take from that one. */
+		b = bpf_map_lookup_elem(&dos_buckets, k);
+		if (!b)
+			return ok;
+	}
+	bpf_spin_lock(&lock->lock);
+	if (now > b->last_ns) {
+		__u64 elapsed = now - b->last_ns;
+
+		if (l->pps)
+			b->pkt_tokens = dos_refill(b->pkt_tokens, l->burst_pkts, l->pps, elapsed);
+		if (l->bps)
+			b->byte_tokens =
+				dos_refill(b->byte_tokens, l->burst_bytes, l->bps, elapsed);
+		b->last_ns = now;
+	}
+	ok = dos_take(b, l, len);
+	bpf_spin_unlock(&lock->lock);
+	return ok;
+}
+
+/* ---- rules --------------------------------------------------------------------------- */
+
+static __always_inline bool dos_in(__u32 v, __u32 min, __u32 max)
+{
+	return v >= min && v <= max;
+}
+
+/* Whether the first LEN bits of the addresses A (the packet's) and B (the rule's) agree;
+ * WORDS is 1 for IPv4, 4 for IPv6. */
+static __always_inline bool dos_prefix_match(const __u32 *a, const __u8 *rule_addr, __u32 len,
+					     int words)
+{
+	__u32 b[4];
+
+	__builtin_memcpy(b, rule_addr, sizeof(b));
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		if (i >= words || len == 0)
+			return true;
+		if (len < 32)
+			return ((a[i] ^ b[i]) & bpf_htonl(~0u << (32 - len))) == 0;
+		if (a[i] != b[i])
+			return false;
+		len -= 32;
+	}
+	return true;
+}
+
+static __always_inline bool dos_addr_match(const struct pkt *p, const void *addr,
+					   const struct dos_rule *r, const __u8 *rule_addr,
+					   __u8 len)
+{
+	if (r->l3 != (dos_is_v4(p) ? 4 : 6)) /* an IPv4 prefix never matches IPv6 */
+		return false;
+	return dos_prefix_match(addr, rule_addr, len, dos_is_v4(p) ? 1 : 4);
+}
+
+static __always_inline bool dos_frag_match(const struct pkt *p, __u8 want)
+{
+	switch (want) {
+	case DOS_FRAG_NONE:
+		return !p->frag;
+	case DOS_FRAG_ANY_FRAGMENT:
+		return p->frag;
+	case DOS_FRAG_FIRST:
+		return p->frag && !p->frag_later;
+	case DOS_FRAG_LATER:
+		return p->frag_later;
+	default:
+		return false;
+	}
+}
+
+/* Payload bytes at payload_off from the L4 header, masked. Bytes past the IP packet's own
+ * length (Ethernet padding, trailers) are not payload; reads past the frame fail: no match. */
+static __always_inline bool dos_payload_match(struct xdp_md *ctx, const struct pkt *p,
+					      const struct dos_rule *r)
+{
+	__u8 buf[DOS_PAYLOAD_MAX] = {};
+	__u32 off = (__u32)p->l4_off + r->payload_off;
+	__u32 n = r->payload_len;
+
+	if (n == 0 || n > DOS_PAYLOAD_MAX || off + n > p->l3_end)
+		return false;
+	/* The same value the checks above allowed, written so the verifier sees it in 1..16
+	 * (clang 14 may test a copy of n and pass the verifier another). */
+	n = ((n - 1) & (DOS_PAYLOAD_MAX - 1)) + 1;
+	if (bpf_xdp_load_bytes(ctx, off, buf, n))
+		return false;
+#pragma unroll
+	for (int i = 0; i < DOS_PAYLOAD_MAX; i++)
+		if (i < (int)n && ((buf[i] ^ r->payload[i]) & r->payload_mask[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Whether rule R matches the packet. A later fragment carries no L4 header: port, TCP flag
+ * and payload matches never match it, while address, protocol, fragment, length and TTL
+ * matches do (its headers up to L3 are all there). Ports exist for TCP and UDP only.
+ */
+static __always_inline bool dos_rule_match(struct xdp_md *ctx, const struct pkt *p,
+					   const struct dos_rule *r)
+{
+	bool l4 = !p->frag_later;
+	bool ports = l4 && (p->l4_proto == IPPROTO_TCP || p->l4_proto == IPPROTO_UDP);
+	__u16 m = r->match;
+
+	if ((m & DOS_M_L3) && r->l3 != (dos_is_v4(p) ? 4 : 6))
+		return false;
+	if ((m & DOS_M_L4) && r->l4_proto != p->l4_proto)
+		return false;
+	if ((m & DOS_M_TTL) && !dos_in(p->ttl, r->ttl_min, r->ttl_max))
+		return false;
+	if ((m & DOS_M_LEN) && !dos_in(p->len, r->len_min, r->len_max))
+		return false;
+	if ((m & DOS_M_FRAG) && !dos_frag_match(p, r->frag))
+		return false;
+	if ((m & DOS_M_SPORT) &&
+	    (!ports || !dos_in(bpf_ntohs(p->sport), r->sport_min, r->sport_max)))
+		return false;
+	if ((m & DOS_M_DPORT) &&
+	    (!ports || !dos_in(bpf_ntohs(p->dport), r->dport_min, r->dport_max)))
+		return false;
+	if ((m & DOS_M_TCP_FLAGS) &&
+	    (!l4 || p->l4_proto != IPPROTO_TCP ||
+	     (p->tcp_flags & r->tcp_flags_mask) != r->tcp_flags_value))
+		return false;
+	if ((m & DOS_M_SRC) && !dos_addr_match(p, &p->saddr, r, r->src, r->src_len))
+		return false;
+	if ((m & DOS_M_DST) && !dos_addr_match(p, &p->daddr, r, r->dst, r->dst_len))
+		return false;
+	if ((m & DOS_M_PAYLOAD) && (!l4 || !dos_payload_match(ctx, p, r)))
+		return false;
+	return true;
+}
+
+struct dos_rule_walk {
+	struct xdp_md *ctx;
+	struct pkt *p;
+	void *rules; /* the rule set this packet sees from start to end, even across a swap */
+	__u32 hit;   /* the deciding rule's index; DOS_MAX_RULES when none decided */
+};
+
+/* One rule: 1 stops the walk (end of the set, or a deciding match), 0 goes on. */
+static long dos_rule_step(__u32 i, void *arg)
+{
+	struct dos_rule_walk *w = arg;
+	struct dos_rule *r;
+
+	r = bpf_map_lookup_elem(w->rules, &i);
+	if (!r || r->action == DOS_ACT_END)
+		return 1;
+	if (!dos_rule_match(w->ctx, w->p, r))
+		return 0;
+	switch (r->action) {
+	case DOS_ACT_DROP:
+	case DOS_ACT_RATE_LIMIT:
+	case DOS_ACT_PASS:
+		w->hit = i;
+		return 1;
+	default: /* DOS_ACT_COUNT, and actions this program does not know: note, go on */
+		dos_count(&dos_rule_stats, r->id, DOS_OUT_MATCHED, w->p->len);
+		return 0;
+	}
+}
+
+/* The rate-limit bucket key of rule R for this packet. */
+static __always_inline void dos_rule_key(const struct pkt *p, const struct dos_rule *r,
+					 struct dos_bucket_key *k)
+{
+	const void *addr = r->rl_key == DOS_RL_DST ? (const void *)&p->daddr : &p->saddr;
+	bool v4 = dos_is_v4(p);
+	__u32 n;
+
+	k->rule_id = r->id;
+	switch (r->rl_key) {
+	case DOS_RL_SRC:
+	case DOS_RL_DST:
+		n = v4 ? 4 : 16;
+		break;
+	case DOS_RL_SRC24:
+		n = v4 ? 3 : 6; /* /24, /48 */
+		break;
+	case DOS_RL_SRC64:
+		n = v4 ? 4 : 8; /* /32, /64 */
+		break;
+	default: /* DOS_RL_RULE: one bucket for the rule, family 0 */
+		return;
+	}
+	k->family = v4 ? 4 : 6;
+	/* Constant-size copies: the verifier wants them, and bytes past n stay 0. */
+	if (n == 3)
+		__builtin_memcpy(k->addr, addr, 3);
+	else if (n == 4)
+		__builtin_memcpy(k->addr, addr, 4);
+	else if (n == 6)
+		__builtin_memcpy(k->addr, addr, 6);
+	else if (n == 8)
+		__builtin_memcpy(k->addr, addr, 8);
+	else
+		__builtin_memcpy(k->addr, addr, 16);
+}
+
+/* What the deciding rule R does with the packet. */
+static __always_inline int dos_rule_act(struct pkt *p, const struct dos_rule *r, __u64 *now)
+{
+	struct dos_bucket_key k = {};
+	struct dos_limit l;
+
+	if (r->action == DOS_ACT_PASS) {
+		dos_count(&dos_rule_stats, r->id, DOS_OUT_PASSED, p->len);
+		return EDGE_CONTINUE;
+	}
+	if (r->action == DOS_ACT_DROP) {
+		dos_count(&dos_rule_stats, r->id, DOS_OUT_DROPPED, p->len);
+		p->rule_id = r->id;
+		return EDGE_VERDICT_DROP; /* a drop rule matched */
+	}
+	dos_limit_set(&l, r->pps, r->burst_pkts, r->bps, r->burst_bytes);
+	dos_rule_key(p, r, &k);
+	if ((!l.pps && !l.bps) || dos_bucket_pass(&k, &l, p->len, dos_now(now))) {
+		dos_count(&dos_rule_stats, r->id, DOS_OUT_PASSED, p->len);
+		return EDGE_CONTINUE;
+	}
+	dos_count(&dos_rule_stats, r->id, DOS_OUT_RATE_LIMITED, p->len);
+	p->rule_id = r->id;
+	return EDGE_VERDICT_DROP; /* over the rule's rate for this key */
+}
+
+static __always_inline int dos_rules_eval(struct xdp_md *ctx, struct pkt *p, __u64 *now)
+{
+	struct dos_rule_walk w = { .ctx = ctx, .p = p, .hit = DOS_MAX_RULES };
+	__u32 zero = 0;
+	struct dos_rule *r;
+
+	w.rules = bpf_map_lookup_elem(&dos_rules, &zero);
+	if (!w.rules) /* no rule set installed */
+		return EDGE_CONTINUE;
+	r = bpf_map_lookup_elem(w.rules, &zero);
+	if (!r || r->action == DOS_ACT_END) /* an empty set: skip the loop's cost */
+		return EDGE_CONTINUE;
+	bpf_loop(DOS_MAX_RULES, dos_rule_step, &w, 0);
+	r = bpf_map_lookup_elem(w.rules, &w.hit);
+	if (!r) /* no rule decided (w.hit is out of the array) */
+		return EDGE_CONTINUE;
+	return dos_rule_act(p, r, now);
+}
+
+/* ---- ceilings ------------------------------------------------------------------------ */
+
+static __always_inline struct dos_dest_policy *dos_dest_lookup(const struct pkt *p)
+{
+	struct dos_lpm_v6 key = {};
+	__u32 zero = 0;
+	void *trie;
+
+	if (dos_is_v4(p)) {
+		trie = bpf_map_lookup_elem(&dos_dest_v4, &zero);
+		if (!trie)
+			return NULL;
+		key.prefixlen = 32;
+		__builtin_memcpy(key.addr, &p->daddr.v4, 4);
+		return bpf_map_lookup_elem(trie, &key);
+	}
+	trie = bpf_map_lookup_elem(&dos_dest_v6, &zero);
+	if (!trie)
+		return NULL;
+	key.prefixlen = 128;
+	__builtin_memcpy(key.addr, &p->daddr.v6, 16);
+	return bpf_map_lookup_elem(trie, &key);
+}
+
+/* The ceiling of the packet's destination: one bucket per destination address covered by a
+ * policy's prefix, so each server behind a /24 gets its own ceiling. */
+static __always_inline int dos_ceiling(struct pkt *p, __u64 *now)
+{
+	struct dos_dest_policy *pol = dos_dest_lookup(p);
+	struct dos_bucket_key k = { .rule_id = DOS_RULE_ID_CEILING };
+	struct dos_limit l;
+
+	if (!pol || !pol->ceiling_pps)
+		return EDGE_CONTINUE;
+	dos_limit_set(&l, pol->ceiling_pps, pol->ceiling_burst, 0, 0);
+	if (dos_is_v4(p)) {
+		k.family = 4;
+		__builtin_memcpy(k.addr, &p->daddr.v4, 4);
+	} else {
+		k.family = 6;
+		__builtin_memcpy(k.addr, &p->daddr.v6, 16);
+	}
+	if (dos_bucket_pass(&k, &l, p->len, dos_now(now))) {
+		dos_count(&dos_ceiling_stats, 0, DOS_OUT_PASSED, p->len);
+		return EDGE_CONTINUE;
+	}
+	dos_count(&dos_ceiling_stats, 0, DOS_OUT_RATE_LIMITED, p->len);
+	p->rule_id = DOS_RULE_ID_CEILING;
+	return EDGE_VERDICT_DROP; /* the destination is over its ceiling */
+}
+
+/* ---- the stage ----------------------------------------------------------------------- */
+
+/*
+ * Global and not inlined: the verifier checks a global function once, on its own, instead
+ * of once for every distinct state the parser's paths arrive with (160k instructions
+ * processed inlined against 19k for the whole program without the stage), for the price of
+ * one BPF-to-BPF call per packet.
+ */
+__noinline int dos_stage_run(struct xdp_md *ctx, struct pkt *p)
+{
+	__u64 now = 0;
+	int v;
+
+	if (!p)
+		return EDGE_CONTINUE;
+	if (dos_list_hit(DOS_LIST_ALLOW, p, &now)) {
+		dos_count(&dos_list_stats, DOS_LIST_ALLOW, DOS_OUT_PASSED, p->len);
+		return EDGE_CONTINUE;
+	}
+	if (dos_list_hit(DOS_LIST_BLOCK, p, &now)) {
+		dos_count(&dos_list_stats, DOS_LIST_BLOCK, DOS_OUT_DROPPED, p->len);
+		p->rule_id = DOS_RULE_ID_BLOCKLIST;
+		return EDGE_VERDICT_DROP; /* the source is on the block list */
+	}
+	v = dos_rules_eval(ctx, p, &now);
+	if (v != EDGE_CONTINUE)
+		return v;
+	return dos_ceiling(p, &now);
+}
+
+static __always_inline int dos_stage(struct xdp_md *ctx, struct pkt *p)
+{
+	int v = EDGE_VERDICT_DROP;
+
+	if (dos_stage_run(ctx, p) != EDGE_VERDICT_DROP)
+		return EDGE_CONTINUE;
+	/* A global function's result is any int to the verifier, and the caller indexes its
+	 * counters with the verdict: hand it a constant, and keep clang 14 from turning this
+	 * into a select of two constants before the branch (the verifier cannot tie the two
+	 * together and would follow an index of -1). */
+	barrier_var(v);
+	return v;
+}
+
+#endif
