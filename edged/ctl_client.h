@@ -9,4 +9,8 @@
  * the reply's body in OUT. Returns 0 (ok), 1 (edged answered error) or -errno (no edged). */
 int control_request(const char *path, const char *request, struct strbuf *out);
 
+/* Sends REQUEST and copies the stream that follows an "ok" status line to OUT_FD until edged
+ * closes it (edgectl capture). Returns 0, 1 with edged's error in ERR, or -errno. */
+int control_stream(const char *path, const char *request, int out_fd, struct strbuf *err);
+
 #endif

@@ -9,10 +9,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "ctl_client.h"
@@ -93,6 +95,79 @@ static int resolve_socket(const char *sock, const char *config, char *buf, size_
 	return -1;
 }
 
+/* Records in a pcap file, for the closing message. */
+static long pcap_records(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	unsigned char hdr[16];
+	long n = 0;
+
+	if (!f || fseek(f, 24, SEEK_SET)) {
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	while (fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr)) {
+		unsigned int incl = hdr[8] | hdr[9] << 8 | hdr[10] << 16 | (unsigned int)hdr[11] << 24;
+
+		if (fseek(f, incl, SEEK_CUR))
+			break;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* edgectl capture: options become the request's key=value words; the pcap goes to -w. */
+static int capture(const char *sock, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"verdict", required_argument, NULL, 'v'}, {"stage", required_argument, NULL, 'S'},
+		{"rule", required_argument, NULL, 'r'},    {"count", required_argument, NULL, 'n'},
+		{"every", required_argument, NULL, 'e'},   {"timeout", required_argument, NULL, 't'},
+		{"write", required_argument, NULL, 'w'},   {},
+	};
+	static const char *const keys[128] = {['v'] = "verdict", ['S'] = "stage", ['r'] = "rule",
+					      ['n'] = "count",   ['e'] = "every", ['t'] = "timeout"};
+	char req[4096] = "text capture";
+	const char *file = NULL;
+	struct strbuf err = {};
+	int c, fd, ret;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "w:", opts, NULL)) != -1) {
+		size_t used = strlen(req);
+
+		if (c == 'w')
+			file = optarg;
+		else if (c > 0 && c < 128 && keys[c])
+			snprintf(req + used, sizeof(req) - used, " %s=%s", keys[c], optarg);
+		else
+			return 2;
+	}
+	if (!file || optind != argc) {
+		fprintf(stderr, "edgectl capture: -w FILE is needed (- for stdout), and no other "
+				"arguments\n");
+		return 2;
+	}
+	fd = strcmp(file, "-") ? open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 1;
+	if (fd < 0) {
+		fprintf(stderr, "edgectl capture: cannot write %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	ret = control_stream(sock, req, fd, &err);
+	if (fd != 1)
+		close(fd);
+	if (ret < 0)
+		fprintf(stderr, "edgectl: no edged answers on %s: %s\n", sock, strerror(-ret));
+	else if (ret)
+		fputs(err.buf ? err.buf : "capture refused\n", stderr);
+	else if (fd != 1)
+		fprintf(stderr, "edgectl: %ld packets written to %s\n", pcap_records(file), file);
+	sb_free(&err);
+	return ret < 0 ? 3 : ret;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
@@ -108,7 +183,8 @@ int main(int argc, char **argv)
 	bool json = false;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "s:c:jh", long_options, NULL)) != -1) {
+	/* '+': stop at the command, whose own options (capture's) follow it. */
+	while ((c = getopt_long(argc, argv, "+s:c:jh", long_options, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -133,6 +209,9 @@ int main(int argc, char **argv)
 	}
 	if (resolve_socket(sock, config, path, sizeof(path)))
 		return 2;
+
+	if (strcmp(argv[optind], "capture") == 0)
+		return capture(path, argc - optind, argv + optind);
 
 	ret = snprintf(req, sizeof(req), "%s", json ? "json" : "text");
 	for (int i = optind; i < argc && ret > 0 && (size_t)ret < sizeof(req); i++)
