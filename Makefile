@@ -92,6 +92,15 @@ $(OUT)/tests/bench/%: tests/bench/%.c tests/bench/bench.c tests/bench/bench.h $(
 	@mkdir -p $(OUT)/tests/bench
 	$(CC) $(CFLAGS) -Itests/bpf -Itests/bench $(LDFLAGS) $< tests/bench/bench.c $(BPFT_LIB) $(LIB_OBJS) -o $@ $(LDLIBS)
 
+# The flood benchmark's generator and its do-nothing floor program.
+$(OUT)/tests/bench/flood_gen: tests/bench/flood_gen.c
+	@mkdir -p $(OUT)/tests/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ -lbpf
+
+build/bench/xdp_drop.bpf.o: tests/bench/xdp_drop.bpf.c
+	@mkdir -p build/bench
+	$(CLANG) -O2 -g -Wall -Werror -target bpf -c $< -o $@
+
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFT_BINS)
 	@OUT=$(OUT) SAN=$(SAN) bash tests/run.sh
@@ -105,7 +114,7 @@ lab-qemu: deps
 	@lab/lab run --default --qemu
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BINS)
+	@$(MAKE) --no-print-directory all $(BENCH_BINS) $(OUT)/tests/bench/flood_gen build/bench/xdp_drop.bpf.o
 	@OUT=$(OUT) bash tests/bench/run.sh
 
 install: all

@@ -13,6 +13,12 @@ for b in "$OUT"/tests/bench/bench_*; do
 	echo "== $(basename "$b")"
 	"$b" | tee -a "$log" || echo "!! $(basename "$b") failed"
 done
+# Benchmarks that need a topology (floods between namespaces).
+for b in tests/bench/*.sh; do
+	[[ $b == tests/bench/run.sh ]] && continue
+	echo "== $(basename "$b")"
+	OUT=$OUT bash "$b" | tee -a "$log" || echo "!! $(basename "$b") failed"
+done
 
 echo
 echo "Summary (edged vs peer, measured side by side in this run):"
