@@ -47,9 +47,24 @@ write_config() {
 	YAML
 }
 
-# start_edged N: runs edged in the edge namespace, logging to $LOG.N; sets EDGED_PID.
+# start_edged N: runs edged in the edge namespace, logging to $LOG.N; sets EDGED_PID. It gets
+# a NOTIFY_SOCKET as under systemd; what it sends there lands in $E2E_DIR/notify.N.
 start_edged() {
-	bg edge "$LOG.$1" "$EDGED" -c "$CONF"
+	/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(15)
+with open(sys.argv[2], "w") as out:
+    try:
+        while True:
+            out.write(s.recv(4096).decode() + "\n")
+            out.flush()
+    except socket.timeout:
+        pass' "$E2E_DIR/notify.sock.$1" "$E2E_DIR/notify.$1" &
+	E2E_PIDS+=("$!")
+	wait_for 5 test -S "$E2E_DIR/notify.sock.$1"
+	NOTIFY_SOCKET=$E2E_DIR/notify.sock.$1 bg edge "$LOG.$1" "$EDGED" -c "$CONF"
 	EDGED_PID=$BG_PID
 }
 
@@ -71,6 +86,7 @@ test_start() {
 	check "edged --check accepts the generated config" nsx edge "$EDGED" --check -c "$CONF"
 	start_edged 1
 	check "edged starts and answers on its control socket" wait_for 10 "$EDGECTL" -s "$SOCK" status
+	check "edged told systemd READY=1 (sd_notify)" wait_for 5 grep -qx "READY=1" "$E2E_DIR/notify.1"
 	check "XDP program attached to e0 in native mode" \
 		sh -c "ip -n $(ns edge) -d link show e0 | grep -q 'xdp '"
 	check "pins exist under /sys/fs/bpf/edged/$INSTANCE" \
