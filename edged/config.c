@@ -711,6 +711,13 @@ static const struct key_handler function_keys[] = {
         {"enabled", on_enabled, NULL},
 };
 
+/* Functions whose section has settings of its own parse it in their module (each handles
+ * `enabled` too); the others accept only `enabled` so far. */
+static void (*const section_parsers[FN_COUNT])(struct parser *p, yaml_node_t *v,
+                                               const char *path) = {
+        [FN_DOS] = dos_config_parse,
+};
+
 /* The section's presence turns the function on: `dos:`, `dos: {}` or `dos: {enabled: true}`. */
 static void on_function(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
@@ -723,8 +730,8 @@ static void on_function(struct parser *p, yaml_node_t *v, const char *path, void
 	if (!fc)
 		return; /* not reached: the table and function_names list the same names */
 	fc->enabled = true;
-	if (v->type == YAML_MAPPING_NODE && fc == &cfg->fn[FN_DOS])
-		dos_config_parse(p, v, path);
+	if (v->type == YAML_MAPPING_NODE && section_parsers[fc - cfg->fn])
+		section_parsers[fc - cfg->fn](p, v, path);
 	else if (v->type == YAML_MAPPING_NODE)
 		CFG_WALK(p, v, path, function_keys, fc);
 	else if (!cfg_is_null(v))
