@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The lab's library: topology, addressing, namespaces, BIRD, edged, traffic, scenarios."""

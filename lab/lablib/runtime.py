@@ -1,0 +1,455 @@
+# SPDX-License-Identifier: GPL-2.0
+"""A running lab: bring a topology up in namespaces, act on its nodes, tear it down.
+
+Order of bring-up: namespaces (+ sysctls) -> veth links -> addresses and host routes ->
+origin and edge services -> edged on every edge -> health watchers -> BIRD everywhere ->
+wait until BGP has converged (every session Established, every router has the anycast routes
+with one nexthop per healthy neighbouring edge).
+
+Teardown works from the state file alone (so it also cleans stale runs): health watchers ->
+edged (SIGTERM) and `edged --teardown` per edge BEFORE its namespace goes (nothing may stay
+pinned under /sys/fs/bpf/edged/) -> every other recorded process -> namespaces.
+"""
+import contextlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+
+from . import bird, edge, netns, procs, state, topology
+from .errors import LabError
+from .report import Waiter
+
+REPO = state.REPO
+ROLES_DIR = os.path.join(REPO, "lab", "roles")
+PY = "/usr/bin/python3"
+BPFFS = "/sys/fs/bpf"
+PIN_ROOT = "/sys/fs/bpf/edged"
+HEALTH_INTERVAL = "0.5"  # edge health poll: a failed edged is withdrawn within ~0.5 s
+
+SYSCTL_ALL = {
+    # IPv6 addresses usable at once (no DAD) and kept across link down/up (fail/restore).
+    "net.ipv6.conf.all.accept_dad": 0, "net.ipv6.conf.default.accept_dad": 0,
+    "net.ipv6.conf.all.keep_addr_on_down": 1, "net.ipv6.conf.default.keep_addr_on_down": 1,
+    "net.ipv6.conf.all.accept_ra": 0, "net.ipv6.conf.default.accept_ra": 0,
+    # New namespaces inherit the host's IPv4 rp_filter; spoofed-source tests need it off.
+    "net.ipv4.conf.all.rp_filter": 0, "net.ipv4.conf.default.rp_filter": 0,
+}
+SYSCTL_ROUTER = {
+    "net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1,
+    # ECMP on the L4 5-tuple: flows of one client spread over the edges.
+    "net.ipv4.fib_multipath_hash_policy": 1, "net.ipv6.fib_multipath_hash_policy": 1,
+}
+SYSCTL_EDGE = {"net.ipv6.ip_nonlocal_bind": 1}
+
+# A node that stops answering while its links stay up (lab-owned table, in the node's netns;
+# edged's own tables are untouched). ARP is not inet-family, so neighbours stay resolved.
+BLACKHOLE_NFT = """
+table inet lab_blackhole {
+  chain pre { type filter hook prerouting priority -500; policy drop; }
+  chain out { type filter hook output priority -500; policy drop; }
+}
+"""
+
+
+class Lab:
+    def __init__(self, st, topo, progress):
+        self.st = st
+        self.topo = topo
+        self.progress = progress
+        self.children = []  # Popen objects of this process, reaped at exit
+        self.no_edged = bool(st.data.get("options", {}).get("no_edged"))
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def create(cls, topo, progress, no_edged=False):
+        st = state.new_run(topo.path, {"no_edged": no_edged})
+        return cls(st, topo, progress)
+
+    @classmethod
+    def attach(cls, st, progress):
+        topo = topology.load(st.data["topology"])
+        return cls(st, topo, progress)
+
+    def ns(self, node):
+        if node not in self.topo.nodes:
+            raise LabError(f"no node '{node}' in topology {self.topo.name}",
+                           fix="use one of: " + ", ".join(self.topo.nodes))
+        return self.st.ns(node)
+
+    def edge_runs_edged(self, node):
+        return self.topo.nodes[node].edged and not self.no_edged
+
+    def up(self):
+        p = self.progress
+        topo = self.topo
+        preflight()
+        p.say(f"lab {self.st.prefix}: bringing up '{topo.name}' ({len(topo.nodes)} nodes, "
+              f"{len(topo.links)} links); run dir {os.path.relpath(self.st.dir, REPO)}")
+        if any(self.edge_runs_edged(e.name) for e in topo.edges):
+            self._check_edged_binaries()
+            ensure_bpffs()
+        for node in topo.nodes.values():
+            self._create_node(node)
+        p.say(f"  {len(topo.nodes)} namespaces created; wiring {len(topo.links)} veth links")
+        for link in topo.links:
+            netns.veth(self.st.ns(link.a.node), link.a.ifname, self.st.ns(link.b.node), link.b.ifname, link.mtu)
+        for node in topo.nodes.values():
+            self._configure_node(node)
+        self._write_bird_configs()
+        for node in topo.by_role("origin"):
+            self._start_origin(node)
+        for node in topo.edges:
+            self._start_edge_service(node)
+        for node in topo.edges:
+            if self.edge_runs_edged(node.name):
+                self.start_edged(node.name, node.template)
+            self._start_health(node)
+        for node in topo.nodes.values():
+            if node.is_bgp:
+                self.start_bird(node.name)
+        self.wait_converged(timeout=60)
+        self.st.set_status("up")
+        p.say(f"lab {self.st.prefix} is up")
+
+    def _check_edged_binaries(self):
+        edged, edgectl = edge.binaries()
+        for b in (edged, edgectl):
+            if not os.access(b, os.X_OK):
+                raise LabError(f"{os.path.relpath(b, REPO)} is missing", fix="build it with `make`, or pass --no-edged "
+                               "to run the lab's mechanics (topology, BGP, traffic) without edged")
+
+    def _create_node(self, node):
+        ns = self.st.ns(node.name)
+        self.st.add_namespace(ns)  # recorded first: a crash right after still gets it cleaned
+        netns.add(ns)
+        settings = dict(SYSCTL_ALL)
+        optional = ()
+        if node.role in topology.ROUTING_ROLES:
+            settings.update(SYSCTL_ROUTER)
+            # A different hash seed per router: without it every router hashes a flow the
+            # same way and the second ECMP stage sees only the flows the first gave it.
+            settings["net.ipv4.fib_multipath_hash_seed"] = random.randint(1, 2**31 - 1)
+            optional = ("net.ipv4.fib_multipath_hash_seed",)
+        if node.role == "edge":
+            settings.update(SYSCTL_EDGE)
+        netns.sysctls(ns, settings, optional)
+        self.progress.say(f"  node {node.name:<10} {node.role:<13} namespace {ns}")
+
+    def _configure_node(self, node):
+        cmds = ["link set dev lo up"]
+        for end in node.ends:
+            cmds += [f"addr add {end.addr4} dev {end.ifname}",
+                     f"addr add {end.addr6} dev {end.ifname} nodad",
+                     f"link set dev {end.ifname} up"]
+        for lo in node.loopback:
+            cmds.append(f"addr add {lo} dev lo" + (" nodad" if lo.version == 6 else ""))
+        if node.role in topology.HOST_ROLES:
+            cmds += [f"route add default via {topology.default_gateway(self.topo, node.name, 4)}",
+                     f"route add default via {topology.default_gateway(self.topo, node.name, 6)}"]
+        if node.role == "edge":
+            # AnyIP: every address of the anycast prefixes is local on the edge.
+            for pfx in node.anycast:
+                cmds.append(f"route add local {pfx} dev lo")
+        netns.ip_batch(self.st.ns(node.name), cmds)
+
+    # ------------------------------------------------------------------ processes
+    def spawn(self, node, role, argv, bpffs=False, log_name=None):
+        ns = self.st.ns(node)
+        log = self.st.file(log_name or f"{node}.{role}.log")
+        proc, rec = procs.spawn(netns.exec_argv(ns, argv, bpffs=bpffs), log)
+        self.children.append(proc)
+        return self.st.add_proc(rec, node, role)
+
+    def _start_origin(self, node):
+        self.spawn(node.name, "origin", [PY, os.path.join(ROLES_DIR, "origin_http.py"), "--name", node.name,
+                                         "--port", str(node.http_port), "--hits", self.hits_file(node.name)])
+
+    def hits_file(self, node):
+        return self.st.file(f"{node}.hits")
+
+    def _start_edge_service(self, node):
+        argv = [PY, os.path.join(ROLES_DIR, "edge_service.py"), "--name", node.name]
+        for v in self.topo.vips:
+            if any(v in p for p in node.anycast if p.version == v.version):
+                argv += ["--vip", str(v)]
+        if node.origin:
+            o = self.topo.nodes[node.origin]
+            argv += ["--origin", str(o.addr(4)), "--origin", str(o.addr(6)), "--origin-port", str(o.http_port)]
+        if "--vip" in argv:
+            self.spawn(node.name, "service", argv)
+            self.spawn(node.name, "iperf3", ["iperf3", "-s", "-p", "5201"])
+
+    def _write_bird_configs(self):
+        for node in self.topo.nodes.values():
+            if not node.is_bgp:
+                continue
+            conf = self.st.file(f"{node.name}.bird.conf")
+            with open(conf, "w", encoding="utf-8") as f:
+                f.write(bird.config(self.topo, node, self.st.file(f"{node.name}.bird.log")))
+            ok, msg = bird.validate(conf)
+            if not ok:
+                raise LabError(f"generated BIRD config of {node.name} is invalid: {msg}", conf,
+                               fix="this is a lab bug: report it with the config file")
+
+    def bird_ctl(self, node):
+        return self.st.file(f"{node}.bird.ctl")
+
+    def start_bird(self, node):
+        self.progress.say(f"  node {node:<10} starting BIRD (AS {self.topo.nodes[node].asn})")
+        # -f: foreground, so the recorded PID is BIRD itself.
+        self.spawn(node, "bird", ["bird", "-f", "-c", self.st.file(f"{node}.bird.conf"), "-s", self.bird_ctl(node),
+                                  "-P", self.st.file(f"{node}.bird.pid")])
+
+    def _start_health(self, node):
+        ctl = self.bird_ctl(node.name)
+        protos = ",".join(f"anycast{p.version}" for p in node.anycast)
+        protos = ",".join(dict.fromkeys(protos.split(",")))
+        if self.edge_runs_edged(node.name):
+            _, edgectl = edge.binaries()
+            check = [edgectl, "-s", self.edge_sock(node.name), "-j", "status"]
+        else:
+            check = ["true"]  # no edged: the edge is healthy by definition (mechanics-only runs)
+        self.spawn(node.name, "health", [os.path.join(ROLES_DIR, "edge-health"), ctl, HEALTH_INTERVAL, protos, "--"]
+                   + check)
+
+    def edge_sock(self, node):
+        return self.st.file(f"{node}.sock")
+
+    # ------------------------------------------------------------------ edged
+    def start_edged(self, node, template=None):
+        n = self.topo.nodes[node]
+        template = template or n.template
+        cfg = edge.build_config(template, self.topo, n, self.st)
+        path = self.st.file(f"{node}.edged.yaml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(edge.dump(cfg))
+        with self.st.locked() as d:
+            d["edges"][node] = {"ns": self.st.ns(node), "instance": cfg["instance"], "config": path,
+                                "socket": cfg["control_socket"], "template": template}
+        edged, _ = edge.binaries()
+        chk = netns.sh(self.st.ns(node), [edged, "--check", "-c", path], check=False, bpffs=True)
+        if chk.returncode != 0:
+            raise LabError(f"edged rejects the config generated for {node}:\n{(chk.stderr or chk.stdout).strip()}",
+                           template, None, f"fix the template (generated file: {path})")
+        with self.st.locked() as d:
+            d["edges"][node]["checked"] = True  # from here on, teardown must run for it
+        self.progress.say(f"  node {node:<10} starting edged (instance {cfg['instance']}, "
+                          f"uplinks {', '.join(u['name'] for u in cfg['uplinks'])})")
+        rec = self.spawn(node, "edged", [edged, "-c", path], bpffs=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if not procs.alive(rec["pid"], rec["start"]):
+                raise LabError(f"edged on {node} exited during start:\n{tail(rec['log'])}",
+                               fix=f"see {rec['log']}")
+            if edge.healthy(self.st.ns(node), cfg["control_socket"]):
+                return rec
+            time.sleep(0.1)
+        raise LabError(f"edged on {node} did not answer `edgectl status` within 20 s:\n{tail(rec['log'])}")
+
+    def stop_edged(self, node):
+        for rec in self.st.procs(node=node, role="edged"):
+            procs.stop(rec, timeout=5)
+            self.st.drop_proc(rec["pid"])
+
+    def edge_stats(self, node):
+        info = self.st.data["edges"].get(node)
+        if not info:
+            raise LabError(f"edged does not run on {node}", fix="counters need edged: drop --no-edged")
+        return edge.stats(info["ns"], info["socket"])
+
+    # ------------------------------------------------------------------ failures
+    def fail(self, node, how):
+        """Fail NODE. blackhole: the node goes silent with its links up (a hung server behind
+        a switch): routers notice only when the BGP hold timer expires. link-down: carrier
+        loss, which BIRD notices at once. edged-stop: edged stops and the health watcher
+        withdraws the anycast routes. bird-kill: BIRD dies, the kernel resets its sessions."""
+        ns = self.ns(node)
+        if how == "blackhole":
+            netns.sh(ns, ["nft", "-f", "-"], input=BLACKHOLE_NFT)
+        elif how == "link-down":
+            for end in self.topo.nodes[node].ends:
+                netns.ip(ns, "link", "set", "dev", end.ifname, "down")
+        elif how == "edged-stop":
+            self.stop_edged(node)
+        elif how == "bird-kill":
+            for rec in self.st.procs(node=node, role="bird"):
+                procs.stop(rec, sig=signal.SIGKILL)
+                self.st.drop_proc(rec["pid"])
+        else:
+            raise LabError(f"unknown failure '{how}'", fix="use blackhole, link-down, edged-stop or bird-kill")
+        with self.st.locked() as d:
+            d["failed"][node] = how
+
+    def restore(self, node):
+        how = self.st.data.get("failed", {}).get(node)
+        if how is None:
+            return
+        ns = self.ns(node)
+        if how == "blackhole":
+            netns.sh(ns, ["nft", "delete", "table", "inet", "lab_blackhole"])
+        elif how == "link-down":
+            for end in self.topo.nodes[node].ends:
+                netns.ip(ns, "link", "set", "dev", end.ifname, "up")
+        elif how == "edged-stop":
+            self.start_edged(node, self.st.data["edges"].get(node, {}).get("template"))
+        elif how == "bird-kill":
+            self.start_bird(node)
+            if self.topo.nodes[node].role == "edge":
+                # The watcher remembers what it told the old BIRD: start it afresh.
+                for rec in self.st.procs(node=node, role="health"):
+                    procs.stop(rec)
+                    self.st.drop_proc(rec["pid"])
+                self._start_health(self.topo.nodes[node])
+        with self.st.locked() as d:
+            d["failed"].pop(node, None)
+
+    # ------------------------------------------------------------------ convergence
+    def expected_nexthops(self):
+        """{(router, prefix): n}: routers next to edges expect one path per healthy edge."""
+        failed = self.st.data.get("failed", {})
+        out = {}
+        for r in self.topo.by_role(*topology.ROUTING_ROLES):
+            for pfx in bird.anycast_routes(self.topo):
+                n = sum(1 for end, peer in topology.neighbors(self.topo, r.name)
+                        if peer.role == "edge" and pfx in peer.anycast and peer.name not in failed)
+                out[(r.name, pfx)] = n
+        return out
+
+    def convergence(self):
+        """(done, detail) of the current BGP state."""
+        est = total = 0
+        failed = self.st.data.get("failed", {})
+        for node in self.topo.nodes.values():
+            if node.is_bgp and node.name not in failed:
+                e, t = bird.bgp_established(self.bird_ctl(node.name))
+                if t == 0:
+                    return False, f"BIRD on {node.name} not answering yet"
+                est, total = est + e, total + t
+        missing = []
+        for (r, pfx), n in self.expected_nexthops().items():
+            have = len(netns.route_nexthops(self.st.ns(r), pfx))
+            if (n and have != n) or (not n and have == 0):
+                missing.append(f"{r} {pfx} {have}/{n or '>0'} paths")
+        if not failed and est < total:
+            return False, f"{est}/{total} BGP sessions established"
+        if missing:
+            return False, f"{est}/{total} sessions; " + ", ".join(missing[:3])
+        return True, f"{est}/{total} BGP sessions established, anycast routes complete"
+
+    def wait_converged(self, timeout=60):
+        w = Waiter(self.progress, "BGP convergence")
+        deadline = time.monotonic() + timeout
+        while True:
+            done, detail = self.convergence()
+            if done:
+                self.progress.say(f"  BGP converged: {detail} ({time.monotonic() - w.t0:.1f}s)")
+                return time.monotonic() - w.t0
+            if time.monotonic() > deadline:
+                raise LabError(f"BGP did not converge within {timeout}s: {detail}",
+                               fix=f"see the BIRD logs in {self.st.dir} (*.bird.log) and `lab/lab status`")
+            w.tick(detail)
+            time.sleep(0.2)
+
+    # ------------------------------------------------------------------ teardown
+    def down(self):
+        for c in self.children:
+            with contextlib.suppress(Exception):
+                c.poll()
+        teardown(self.st, self.progress)
+
+
+# Tools the lab runs, and the Debian package that has each (bash ci/deps.sh installs them).
+TOOLS = {"ip": "iproute2", "bird": "bird2", "birdc": "bird2", "nft": "nftables", "tcpdump": "tcpdump",
+         "tcpreplay": "tcpreplay", "curl": "curl", "iperf3": "iperf3", "nc": "netcat-openbsd",
+         "nsenter": "util-linux", "unshare": "util-linux", "mountpoint": "util-linux"}
+
+
+def preflight():
+    missing = sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None})
+    if missing:
+        raise LabError("tools the lab needs are missing", fix=f"apt-get install --no-install-recommends "
+                       f"{' '.join(missing)} (or bash ci/deps.sh)")
+    try:
+        subprocess.run([PY, "-c", "import scapy, yaml"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        raise LabError(f"{PY} cannot import scapy and yaml",
+                       fix="apt-get install python3-scapy python3-yaml (the lab uses Debian's python3)") from None
+
+
+def tail(path, n=8):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()[-n:]
+        return "\n".join("    " + ln for ln in lines)
+    except OSError:
+        return "    (no log)"
+
+
+def ensure_bpffs():
+    """edged pins under /sys/fs/bpf; mount bpffs there once, as edged itself would (mode 0700).
+
+    It must be mounted in the host's mount namespace BEFORE edged starts: see lab/roles/nsexec.
+    """
+    if subprocess.run(["mountpoint", "-q", BPFFS]).returncode == 0:
+        return
+    subprocess.run(["mount", "-t", "bpf", "-o", "mode=0700", "bpf", BPFFS], check=True)
+
+
+def teardown(st, progress):
+    """Tear down run ST from its state file; records any leftover as an issue in the state."""
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        _teardown(st, progress)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _teardown(st, progress):
+    t0 = time.monotonic()
+    st.load()
+    st.set_status("stopping")
+    progress.say(f"lab {st.prefix}: tearing down")
+    issues = []
+    for rec in [r for r in st.data["procs"] if r["role"] == "health"]:
+        procs.stop(rec, timeout=2)
+    edged_bin, _ = edge.binaries()
+    for node, info in sorted(st.data.get("edges", {}).items()):
+        for rec in [r for r in st.data["procs"] if r["node"] == node and r["role"] == "edged"]:
+            procs.stop(rec, timeout=5)
+        ns = info["ns"]
+        pin_dir = os.path.join(PIN_ROOT, info["instance"])
+        if info.get("checked") and netns.exists(ns) and os.access(edged_bin, os.X_OK):
+            p = netns.sh(ns, [edged_bin, "--teardown", "-c", info["config"]], check=False, bpffs=True, timeout=30)
+            if p.returncode != 0:
+                issues.append(f"`edged --teardown` on {node} failed ({p.returncode}): "
+                              f"{(p.stderr or p.stdout).strip()[:300]}")
+        if os.path.exists(pin_dir):
+            issues.append(f"{pin_dir} still exists after `edged --teardown` on {node}: removed by the lab")
+            shutil.rmtree(pin_dir, ignore_errors=True)
+        progress.say(f"  node {node:<10} edged stopped, data path torn down")
+    others = [r for r in st.data["procs"] if r["role"] not in ("health", "edged")]
+    for rec in reversed(others):
+        procs.stop(rec, timeout=3)
+    procs.reap()
+    for ns in st.data["namespaces"]:
+        if not netns.NS_PATTERN.match(ns) or not ns.startswith(st.prefix + "-"):
+            continue
+        left = procs.pids_in_netns(os.path.join(netns.NETNS_DIR, ns))
+        for pid in left:
+            issues.append(f"process {pid} ({procs.comm(pid)}) still runs in {ns}; the lab did not start it "
+                          f"and leaves it alone: kill {pid}")
+        netns.delete(ns)
+    with st.locked() as d:
+        d["procs"] = []
+        d["status"] = "down"
+        d["issues"] = d.get("issues", []) + issues
+        d["down_seconds"] = time.monotonic() - t0
+    state.unregister(st.prefix)
+    for i in issues:
+        progress.warn(i)
+    progress.say(f"lab {st.prefix} is down ({time.monotonic() - t0:.1f}s)")
+    return issues

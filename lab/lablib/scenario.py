@@ -1,0 +1,1014 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Scenario files (lab/scenarios/*.yaml): parsing, validation and the runner.
+
+A scenario names its topology and a list of steps. A step is one action -- start traffic,
+fail or restore a node, replay a pcap, wait -- or one check (`expect_*`), which the runner
+prints as it goes. See docs/lab.md for every action and check.
+
+    name: ecmp-spread
+    topology: fleet
+    tags: [default]
+    steps:
+      - snapshot: before
+      - http: {name: web, from: client1, to: vip4, requests: 90}
+      - expect_spread: {traffic: web, min_share: 15%}
+"""
+import ipaddress
+import os
+import re
+import time
+
+from . import addressing, capture, edge, netns, procs, runtime, state, topology, traffic
+from .errors import Collector, LabError
+from .report import CheckResult, Waiter, emit, print_check, table
+from .yamlmarks import MDict, MList, load_file
+
+REPO = state.REPO
+SCENARIO_DIR = os.path.join(REPO, "lab", "scenarios")
+REQUIRED = object()
+
+# Argument types: how a value is checked at parse time.
+STR, INT, NUM, BOOL, NODE, NODEIF, TARGET, PCT, BOUND, NODES, CMD, PATH, ANY = (
+    "string", "integer", "number", "true/false", "node", "NODE:IFACE", "address", "fraction", "bound",
+    "node list", "command", "file", "value")
+
+HOW = ("blackhole", "link-down", "edged-stop", "bird-kill")
+
+SCHEMA = {
+    # actions
+    "snapshot": {"_scalar": "name", "name": (STR, REQUIRED)},
+    "http": {"name": (STR, REQUIRED), "from": (NODE, REQUIRED), "to": (TARGET, "vip4"), "requests": (INT, 30),
+             "parallel": (INT, 4), "path": (STR, "/"), "timeout": (NUM, 5), "background": (BOOL, False)},
+    "udp_flows": {"name": (STR, REQUIRED), "from": (NODE, REQUIRED), "to": (TARGET, "vip4"), "flows": (INT, 30),
+                  "interval": (NUM, 0.1), "duration": (NUM, 10), "port": (INT, 7), "background": (BOOL, False)},
+    "iperf3": {"name": (STR, REQUIRED), "from": (NODE, REQUIRED), "to": (TARGET, "vip4"), "seconds": (NUM, 3),
+               "parallel": (INT, 1), "background": (BOOL, False)},
+    "nc": {"name": (STR, REQUIRED), "from": (NODE, REQUIRED), "to": (TARGET, "vip4"), "count": (INT, 10),
+           "port": (INT, 7), "background": (BOOL, False)},
+    "generate": {"name": (STR, REQUIRED), "kind": (STR, REQUIRED), "from": (NODE, None), "at": (NODEIF, None),
+                 "to": (TARGET, "vip4"), "to6": (TARGET, None), "count": (INT, 1000), "pps": (NUM, 1000),
+                 "duration": (NUM, 10), "spoof": (STR, None), "size": (INT, None), "port": (INT, None),
+                 "variants": (STR, None), "repeat": (INT, None), "inner_dst": (TARGET, None),
+                 "background": (BOOL, False)},
+    "replay": {"pcap": (PATH, None), "capture": (STR, None), "at": (NODEIF, REQUIRED), "pps": (NUM, 1000),
+               "loop": (INT, 1)},
+    "drop_capture": {"name": (STR, REQUIRED), "node": (NODE, REQUIRED), "verdict": (STR, "drop"),
+                     "count": (INT, 1000), "timeout": (NUM, 30)},
+    "capture": {"name": (STR, REQUIRED), "at": (NODEIF, REQUIRED), "filter": (STR, "")},
+    "stop_capture": {"_scalar": "name", "name": (STR, REQUIRED)},
+    "fail": {"node": (NODE, REQUIRED), "how": (STR, "blackhole")},
+    "restore": {"_scalar": "node", "node": (NODE, REQUIRED)},
+    "start_edged": {"node": (NODE, REQUIRED), "config": (PATH, None)},
+    "stop_edged": {"_scalar": "node", "node": (NODE, REQUIRED)},
+    "wait": {"_scalar": "seconds", "seconds": (NUM, REQUIRED)},
+    "wait_traffic": {"_scalar": "name", "name": (STR, REQUIRED)},
+    "wait_converged": {"timeout": (NUM, 60)},
+    "exec": {"node": (NODE, REQUIRED), "cmd": (CMD, REQUIRED), "expect_rc": (INT, None)},
+    "teardown": {},
+    # checks
+    "expect_delivered": {"traffic": (STR, REQUIRED), "min": (PCT, None), "max": (PCT, None)},
+    "expect_spread": {"traffic": (STR, REQUIRED), "over": (NODES, None), "min_share": (PCT, REQUIRED)},
+    "expect_counter": {"node": (NODE, None), "nodes": (NODES, None), "counter": (STR, REQUIRED),
+                       "since": (STR, REQUIRED), "min": (BOUND, None), "max": (BOUND, None),
+                       "equals": (BOUND, None), "sum": (BOOL, False)},
+    "expect_share": {"nodes": (NODES, None), "counter": (STR, "end.pass"), "since": (STR, REQUIRED),
+                     "min_share": (PCT, REQUIRED)},
+    "expect_origin": {"node": (NODE, REQUIRED), "since": (STR, REQUIRED), "min": (BOUND, 1), "max": (BOUND, None)},
+    "expect_route": {"node": (NODE, REQUIRED), "prefix": (STR, REQUIRED), "nexthops": (INT, REQUIRED),
+                     "within": (NUM, 10)},
+    "expect_failover": {"traffic": (STR, REQUIRED), "node": (NODE, REQUIRED), "within": (NUM, REQUIRED)},
+    "expect_capture": {"capture": (STR, REQUIRED), "filter": (STR, ""), "min": (BOUND, None), "max": (BOUND, None)},
+    "expect_clean": {},
+}
+CHECKS = tuple(k for k in SCHEMA if k.startswith("expect_"))
+TOP_KEYS = ("name", "topology", "tags", "description", "requires", "steps")
+REQUIREMENTS = ("edged",)  # edged: the scenario checks what edged does (skipped under --no-edged)
+
+
+class Step:
+    def __init__(self, action, args, line):
+        self.action, self.args, self.line = action, args, line
+
+    @property
+    def is_check(self):
+        return self.action in CHECKS or (self.action == "exec" and self.args.get("expect_rc") is not None)
+
+
+class Scenario:
+    def __init__(self, path):
+        self.path = path
+        self.name = None
+        self.topology = None
+        self.topo = None
+        self.tags = []
+        self.requires = []
+        self.description = ""
+        self.steps = []
+
+
+def scenario_name(path):
+    base = os.path.splitext(os.path.basename(path))[0]
+    return re.sub(r"^\d+-", "", base)
+
+
+def available(tag=None):
+    """Scenarios in lab/scenarios/, in file-name order (the NN- prefix orders them)."""
+    try:
+        files = sorted(f for f in os.listdir(SCENARIO_DIR) if f.endswith(".yaml"))
+    except OSError:
+        return []
+    out = []
+    for f in files:
+        path = os.path.join(SCENARIO_DIR, f)
+        try:
+            s = load(path, check_topology=False)
+        except LabError:
+            continue
+        if tag is None or tag in s.tags:
+            out.append(s)
+    return out
+
+
+def resolve(name_or_path):
+    if os.path.exists(name_or_path):
+        return name_or_path
+    try:
+        for f in sorted(os.listdir(SCENARIO_DIR)):
+            if f.endswith(".yaml") and scenario_name(f) == name_or_path or f == name_or_path + ".yaml":
+                return os.path.join(SCENARIO_DIR, f)
+    except OSError:
+        pass
+    names = ", ".join(scenario_name(f) for f in sorted(os.listdir(SCENARIO_DIR)) if f.endswith(".yaml"))
+    raise LabError(f"no scenario '{name_or_path}'", fix=f"use one of: {names}")
+
+
+def load(name_or_path, check_topology=True):
+    path = resolve(name_or_path)
+    rel = os.path.relpath(path, REPO) if os.path.abspath(path).startswith(REPO) else path
+    return parse(load_file(path), rel, check_topology)
+
+
+def parse(doc, path, check_topology=True):
+    c = Collector(path)
+    s = Scenario(path)
+    if not isinstance(doc, MDict):
+        raise LabError("a scenario is a YAML mapping with topology: and steps:", path, 1,
+                       "see lab/scenarios/10-legit-http.yaml")
+    for k in doc:
+        if k not in TOP_KEYS:
+            c.add(f"unknown key '{k}'", doc.line_of(k), "use one of: " + ", ".join(TOP_KEYS))
+    s.name = doc.get("name") or scenario_name(path)
+    s.description = str(doc.get("description", ""))
+    s.topology = doc.get("topology")
+    if not isinstance(s.topology, str):
+        c.add("topology: is missing", doc.line, "name the topology, e.g. topology: fleet")
+    elif check_topology:
+        try:
+            s.topo = topology.load(s.topology)
+        except LabError as e:
+            c.add(f"topology '{s.topology}': {e}", doc.line_of("topology"),
+                  "use one of: " + ", ".join(topology.available()))
+    tags = doc.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        c.add("tags must be a list of words", doc.line_of("tags"), "tags: [default, smoke]")
+    else:
+        s.tags = list(tags)
+    req = doc.get("requires", [])
+    if not isinstance(req, list) or any(r not in REQUIREMENTS for r in req):
+        c.add(f"requires must be a list of: {', '.join(REQUIREMENTS)}", doc.line_of("requires"), "requires: [edged]")
+    else:
+        s.requires = list(req)
+    steps = doc.get("steps")
+    if not isinstance(steps, MList) or not steps:
+        c.add("steps: must be a non-empty list", doc.line_of("steps") if "steps" in doc else doc.line,
+              "steps:\n  - http: {name: web, from: client1}")
+        c.raise_if_any()
+    names = {"traffic": set(), "snapshot": set(), "capture": set()}
+    for i, raw in enumerate(steps):
+        step = _parse_step(c, raw, steps.line_of(i), s.topo)
+        if step is None:
+            continue
+        _check_refs(c, step, names)
+        s.steps.append(step)
+    if not any(st.is_check for st in s.steps):
+        c.add("the scenario has no check (expect_*)", doc.line_of("steps"),
+              "add at least one check: a scenario that checks nothing cannot fail")
+    c.raise_if_any()
+    return s
+
+
+def _parse_step(c, raw, line, topo):
+    if not isinstance(raw, MDict) or len(raw) != 1:
+        c.add("a step is one action: '- ACTION: ARGS'", line, "e.g. - wait: 2")
+        return None
+    action, args = next(iter(raw.items()))
+    if action not in SCHEMA:
+        near = [a for a in SCHEMA if a.split("_")[-1] in action or action in a]
+        c.add(f"unknown action '{action}'", line,
+              f"did you mean {', '.join(near)}?" if near else "actions: " + ", ".join(SCHEMA))
+        return None
+    schema = SCHEMA[action]
+    if not isinstance(args, MDict):
+        if args is None and all(v[1] is not REQUIRED for k, v in schema.items() if k != "_scalar"):
+            args = MDict()
+        elif "_scalar" in schema and not isinstance(args, (MList, MDict)):
+            a2 = MDict({schema["_scalar"]: args})
+            a2.line, a2.key_lines = line, {}
+            args = a2
+        else:
+            keys = [k for k in schema if k != "_scalar"]
+            c.add(f"{action}: takes a mapping of options", line, f"{action}: {{{', '.join(k + ': ...' for k in keys[:3])}}}")
+            return None
+    out = {}
+    for k in args:
+        if k not in schema or k == "_scalar":
+            c.add(f"{action}: unknown option '{k}'", args.line_of(k) or line,
+                  "options are: " + ", ".join(x for x in schema if x != "_scalar"))
+    for k, spec in schema.items():
+        if k == "_scalar":
+            continue
+        typ, default = spec
+        if k not in args:
+            if default is REQUIRED:
+                c.add(f"{action}: '{k}' is required", line, f"add {k}: <{typ}>")
+            out[k] = None if default is REQUIRED else default
+            continue
+        out[k] = _check_type(c, action, k, typ, args[k], args.line_of(k) or line, topo)
+    if action == "generate" and bool(out.get("from")) == bool(out.get("at")):
+        c.add("generate: give exactly one of from: NODE (send from a node) or at: NODE:IFACE (replay into an "
+              "interface)", line, "e.g. from: attacker1")
+    if action == "replay" and bool(out.get("pcap")) == bool(out.get("capture")):
+        c.add("replay: give exactly one of pcap: FILE or capture: NAME (a capture of this scenario)", line,
+              "e.g. pcap: traffic/incidents/NAME/incident.pcap")
+    if action == "fail" and out.get("how") not in HOW:
+        c.add(f"fail: how must be one of {', '.join(HOW)}", line, "e.g. how: blackhole")
+    if action == "expect_counter" and not (out.get("node") or out.get("nodes")):
+        c.add("expect_counter: name node: or nodes:", line, "e.g. nodes: [edge1, edge2, edge3]")
+    return Step(action, out, line)
+
+
+def _check_type(c, action, key, typ, v, line, topo):
+    bad = None
+    if typ == STR and not isinstance(v, str):
+        bad = "a string"
+    elif typ == INT and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+        bad = "a non-negative integer"
+    elif typ == NUM and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+        bad = "a non-negative number"
+    elif typ == BOOL and not isinstance(v, bool):
+        bad = "true or false"
+    elif typ == NODE:
+        if not isinstance(v, str):
+            bad = "a node name"
+        elif topo is not None and v not in topo.nodes:
+            c.add(f"{action}: {key}: no node '{v}' in topology {topo.name}", line,
+                  "nodes are: " + ", ".join(topo.nodes))
+    elif typ == NODES:
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            bad = "a list of node names"
+        elif topo is not None:
+            for x in v:
+                if x not in topo.nodes:
+                    c.add(f"{action}: {key}: no node '{x}' in topology {topo.name}", line,
+                          "nodes are: " + ", ".join(topo.nodes))
+    elif typ == NODEIF:
+        if not isinstance(v, str) or ":" not in v:
+            bad = "NODE:IFACE (e.g. edge1:r1)"
+        elif topo is not None:
+            n, i = v.split(":", 1)
+            if n not in topo.nodes:
+                c.add(f"{action}: {key}: no node '{n}' in topology {topo.name}", line,
+                      "nodes are: " + ", ".join(topo.nodes))
+            elif topo.end(n, i) is None:
+                c.add(f"{action}: {key}: node {n} has no interface '{i}'", line,
+                      "its interfaces: " + ", ".join(e.ifname for e in topo.nodes[n].ends))
+    elif typ == TARGET:
+        if topo is not None:
+            try:
+                resolve_target(topo, v)
+            except LabError as e:
+                c.add(f"{action}: {key}: {e.msg}", line, e.fix)
+    elif typ in (PCT, BOUND):
+        try:
+            parse_amount(v, typ == PCT)
+        except ValueError as e:
+            c.add(f"{action}: {key}: {e}", line, "e.g. 95%, 0.95" if typ == PCT else "e.g. 100, or $traffic.field")
+    elif typ == PATH:
+        if not isinstance(v, str):
+            bad = "a file path"
+        elif not os.path.exists(v if os.path.isabs(v) else os.path.join(REPO, v)):
+            c.add(f"{action}: {key}: no file '{v}'", line, "paths are relative to the repository root")
+    elif typ == CMD and not (isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))):
+        bad = "a command string or list"
+    if bad:
+        c.add(f"{action}: {key} must be {bad}, not {v!r}", line, f"e.g. {key}: ...")
+    return v
+
+
+def _check_refs(c, step, names):
+    a = step.args
+    if step.action in ("http", "udp_flows", "iperf3", "nc", "generate"):
+        if a["name"] in names["traffic"]:
+            c.add(f"traffic name '{a['name']}' is used twice", step.line, "give each traffic step its own name")
+        names["traffic"].add(a["name"])
+    elif step.action == "snapshot":
+        names["snapshot"].add(a["name"])
+    elif step.action in ("capture", "drop_capture"):
+        names["capture"].add(a["name"])
+    for key, kind in (("traffic", "traffic"), ("since", "snapshot"), ("capture", "capture")):
+        if key in a and a[key] is not None and a[key] not in names[kind]:
+            c.add(f"{step.action}: {key} '{a[key]}' is not defined by an earlier step", step.line,
+                  f"add a {kind} step named {a[key]} before it")
+    if step.action in ("wait_traffic",) and a["name"] not in names["traffic"]:
+        c.add(f"wait_traffic: no traffic '{a['name']}' before it", step.line, "name a traffic step above")
+    if step.action == "stop_capture" and a["name"] not in names["capture"]:
+        c.add(f"stop_capture: no capture '{a['name']}' before it", step.line, "name a capture step above")
+    for key in ("min", "max", "equals"):
+        v = a.get(key)
+        if isinstance(v, str) and v.startswith("$"):
+            ref = v[1:].split(".")[0]
+            if ref not in names["traffic"]:
+                c.add(f"{step.action}: {key} refers to traffic '{ref}' which no earlier step defines", step.line,
+                      "use $NAME.field with NAME a traffic step above")
+
+
+def parse_amount(v, fraction):
+    """A number, 'N%' (a fraction when FRACTION), or a '$traffic.field' reference (kept as is)."""
+    if isinstance(v, str) and v.startswith("$"):
+        if fraction:
+            raise ValueError(f"{v!r}: a reference is not allowed here")
+        return v
+    if isinstance(v, str) and v.endswith("%"):
+        n = float(v[:-1]) / 100.0
+        return n if fraction else n
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"{v!r} is not a number or a percentage")
+    if fraction and not 0 <= v <= 1:
+        raise ValueError(f"{v!r} must be between 0 and 1 (or a percentage such as 95%)")
+    return v
+
+
+def resolve_target(topo, v):
+    """vip4 / vip6 / vip, a node name (its address), NODE:v6, or a literal lab address."""
+    if v in ("vip", "vip4", "vip6"):
+        a = topo.vip(6 if v == "vip6" else 4)
+        if a is None:
+            raise LabError(f"topology {topo.name} has no {v}", fix="declare anycast: {vips: [...]} in the topology")
+        return a
+    if isinstance(v, str):
+        node, _, fam = v.partition(":")
+        if node in topo.nodes and fam in ("", "v4", "v6"):
+            return topo.nodes[node].addr(6 if fam == "v6" else 4)
+    try:
+        a = ipaddress.ip_address(str(v))
+    except ValueError:
+        raise LabError(f"'{v}' is neither vip4/vip6, a node nor an address",
+                       fix="use vip4, vip6, a node name (e.g. origin1, origin1:v6) or a lab address") from None
+    if not addressing.allowed(a):
+        raise LabError(f"{a} is outside the lab ranges", fix=f"use an address from {addressing.ALLOWED_TEXT}")
+    return a
+
+
+# ======================================================================================= runner
+class Context:
+    """What one scenario run keeps: traffic runs, snapshots, captures, failures and timings."""
+
+    def __init__(self, scen, lab, seq):
+        self.scen, self.lab, self.seq = scen, lab, seq
+        self.traffic = {}
+        self.snapshots = {}
+        self.captures = {}
+        self.failed_at = {}   # node -> wall time of the fail step
+        self.events = []      # (wall time, "fail" or "restore", node), in order
+        self.edged_changed = set()
+        self.results = []
+        self.timings = {}
+
+
+class Runner:
+    def __init__(self, progress, no_edged=False, lab_prefix=None, fresh=False, keep=False):
+        self.progress = progress
+        self.no_edged = no_edged
+        self.lab_prefix = lab_prefix
+        self.fresh = fresh
+        self.keep = keep
+        self.lab = None
+        self.owned = False
+        self.rows = []
+        self.results = []
+        self.seq = 0
+        self.broken = {}  # topology name -> why its bring-up failed (not retried per scenario)
+
+    # ------------------------------------------------------------ lab lifecycle
+    def _get_lab(self, topo):
+        if self.lab is not None and self.lab.topo.name == topo.name and self.lab.st.data.get("status") == "up":
+            return self.lab
+        self._release()
+        if not self.fresh:
+            st = None
+            if self.lab_prefix:
+                st = state.select(self.lab_prefix)
+            else:
+                for r in state.live_runs():
+                    if os.path.basename(r.data["topology"]) == os.path.basename(topo.path) and \
+                            r.data.get("status") == "up":
+                        st = r
+                        break
+            if st is not None:
+                self.progress.say(f"using the lab that is up: {st.prefix} ({topo.name})")
+                self.lab, self.owned = runtime.Lab.attach(st, self.progress), False
+                self.no_edged = self.no_edged or self.lab.no_edged
+                return self.lab
+        if topo.name in self.broken:
+            raise LabError(f"lab up of {topo.name} failed earlier in this run: {self.broken[topo.name]}")
+        self.lab = runtime.Lab.create(topo, self.progress, no_edged=self.no_edged)
+        self.owned = True
+        prefix = self.lab.st.prefix
+        t0 = time.monotonic()
+        try:
+            self.lab.up()
+        except LabError as e:
+            self.rows.append((f"(lab up: {topo.name})", 0, 0, 0, time.monotonic() - t0, f"{prefix} FAILED"))
+            self.broken[topo.name] = e.msg.splitlines()[0]
+            self._release()
+            raise
+        self.rows.append((f"(lab up: {topo.name})", 0, 0, 0, time.monotonic() - t0, prefix))
+        return self.lab
+
+    def _release(self):
+        if self.lab is not None and self.owned and not self.keep and self.lab.st.data.get("status") != "down":
+            t0 = time.monotonic()
+            self.lab.down()
+            self.rows.append((f"(lab down: {self.lab.topo.name})", 0, 0, 0, time.monotonic() - t0, ""))
+        self.lab = None
+
+    def teardown_now(self):
+        if self.lab is None or not self.owned:
+            return False
+        self.lab.down()
+        return True
+
+    def close(self):
+        """Always called (also after Ctrl-C): tears down a lab this runner brought up."""
+        if self.lab is not None and self.owned:
+            if self.keep and self.lab.st.data.get("status") == "up":
+                from .cli import _start_keeper
+                try:
+                    _start_keeper(self.lab.st)
+                    self.progress.say(f"lab {self.lab.st.prefix} kept up (lab/lab down ends it)")
+                    self.lab = None
+                    return
+                except LabError as e:
+                    self.progress.warn(str(e))
+            if self.lab.st.data.get("status") != "down":
+                self.lab.down()
+        self.lab = None
+
+    # ------------------------------------------------------------ running
+    def run(self, scens):
+        t_all = time.monotonic()
+        ok = True
+        for scen in scens:
+            if scen.topo is None:
+                scen.topo = topology.load(scen.topology)
+            t0 = time.monotonic()
+            self.progress.say(f"== scenario {scen.name} ({scen.topo.name}): {scen.description}")
+            if "edged" in scen.requires and self.no_edged:
+                res = CheckResult(scen.name, "scenario", True, "it checks edged, which does not run (--no-edged)",
+                                  skipped=True)
+                print_check(res)
+                self.results.append(res)
+                self.rows.append((scen.name, 0, 0, 1, 0.0, "skipped: needs edged"))
+                continue
+            ctx = None
+            try:
+                lab = self._get_lab(scen.topo)
+                t0 = time.monotonic()  # the scenario's own time, without bringing the lab up
+                self.seq += 1
+                ctx = Context(scen, lab, self.seq)
+                self._run_steps(ctx)
+            except LabError as e:
+                res = CheckResult(scen.name, "scenario ran to its end", False, str(e))
+                print_check(res)
+                (ctx.results if ctx else self.results).append(res)
+            except Exception as e:  # a lab bug: report it as such, keep the other scenarios going
+                import traceback
+                where = traceback.extract_tb(e.__traceback__)[-1]
+                res = CheckResult(scen.name, "scenario ran to its end", False,
+                                  f"lab bug: {type(e).__name__}: {e} ({os.path.basename(where.filename)}:{where.lineno})")
+                print_check(res)
+                (ctx.results if ctx else self.results).append(res)
+            finally:
+                if ctx is not None:
+                    self._safe_cleanup(ctx)
+            results = ctx.results if ctx else [r for r in self.results if r.scenario == scen.name]
+            if ctx:
+                self.results += ctx.results
+            p = sum(1 for r in results if r.ok and not r.skipped)
+            f = sum(1 for r in results if not r.ok)
+            s = sum(1 for r in results if r.skipped)
+            note = ", ".join(f"{k} {v:.2f}s" for k, v in (ctx.timings.items() if ctx else []))
+            self.rows.append((scen.name, p, f, s, time.monotonic() - t0, note))
+            ok = ok and f == 0
+        self._release()
+        self.total_seconds = time.monotonic() - t_all
+        return ok
+
+    def _run_steps(self, ctx):
+        for step in ctx.scen.steps:
+            fn = getattr(self, "do_" + step.action)
+            fn(ctx, step, step.args)
+
+    def _safe_cleanup(self, ctx):
+        """Cleanup that cannot take the run down with it: when the lab cannot be put back
+        (say edged will not start again), the failure is a check of its own and the lab is
+        replaced by a fresh one for the next scenario."""
+        try:
+            self._cleanup(ctx)
+        except Exception as e:  # noqa: BLE001 -- any failure here means the lab is unusable
+            self.check(ctx, "lab restored after the scenario", False, f"{type(e).__name__}: {e}")
+            if self.owned:
+                self.progress.say("the lab could not be restored: tearing it down; the next scenario gets a new one")
+                self._release()
+            else:
+                self.lab = None
+
+    def _cleanup(self, ctx):
+        """Leave the lab as the scenario found it: traffic and captures stopped, nodes restored,
+        edged back on its topology config."""
+        lab = ctx.lab
+        if lab.st.data.get("status") != "up":
+            return
+        for run in ctx.traffic.values():
+            if not run.done():
+                run.stop()
+        for cap in ctx.captures.values():
+            cap.stop()
+        restored = False
+        for node in list(lab.st.data.get("failed", {})):
+            self.progress.say(f"  cleanup: restoring {node}")
+            lab.restore(node)
+            restored = True
+        for node in ctx.edged_changed:
+            if lab.edge_runs_edged(node):
+                self.progress.say(f"  cleanup: edged on {node} back on its topology config")
+                lab.stop_edged(node)
+                lab.start_edged(node, lab.topo.nodes[node].template)
+                restored = True
+        if restored:
+            lab.wait_converged(timeout=60)
+
+    def check(self, ctx, what, ok, detail="", skipped=False):
+        res = CheckResult(ctx.scen.name, what, ok, detail, skipped)
+        ctx.results.append(res)
+        print_check(res)
+        return ok
+
+    def skip(self, ctx, what, why):
+        return self.check(ctx, what, True, why, skipped=True)
+
+    def say(self, msg):
+        self.progress.say("  " + msg)
+
+    def out_file(self, ctx, name):
+        return ctx.lab.st.file(f"s{ctx.seq:02d}-{name}.out")
+
+    def target(self, ctx, v):
+        return resolve_target(ctx.lab.topo, v)
+
+    # ------------------------------------------------------------ actions
+    def do_snapshot(self, ctx, step, a):
+        lab = ctx.lab
+        snap = {"t": time.time(), "edged": {}, "origin": {}}
+        if not self.no_edged:
+            for n in lab.st.data.get("edges", {}):
+                if lab.edge_runs_edged(n) and any(procs.alive(r["pid"], r["start"])
+                                                  for r in lab.st.procs(node=n, role="edged")):
+                    snap["edged"][n] = lab.edge_stats(n)
+        for o in lab.topo.by_role("origin"):
+            snap["origin"][o.name] = _origin_hits(lab, o.name)
+        ctx.snapshots[a["name"]] = snap
+        self.say(f"snapshot '{a['name']}': counters of {len(snap['edged'])} edge(s), {len(snap['origin'])} origin(s)")
+
+    def _traffic(self, ctx, step, a, kind):
+        lab = ctx.lab
+        dst = self.target(ctx, a["to"])
+        out = self.out_file(ctx, a["name"])
+        if kind == "http":
+            run = traffic.http(lab, a["name"], a["from"], dst, out, a["requests"], a["parallel"], a["path"],
+                               a["timeout"])
+            what = f"{a['requests']} HTTP requests, {a['parallel']} at a time"
+        elif kind == "udp_flows":
+            run = traffic.udp_flows(lab, a["name"], a["from"], dst, out, a["flows"], a["interval"], a["duration"],
+                                    a["port"])
+            what = f"{a['flows']} UDP flows for {a['duration']}s"
+        elif kind == "iperf3":
+            run = traffic.iperf3(lab, a["name"], a["from"], dst, out, a["seconds"], a["parallel"])
+            what = f"iperf3 {a['seconds']}s x{a['parallel']}"
+        else:
+            run = traffic.nc(lab, a["name"], a["from"], dst, out, a["count"], a["port"])
+            what = f"{a['count']} nc connections"
+        ctx.traffic[a["name"]] = run
+        self.say(f"traffic '{a['name']}': {a['from']} -> {dst}: {what}" + (" (background)" if a["background"] else ""))
+        if not a["background"]:
+            self._report_traffic(run)
+
+    def _report_traffic(self, run):
+        r = run.result()
+        if run.kind == "gen":
+            if "error" in r:
+                raise LabError(f"generator '{run.name}' failed: {r['error']}")
+            self.say(f"generate '{run.name}' done: {r.get('sent')} packets in {r.get('seconds', 0):.1f}s"
+                     + (f" {r['classes']}" if r.get("classes") else ""))
+            return
+        spread = ", ".join(f"{k} {v}" for k, v in sorted(r.get("by_edge", {}).items()))
+        self.say(f"traffic '{run.name}' done: {r.get('delivered', 0)}/{r.get('sent', 0)} delivered"
+                 + (f" ({spread})" if spread else "")
+                 + (f", {r['bps'] / 1e6:.0f} Mbit/s" if r.get("bps") else "")
+                 + (f", error: {r['error']}" if r.get("error") else ""))
+
+    def do_http(self, ctx, step, a):
+        self._traffic(ctx, step, a, "http")
+
+    def do_udp_flows(self, ctx, step, a):
+        self._traffic(ctx, step, a, "udp_flows")
+
+    def do_iperf3(self, ctx, step, a):
+        self._traffic(ctx, step, a, "iperf3")
+
+    def do_nc(self, ctx, step, a):
+        self._traffic(ctx, step, a, "nc")
+
+    def do_generate(self, ctx, step, a):
+        lab = ctx.lab
+        args = {k: a[k] for k in ("count", "pps", "duration", "spoof", "size", "port", "variants", "repeat")
+                if a.get(k) is not None}
+        if a.get("to6"):
+            args["dst6"] = self.target(ctx, a["to6"])
+        if a.get("inner_dst"):
+            args["inner_dst"] = self.target(ctx, a["inner_dst"])
+        dst = self.target(ctx, a["to"])
+        out = self.out_file(ctx, a["name"])
+        if a.get("from"):
+            run = traffic.gen(lab, a["name"], a["from"], a["kind"], dst, out, args)
+            ctx.traffic[a["name"]] = run
+            self.say(f"generate '{a['name']}': {a['kind']} from {a['from']} to {dst} ({a['count']} packets max, "
+                     f"{a['pps']:g} pps)" + (" (background)" if a["background"] else ""))
+            if not a["background"]:
+                self._report_traffic(run)
+            return
+        # at: NODE:IFACE -> write a pcap in the host (no sending there), then replay it into the link.
+        pcap = out + ".pcap"
+        args["write"] = pcap
+        import subprocess
+        argv = [traffic.PY, traffic.GEN, a["kind"], "--dst", str(dst)] + \
+            [x for k, v in args.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            raise LabError(f"generator '{a['name']}' failed: {p.stderr.strip()[-300:]}")
+        r = traffic._parse_gen(p.stdout)
+        node, iface = a["at"].split(":", 1)
+        res = capture.replay(lab.st, lab.topo, pcap, node, iface, pps=a["pps"], progress=self.progress)
+        r["sent"] = res["sent"]
+        if r.get("classes") and res["sent"] != r.get("written"):
+            raise LabError(f"replay of '{a['name']}' sent {res['sent']} of {r.get('written')} packets")
+        ctx.traffic[a["name"]] = _Done(a["name"], r)
+        self.say(f"generate '{a['name']}': {a['kind']} x{r['sent']} replayed into {a['at']}"
+                 + (f" {r['classes']}" if r.get("classes") else ""))
+
+    def do_drop_capture(self, ctx, step, a):
+        if self.no_edged:
+            raise LabError("drop_capture needs edged (this run has --no-edged): add requires: [edged]")
+        ctx.captures[a["name"]] = capture.DropCapture(ctx.lab, f"s{ctx.seq:02d}-{a['name']}", a["node"], a["verdict"],
+                                                      a["count"], a["timeout"])
+        self.say(f"edged capture '{a['name']}' on {a['node']}: verdict {a['verdict']}, up to {a['count']} packets")
+
+    def do_replay(self, ctx, step, a):
+        node, iface = a["at"].split(":", 1)
+        if a.get("capture"):
+            cap = ctx.captures[a["capture"]]
+            cap.stop()
+            pcap = cap.path
+        else:
+            pcap = a["pcap"] if os.path.isabs(a["pcap"]) else os.path.join(REPO, a["pcap"])
+        res = capture.replay(ctx.lab.st, ctx.lab.topo, pcap, node, iface, pps=a["pps"], loops=a["loop"],
+                             progress=self.progress)
+        self.say(f"replayed {res['sent']} packets in {res['seconds']:.2f}s")
+
+    def do_capture(self, ctx, step, a):
+        node, iface = a["at"].split(":", 1)
+        ctx.captures[a["name"]] = capture.Capture(ctx.lab, f"s{ctx.seq:02d}-{a['name']}", node, iface, a["filter"])
+        self.say(f"capture '{a['name']}' on {a['at']}" + (f" ({a['filter']})" if a["filter"] else ""))
+
+    def do_stop_capture(self, ctx, step, a):
+        ctx.captures[a["name"]].stop()
+
+    def do_fail(self, ctx, step, a):
+        if self.no_edged and a["how"] == "edged-stop":
+            self.say(f"fail {a['node']} ({a['how']}): skipped, edged does not run (--no-edged)")
+            return
+        self.say(f"failing {a['node']}: {a['how']}")
+        ctx.failed_at[a["node"]] = time.time()
+        ctx.events.append((ctx.failed_at[a["node"]], "fail", a["node"]))
+        ctx.lab.fail(a["node"], a["how"])
+
+    def do_restore(self, ctx, step, a):
+        self.say(f"restoring {a['node']}")
+        ctx.events.append((time.time(), "restore", a["node"]))
+        ctx.lab.restore(a["node"])
+
+    def do_start_edged(self, ctx, step, a):
+        if self.no_edged:
+            self.say(f"start_edged on {a['node']}: skipped (--no-edged)")
+            return
+        ctx.edged_changed.add(a["node"])  # first: a failed start still gets restored
+        ctx.lab.stop_edged(a["node"])
+        ctx.lab.start_edged(a["node"], a.get("config"))
+
+    def do_stop_edged(self, ctx, step, a):
+        if not self.no_edged:
+            ctx.lab.stop_edged(a["node"])
+            ctx.edged_changed.add(a["node"])
+
+    def do_wait(self, ctx, step, a):
+        self.say(f"waiting {a['seconds']}s")
+        end = time.monotonic() + a["seconds"]
+        while time.monotonic() < end:
+            time.sleep(min(5.0, end - time.monotonic()))
+            if time.monotonic() < end:
+                self.say(f"  ... {end - time.monotonic():.0f}s to go")
+
+    def do_wait_traffic(self, ctx, step, a):
+        run = ctx.traffic[a["name"]]
+        w = Waiter(self.progress, f"traffic '{run.name}'", interval=5.0)
+        while not run.done():
+            w.tick(f"{run.kind} in {run.node} still running")
+            time.sleep(0.1)
+        self._report_traffic(run)
+
+    def do_wait_converged(self, ctx, step, a):
+        secs = ctx.lab.wait_converged(timeout=a["timeout"])
+        ctx.timings["converged"] = secs
+
+    def do_exec(self, ctx, step, a):
+        cmd = a["cmd"] if isinstance(a["cmd"], list) else ["bash", "-c", a["cmd"]]
+        p = netns.sh(ctx.lab.st.ns(a["node"]), cmd, check=False, timeout=120, bpffs=True)
+        if a.get("expect_rc") is None:
+            self.say(f"exec on {a['node']}: {' '.join(cmd)} -> {p.returncode}")
+            return
+        self.check(ctx, f"{a['node']}: `{' '.join(cmd) if isinstance(a['cmd'], list) else a['cmd']}` exits "
+                   f"{a['expect_rc']}", p.returncode == a["expect_rc"],
+                   f"exit {p.returncode}: {(p.stderr or p.stdout).strip()[-200:]}")
+
+    def do_teardown(self, ctx, step, a):
+        lab = ctx.lab
+        ctx.recorded = list(lab.st.data.get("procs", []))
+        ctx.instances = {n: i["instance"] for n, i in lab.st.data.get("edges", {}).items()}
+        if not self.teardown_now():
+            self.say("teardown: the lab is not this run's (it was up before): left up")
+            ctx.teardown_skipped = True
+
+    # ------------------------------------------------------------ checks
+    def do_expect_delivered(self, ctx, step, a):
+        r = ctx.traffic[a["traffic"]].result()
+        sent, got = r.get("sent", 0), r.get("delivered", 0)
+        frac = got / sent if sent else 0.0
+        lo, hi = a.get("min"), a.get("max")
+        lo = parse_amount(lo, True) if lo is not None else None
+        hi = parse_amount(hi, True) if hi is not None else None
+        ok = sent > 0 and (lo is None or frac >= lo) and (hi is None or frac <= hi)
+        bound = " and ".join(x for x in ((f">= {lo:.0%}" if lo is not None else ""),
+                                         (f"<= {hi:.0%}" if hi is not None else "")) if x)
+        self.check(ctx, f"traffic '{a['traffic']}' delivered {bound}", ok,
+                   f"{got}/{sent} = {frac:.1%}" + ("" if sent else ": nothing was sent"))
+
+    def do_expect_spread(self, ctx, step, a):
+        r = ctx.traffic[a["traffic"]].result()
+        over = a.get("over") or [e.name for e in ctx.lab.topo.edges if e.name not in ctx.lab.st.data.get("failed", {})]
+        by = r.get("by_edge", {})
+        total = sum(by.values())
+        share = parse_amount(a["min_share"], True)
+        shares = {n: (by.get(n, 0) / total if total else 0.0) for n in over}
+        ok = total > 0 and all(v >= share for v in shares.values())
+        self.check(ctx, f"traffic '{a['traffic']}' spread over {', '.join(over)}: each >= {share:.0%}", ok,
+                   ", ".join(f"{n} {by.get(n, 0)} ({v:.0%})" for n, v in shares.items()))
+
+    def _delta(self, ctx, node, counter, since):
+        snap = ctx.snapshots[since]["edged"]
+        if node not in snap:
+            raise LabError(f"snapshot '{since}' has no counters of {node} (edged was not running)")
+        now = ctx.lab.edge_stats(node)
+        return edge.counter(now, counter) - edge.counter(snap[node], counter)
+
+    def _edged_skip(self, ctx, what):
+        if self.no_edged:
+            self.skip(ctx, what, "edged counters: edged does not run (--no-edged)")
+            return True
+        return False
+
+    def _resolve_bound(self, ctx, v):
+        if isinstance(v, str) and v.startswith("$"):
+            name, _, path = v[1:].partition(".")
+            cur = ctx.traffic[name].result()
+            for p in path.split(".") if path else []:
+                if not isinstance(cur, dict) or p not in cur:
+                    raise LabError(f"{v}: traffic '{name}' has no field '{path}' (it has: {', '.join(cur)})")
+                cur = cur[p]
+            return cur
+        return parse_amount(v, False) if v is not None else None
+
+    def do_expect_counter(self, ctx, step, a):
+        nodes = a.get("nodes") or [a["node"]]
+        lo, hi, eq = (self._resolve_bound(ctx, a.get(k)) for k in ("min", "max", "equals"))
+        bound = " and ".join(x for x in ((f">= {lo}" if lo is not None else ""), (f"<= {hi}" if hi is not None else ""),
+                                         (f"== {eq}" if eq is not None else "")) if x)
+        what_nodes = "+".join(nodes) if a["sum"] else ", ".join(nodes)
+        what = f"edged {a['counter']} on {what_nodes} since '{a['since']}' {bound}"
+        if self._edged_skip(ctx, what):
+            return
+        deltas = {n: self._delta(ctx, n, a["counter"], a["since"]) for n in nodes}
+        vals = {"+".join(nodes): sum(deltas.values())} if a["sum"] else deltas
+        ok = all((lo is None or v >= lo) and (hi is None or v <= hi) and (eq is None or v == eq) for v in vals.values())
+        self.check(ctx, what, ok, ", ".join(f"{n} +{v}" for n, v in vals.items()))
+
+    def do_expect_share(self, ctx, step, a):
+        nodes = a.get("nodes") or [e.name for e in ctx.lab.topo.edges]
+        share = parse_amount(a["min_share"], True)
+        what = f"edged {a['counter']} shared by {', '.join(nodes)}: each >= {share:.0%} of the total"
+        if self._edged_skip(ctx, what):
+            return
+        deltas = {n: self._delta(ctx, n, a["counter"], a["since"]) for n in nodes}
+        total = sum(deltas.values())
+        ok = total > 0 and all(v / total >= share for v in deltas.values())
+        self.check(ctx, what, ok, ", ".join(f"{n} +{v} ({v / total if total else 0:.0%})" for n, v in deltas.items()))
+
+    def do_expect_origin(self, ctx, step, a):
+        before = ctx.snapshots[a["since"]]["origin"].get(a["node"], 0)
+        now = _origin_hits(ctx.lab, a["node"])
+        n = now - before
+        lo, hi = self._resolve_bound(ctx, a.get("min")), self._resolve_bound(ctx, a.get("max"))
+        ok = (lo is None or n >= lo) and (hi is None or n <= hi)
+        bound = " and ".join(x for x in ((f">= {lo}" if lo is not None else ""), (f"<= {hi}" if hi is not None else ""))
+                             if x)
+        by = _origin_edges(ctx.lab, a["node"], ctx.snapshots[a["since"]]["t"])
+        self.check(ctx, f"origin {a['node']} served {bound} requests since '{a['since']}'", ok,
+                   f"{n} requests" + (f", via {', '.join(f'{k} {v}' for k, v in sorted(by.items()))}" if by else ""))
+
+    def do_expect_route(self, ctx, step, a):
+        ns = ctx.lab.st.ns(a["node"])
+        last = ctx.events[-1] if ctx.events else None  # (wall time, "fail"/"restore", node)
+        t0 = time.monotonic()
+        deadline = t0 + a["within"]
+        while True:
+            have = netns.route_nexthops(ns, a["prefix"])
+            if len(have) == a["nexthops"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        ok = len(have) == a["nexthops"]
+        detail = f"{len(have)} nexthop(s) after {time.monotonic() - t0:.2f}s"
+        if last:
+            since = time.time() - last[0]
+            detail += f", {since:.2f}s after the {last[1]} of {last[2]}"
+            if ok:
+                kind = "withdrawal" if last[1] == "fail" else "recovery"
+                ctx.timings.setdefault(f"{a['node']} {kind}", since)
+        self.check(ctx, f"{a['node']} routes {a['prefix']} over {a['nexthops']} nexthop(s) within {a['within']}s",
+                   ok, detail)
+
+    def do_expect_failover(self, ctx, step, a):
+        node = a["node"]
+        run = ctx.traffic[a["traffic"]]
+        if node not in ctx.failed_at:
+            raise LabError(f"expect_failover: {node} was not failed by an earlier step")
+        r = run.result()
+        doc = r.get("timeline")
+        if not doc:
+            return self.check(ctx, f"flows of {node} moved within {a['within']}s", False, "no flow timeline")
+        moved, stuck, worst, lost = failover_stats(doc, ctx.failed_at[node] - doc["start"], node)
+        ok = moved > 0 and stuck == 0 and worst <= a["within"]
+        if moved:
+            ctx.timings[f"{node} failover"] = worst
+        self.check(ctx, f"flows on {node} moved to other edges within {a['within']}s", ok,
+                   f"{moved} flow(s) moved, {stuck} never answered again, slowest after {worst:.2f}s, "
+                   f"{lost} probe(s) lost meanwhile")
+
+    def do_expect_capture(self, ctx, step, a):
+        cap = ctx.captures[a["capture"]]
+        cap.stop()
+        n = cap.count(a["filter"])
+        lo, hi = self._resolve_bound(ctx, a.get("min")), self._resolve_bound(ctx, a.get("max"))
+        ok = (lo is None or n >= lo) and (hi is None or n <= hi)
+        bound = " and ".join(x for x in ((f">= {lo}" if lo is not None else ""), (f"<= {hi}" if hi is not None else ""))
+                             if x)
+        self.check(ctx, f"capture '{a['capture']}'" + (f" [{a['filter']}]" if a["filter"] else "")
+                   + f" saw {bound} packets", ok, f"{n} packets")
+
+    def do_expect_clean(self, ctx, step, a):
+        lab = ctx.lab
+        st = lab.st
+        if getattr(ctx, "teardown_skipped", False) or st.data.get("status") != "down":
+            return self.skip(ctx, "the lab leaves nothing behind", "no teardown step ran on a lab of this run")
+        st.load()
+        left_ns = [n for n in netns.list_namespaces() if n.startswith(st.prefix + "-")]
+        self.check(ctx, f"no namespace {st.prefix}-* left", not left_ns, ", ".join(left_ns) or "none")
+        recs = getattr(ctx, "recorded", [])
+        alive = [f"{r['role']}@{r['node']} (PID {r['pid']})" for r in recs if procs.alive(r["pid"], r["start"])]
+        self.check(ctx, f"no process of the run left ({len(recs)} recorded)", not alive, ", ".join(alive) or "none")
+        pins = [f"/sys/fs/bpf/edged/{i}" for i in getattr(ctx, "instances", {}).values()
+                if os.path.exists(f"/sys/fs/bpf/edged/{i}")]
+        self.check(ctx, f"no pinned BPF object left under /sys/fs/bpf/edged/ "
+                   f"({len(getattr(ctx, 'instances', {}))} instance(s))", not pins, ", ".join(pins) or "none")
+        mounts = _mounts_of(st)
+        self.check(ctx, "no mount left by the run", not mounts, ", ".join(mounts) or "none")
+        issues = st.data.get("issues", [])
+        self.check(ctx, "teardown reported no problem (edged --teardown, stray processes)", not issues,
+                   "; ".join(issues) or "none")
+        self.check(ctx, "run unregistered", not os.path.lexists(os.path.join(state.REGISTRY, st.prefix)),
+                   os.path.join(state.REGISTRY, st.prefix))
+
+    # ------------------------------------------------------------ report
+    def print_report(self):
+        if self.rows:
+            table(self.rows)
+        passed = sum(1 for r in self.results if r.ok and not r.skipped)
+        failed = sum(1 for r in self.results if not r.ok)
+        skipped = sum(1 for r in self.results if r.skipped)
+        total = getattr(self, "total_seconds", self.progress.elapsed())
+        if failed:
+            emit("failed checks:")
+            for r in self.results:
+                if not r.ok:
+                    emit(f"  {r.scenario}: {r.what}: {r.detail}")
+        emit(f"total {total:.1f}s" + (f"; {skipped} check(s) skipped" if skipped else ""))
+        emit(f"{passed} passed, {failed} failed")
+
+
+def failover_stats(doc, t_fail, node):
+    """How the flows that NODE served before T_FAIL (seconds from the timeline's start) fared:
+    (moved, stuck, slowest seconds until another edge answered, probes lost after T_FAIL)."""
+    moved, stuck, worst, lost = 0, 0, 0.0, 0
+    for fl in doc["flows"]:
+        before = [e for e in fl if e[1] is not None and e[0] < t_fail]
+        if not before or before[-1][2] != node:
+            continue
+        lost += sum(1 for e in fl if e[0] >= t_fail and e[1] is None)
+        after = [e for e in fl if e[1] is not None and e[0] >= t_fail and e[2] != node]
+        if not after:
+            stuck += 1
+            continue
+        moved += 1
+        worst = max(worst, after[0][1] - t_fail)
+    return moved, stuck, worst, lost
+
+
+class _Done:
+    """A traffic entry that already finished (replayed generators)."""
+
+    kind = "gen"
+    node = "-"
+
+    def __init__(self, name, result):
+        self.name, self._r = name, result
+
+    def result(self):
+        return self._r
+
+    def done(self):
+        return True
+
+
+def _origin_hits(lab, node):
+    try:
+        with open(lab.hits_file(node), encoding="utf-8") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
+
+
+def _origin_edges(lab, node, since):
+    import json
+    by = {}
+    try:
+        with open(lab.hits_file(node), encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                if rec["t"] >= since:
+                    by[rec.get("edge") or "-"] = by.get(rec.get("edge") or "-", 0) + 1
+    except (OSError, ValueError):
+        pass
+    return by
+
+
+def _mounts_of(st):
+    """Mounts whose mount point mentions the run (netns bind mounts, nsexec's bpffs aside)."""
+    out = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            for line in f:
+                mp = line.split()[4]
+                if st.prefix in mp or st.dir in mp or "nsexec-bpffs" in mp:
+                    out.append(mp)
+    except OSError:
+        pass
+    return out
+

@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""What the lab generates for BIRD and edged, and how it reads edged's counters."""
+import os
+import shutil
+import tempfile
+import unittest
+
+import labtest
+from lablib import bird, edge, topology
+from lablib.errors import LabError
+
+
+class FakeRun:
+    def __init__(self, d):
+        self.dir, self.id = d, "abc123"
+
+    def file(self, name):
+        return os.path.join(self.dir, name)
+
+
+class Bird(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.topo = topology.load("fleet")
+        cls.tmp = tempfile.mkdtemp(prefix="labtest-")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def conf(self, node):
+        return bird.config(self.topo, self.topo.nodes[node], "/tmp/x.log")
+
+    def test_router_installs_multipath_and_uses_short_timers(self):
+        c = self.conf("rtr1")
+        self.assertIn("merge paths on", c)
+        self.assertIn("hold time 3;", c)
+        self.assertIn("keepalive time 1;", c)
+        # one session per family per edge, plus the internet router
+        self.assertEqual(c.count("protocol bgp "), 8)
+
+    def test_edge_announces_only_its_anycast_and_starts_withdrawn(self):
+        c = self.conf("edge2")
+        self.assertIn("protocol static anycast4 {\n  disabled;", c)
+        self.assertIn("route 203.0.113.0/24 blackhole;", c)
+        self.assertIn('export where proto = "anycast4"', c)
+        self.assertIn('export where proto = "anycast6"', c)
+        self.assertNotIn("protocol direct", c)
+
+    def test_own_link_subnets_are_never_imported(self):
+        c = self.conf("edge1")
+        for e in self.topo.nodes["edge1"].ends:
+            self.assertIn(str(e.addr4.network), c.split("filter import4")[1].split("}")[0])
+            self.assertIn(str(e.addr6.network), c.split("filter import6")[1].split("}")[0])
+
+    def test_router_has_static_routes_to_host_loopbacks(self):
+        c = self.conf("inet")
+        self.assertIn("route 192.0.2.80/32 via", c)
+        self.assertIn("route 198.51.100.0/26 via", c)
+
+    @unittest.skipUnless(shutil.which("bird"), "bird2 not installed")
+    def test_every_generated_config_parses(self):
+        for n in self.topo.nodes.values():
+            if not n.is_bgp:
+                continue
+            path = os.path.join(self.tmp, f"{n.name}.conf")
+            with open(path, "w") as f:
+                f.write(self.conf(n.name))
+            ok, msg = bird.validate(path)
+            self.assertTrue(ok, f"{n.name}: {msg}")
+
+    def test_protocol_table_parsing(self):
+        self.assertIsNotNone(bird.PROTO_LINE.match("rtr1_v4    BGP        ---        up     23:26:36.550  Established"))
+
+
+class EdgedConfig(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="labtest-")
+        self.run = FakeRun(self.tmp)
+        self.topo = topology.load("fleet")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def tpl(self, text):
+        path = os.path.join(self.tmp, "t.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_generated_keys(self):
+        cfg = edge.build_config("lab/templates/edge.yaml", self.topo, self.topo.nodes["edge1"], self.run)
+        self.assertEqual(cfg["instance"], "labc123-edge1")
+        self.assertEqual(cfg["control_socket"], os.path.join(self.tmp, "edge1.sock"))
+        self.assertEqual([u["name"] for u in cfg["uplinks"]], ["rtr1", "rtr2"])
+        self.assertEqual(cfg["uplinks"][0]["xdp_mode"], "native")
+        self.assertEqual(cfg["metrics"]["listen"], "off", "YAML 1.1 would have made this False")
+
+    def test_instances_are_unique_per_node_and_short(self):
+        names = {edge.instance_name("abc123", e.name) for e in self.topo.edges}
+        self.assertEqual(len(names), 3)
+        self.assertTrue(all(len(n) <= 31 for n in names))
+
+    def test_nameless_uplink_entry_sets_defaults(self):
+        cfg = edge.build_config(self.tpl("uplinks: [{xdp_mode: generic}]\n"), self.topo,
+                                self.topo.nodes["edge2"], self.run)
+        self.assertEqual([(u["name"], u["xdp_mode"]) for u in cfg["uplinks"]],
+                         [("rtr1", "generic"), ("rtr2", "generic")])
+
+    def test_variables_are_substituted(self):
+        cfg = edge.build_config(self.tpl("note: ${node} ${vip4} ${anycast6}\n"), self.topo,
+                                self.topo.nodes["edge3"], self.run)
+        self.assertEqual(cfg["note"], "edge3 203.0.113.10 2001:db8:a0::/48")
+
+    def test_unknown_variable_names_the_line(self):
+        with self.assertRaises(LabError) as cm:
+            edge.build_config(self.tpl("a: 1\nb: ${nope}\n"), self.topo, self.topo.nodes["edge1"], self.run)
+        self.assertEqual(cm.exception.line, 2)
+
+    def test_template_may_not_set_instance(self):
+        with self.assertRaises(LabError) as cm:
+            edge.build_config(self.tpl("instance: x\n"), self.topo, self.topo.nodes["edge1"], self.run)
+        self.assertIn("remove", cm.exception.fix)
+
+
+STATS = {"instance": "x", "uplinks": [
+    {"iface": "rtr1", "packets": 10, "bytes": 1000,
+     "counters": {"parse": {"drop": {"packets": 2, "bytes": 100}}, "end": {"pass": {"packets": 8, "bytes": 900}}}},
+    {"iface": "rtr2", "packets": 5, "bytes": 500,
+     "counters": {"parse": {"drop": {"packets": 1, "bytes": 60}}, "end": {"pass": {"packets": 4, "bytes": 440}}}}]}
+
+
+class Counters(unittest.TestCase):
+    def test_paths_sum_over_uplinks(self):
+        self.assertEqual(edge.counter(STATS, "end.pass"), 12)
+        self.assertEqual(edge.counter(STATS, "end.pass.bytes"), 1340)
+        self.assertEqual(edge.counter(STATS, "parse.drop.packets"), 3)
+        self.assertEqual(edge.counter(STATS, "packets"), 15)
+
+    def test_missing_counter_is_an_error_not_zero(self):
+        with self.assertRaises(LabError):
+            edge.counter(STATS, "dos.drop")
+        with self.assertRaises(LabError):
+            edge.counter({"uplinks": []}, "end.pass")
+
+
+if __name__ == "__main__":
+    labtest.main()

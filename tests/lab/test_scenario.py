@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""Scenario parsing and the pure parts of checks: committed scenarios are valid, mistakes are
+reported with file, line and fix, and the measurements behind checks compute what they claim."""
+import os
+import unittest
+
+import labtest
+from lablib import scenario, topology, traffic
+from lablib.errors import LabError, LabErrors
+
+GOOD = """\
+name: t
+topology: single-edge
+tags: [smoke]
+steps:
+  - snapshot: before
+  - http: {name: web, from: client1, to: vip4, requests: 10}
+  - wait: 1
+  - expect_delivered: {traffic: web, min: 100%}
+  - expect_counter: {node: edge1, counter: end.pass, since: before, min: $web.sent}
+"""
+
+
+def parse(text):
+    path = labtest.write_tmp(text)
+    try:
+        return scenario.load(path)
+    finally:
+        os.unlink(path)
+
+
+def errors(text):
+    try:
+        parse(text)
+    except LabErrors as e:
+        return e.errors
+    except LabError as e:
+        return [e]
+    return []
+
+
+class Committed(unittest.TestCase):
+    def test_every_committed_scenario_is_valid(self):
+        names = [s.name for s in scenario.available()]
+        self.assertGreaterEqual(len(names), 5)
+        for n in names:
+            s = scenario.load(n)
+            self.assertTrue(any(st.is_check for st in s.steps), n)
+
+    def test_default_set_covers_the_issue(self):
+        names = [s.name for s in scenario.available(tag="default")]
+        for want in ("legit-http", "ecmp-spread", "edge-failover", "incident-loop", "teardown-clean"):
+            self.assertIn(want, names)
+        self.assertEqual(names[-1], "teardown-clean", "teardown must come last")
+        self.assertTrue(all(scenario.load(n).topology == "fleet" for n in names))
+
+    def test_smoke_set_is_single_edge(self):
+        names = [s.name for s in scenario.available(tag="smoke")]
+        self.assertTrue(names)
+        self.assertTrue(all(scenario.load(n).topology == "single-edge" for n in names))
+
+
+class Parsing(unittest.TestCase):
+    def test_good(self):
+        s = parse(GOOD)
+        self.assertEqual([st.action for st in s.steps],
+                         ["snapshot", "http", "wait", "expect_delivered", "expect_counter"])
+        self.assertEqual(s.steps[1].args["parallel"], 4, "defaults are filled in")
+        self.assertEqual(s.steps[2].args["seconds"], 1, "scalar form")
+        self.assertEqual(s.steps[1].line, 6)
+
+    def assertError(self, text, line, *words):
+        errs = errors(text)
+        for e in errs:
+            if e.line == line and all(w in str(e) for w in words):
+                self.assertTrue(e.fix and e.file)
+                return
+        self.fail(f"no error at line {line} with {words}; got: " + "; ".join(map(str, errs)))
+
+    def test_unknown_action_suggests(self):
+        self.assertError(GOOD.replace("- wait: 1", "- wait_for: 1"), 7, "unknown action 'wait_for'", "wait")
+
+    def test_unknown_option(self):
+        self.assertError(GOOD.replace("requests: 10", "request: 10"), 6, "unknown option 'request'")
+
+    def test_unknown_node(self):
+        self.assertError(GOOD.replace("from: client1", "from: client9"), 6, "no node 'client9'")
+
+    def test_unknown_interface(self):
+        self.assertError(GOOD.replace("  - wait: 1", "  - capture: {name: c, at: 'edge1:eth0'}"), 7,
+                         "no interface 'eth0'", )
+
+    def test_reference_to_later_traffic(self):
+        self.assertError(GOOD.replace("traffic: web", "traffic: webx"), 8, "'webx' is not defined")
+
+    def test_reference_in_bound(self):
+        self.assertError(GOOD.replace("$web.sent", "$nope.sent"), 9, "traffic 'nope'")
+
+    def test_missing_required(self):
+        self.assertError(GOOD.replace("{name: web, from: client1,", "{name: web,"), 6, "'from' is required")
+
+    def test_bad_percentage(self):
+        self.assertError(GOOD.replace("min: 100%", "min: 150"), 8, "between 0 and 1")
+
+    def test_scenario_without_checks(self):
+        text = "\n".join(GOOD.splitlines()[:7]) + "\n"
+        self.assertError(text, 4, "no check")
+
+    def test_unknown_topology(self):
+        self.assertError(GOOD.replace("single-edge", "nope"), 2, "topology 'nope'")
+
+    def test_bad_failure_mode(self):
+        self.assertError(GOOD.replace("- wait: 1", "- fail: {node: edge1, how: unplug}"), 7, "how must be one of")
+
+    def test_replay_needs_pcap_or_capture(self):
+        self.assertError(GOOD.replace("- wait: 1", "- replay: {at: 'edge1:r1'}"), 7, "exactly one of pcap")
+        self.assertError(GOOD.replace("- wait: 1", "- replay: {capture: nope, at: 'edge1:r1'}"), 7,
+                         "capture 'nope' is not defined")
+
+    def test_requires_is_checked(self):
+        self.assertError(GOOD.replace("tags: [smoke]", "tags: [smoke]\nrequires: [qemu]"), 4, "requires must be")
+        self.assertEqual(parse(GOOD.replace("tags: [smoke]", "tags: [smoke]\nrequires: [edged]")).requires, ["edged"])
+
+    def test_generate_needs_from_or_at(self):
+        self.assertError(GOOD.replace("- wait: 1", "- generate: {name: g, kind: syn-flood}"), 7, "exactly one of")
+
+
+class Targets(unittest.TestCase):
+    def test_resolution(self):
+        t = topology.load("single-edge")
+        self.assertEqual(str(scenario.resolve_target(t, "vip4")), "203.0.113.10")
+        self.assertEqual(str(scenario.resolve_target(t, "vip6")), "2001:db8:a0::10")
+        self.assertEqual(str(scenario.resolve_target(t, "origin1")), "192.0.2.80")
+        self.assertEqual(str(scenario.resolve_target(t, "origin1:v6")), "2001:db8:80::80")
+        self.assertEqual(str(scenario.resolve_target(t, "198.51.100.9")), "198.51.100.9")
+        with self.assertRaises(LabError):
+            scenario.resolve_target(t, "8.8.8.8")
+        with self.assertRaises(LabError):
+            scenario.resolve_target(t, "nowhere")
+
+    def test_amounts(self):
+        self.assertAlmostEqual(scenario.parse_amount("95%", True), 0.95)
+        self.assertEqual(scenario.parse_amount(0.5, True), 0.5)
+        self.assertEqual(scenario.parse_amount(300, False), 300)
+        self.assertEqual(scenario.parse_amount("$x.sent", False), "$x.sent")
+        for bad in ("lots", True, 2):
+            with self.assertRaises(ValueError):
+                scenario.parse_amount(bad, True)
+
+
+class Measurements(unittest.TestCase):
+    def test_failover_stats(self):
+        # flow 0 on edge2 until 1.0 s, lost until 3.0 s, then edge1; flow 1 always edge3;
+        # flow 2 on edge2 and never answered again.
+        doc = {"flows": [
+            [[0.5, 0.51, "edge2"], [1.5, None, None], [2.5, None, None], [3.0, 3.02, "edge1"]],
+            [[0.5, 0.51, "edge3"], [1.5, 1.51, "edge3"]],
+            [[0.5, 0.51, "edge2"], [1.5, None, None]],
+        ]}
+        moved, stuck, worst, lost = scenario.failover_stats(doc, 1.0, "edge2")
+        self.assertEqual((moved, stuck, lost), (1, 1, 3))
+        self.assertAlmostEqual(worst, 2.02)
+
+    def test_http_output(self):
+        r = traffic._parse_http("200 40001 edge1 0.01\n200 40002 edge2 0.01\n000 40003  0.00\n")
+        self.assertEqual((r["sent"], r["delivered"], r["by_edge"]), (3, 2, {"edge1": 1, "edge2": 1}))
+
+    def test_nc_output(self):
+        r = traffic._parse_nc("edge1 ping1\nedge3 ping2\nnc-failed 3\n")
+        self.assertEqual((r["sent"], r["delivered"]), (3, 2))
+
+    def test_generator_output(self):
+        r = traffic._parse_gen('noise\n{"kind": "malformed", "sent": 17, "classes": {"malformed": 8}}\n')
+        self.assertEqual(r["classes"]["malformed"], 8)
+        self.assertIn("error", traffic._parse_gen("gen.py: refusing\n"))
+
+
+if __name__ == "__main__":
+    labtest.main()

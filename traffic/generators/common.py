@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: GPL-2.0
+"""What every generator shares: bounds, address safety, the paced sender, pcap output.
+
+Generators build a pool of distinct frames once (scapy is slow per packet) and a raw
+AF_PACKET socket sends them round-robin at the asked rate. Every run is bounded twice: a
+packet count and a duration, whichever comes first; both have hard caps.
+"""
+import ipaddress
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import time
+
+ALLOWED = [ipaddress.ip_network(n) for n in (
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "100.64.0.0/10", "2001:db8::/32")]
+
+MAX_COUNT = 1_000_000
+MAX_DURATION = 120.0
+MAX_PPS = 200_000
+POOL = 512  # distinct frames per run: enough variety for hashing and rate limiters
+
+
+class GenError(Exception):
+    pass
+
+
+def check_addr(text, what):
+    try:
+        a = ipaddress.ip_address(text)
+    except ValueError:
+        raise GenError(f"{what} '{text}' is not an IP address") from None
+    if not any(a.version == n.version and a in n for n in ALLOWED):
+        raise GenError(f"{what} {a} is outside the lab ranges (192.0.2.0/24, 198.51.100.0/24, "
+                       "203.0.113.0/24, 100.64.0.0/10, 2001:db8::/32)")
+    return a
+
+
+def check_net(text, what):
+    try:
+        n = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise GenError(f"{what} '{text}' is not a prefix") from None
+    if not any(n.version == a.version and n.subnet_of(a) for a in ALLOWED):
+        raise GenError(f"{what} {n} is outside the lab ranges")
+    return n
+
+
+def check_bounds(count, duration, pps):
+    if not 1 <= count <= MAX_COUNT:
+        raise GenError(f"--count must be 1..{MAX_COUNT}")
+    if not 0 < duration <= MAX_DURATION:
+        raise GenError(f"--duration must be in (0, {MAX_DURATION}] seconds")
+    if not 0 < pps <= MAX_PPS:
+        raise GenError(f"--pps must be in (0, {MAX_PPS}]")
+
+
+def in_lab_netns():
+    """True only inside a lab namespace (/run/netns/lab-<hex6>-<node>): a positive check, so
+    that neither the host's namespace nor any other can be flooded by mistake."""
+    try:
+        me = os.stat("/proc/self/ns/net")
+        names = os.listdir("/run/netns")
+    except OSError:
+        return False
+    for n in names:
+        if re.match(r"^lab-[0-9a-f]{6}-[a-z][a-z0-9_]{0,11}$", n):
+            try:
+                st = os.stat(os.path.join("/run/netns", n))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (me.st_dev, me.st_ino):
+                return True
+    return False
+
+
+class Source:
+    """Source addresses: the node's own, or random ones from a spoof prefix."""
+
+    def __init__(self, own, spoof=None, rng=None):
+        self.own = own
+        self.spoof = spoof
+        self.rng = rng or random.Random(1)
+
+    def pick(self):
+        if not self.spoof:
+            return str(self.own)
+        n = self.spoof
+        return str(n[self.rng.randrange(1, max(2, n.num_addresses - 1))] if n.num_addresses > 2 else n[0])
+
+
+def route_to(dst):
+    """(ifname, gateway or None, own source address) of the route to DST in this namespace."""
+    out = subprocess.run(["ip", "-j", "route", "get", str(dst)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise GenError(f"no route to {dst} here: {out.stderr.strip()}")
+    r = json.loads(out.stdout)[0]
+    return r["dev"], r.get("gateway"), r.get("prefsrc")
+
+
+def neighbor_mac(dev, addr, timeout=2.0):
+    """MAC of ADDR on DEV, resolving it through the kernel (a datagram makes it ARP/ND)."""
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    deadline = time.monotonic() + timeout
+    poked = False
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ip", "-j", "neigh", "show", "to", addr, "dev", dev], capture_output=True, text=True)
+        for n in json.loads(out.stdout or "[]"):
+            if n.get("lladdr") and "FAILED" not in n.get("state", []) and "INCOMPLETE" not in n.get("state", []):
+                return n["lladdr"]
+        if not poked:
+            with socket.socket(fam, socket.SOCK_DGRAM) as s:
+                s.sendto(b"", (addr, 9))
+            poked = True
+        time.sleep(0.05)
+    raise GenError(f"cannot resolve the MAC of {addr} on {dev}")
+
+
+def own_mac(dev):
+    with open(f"/sys/class/net/{dev}/address", encoding="ascii") as f:
+        return f.read().strip()
+
+
+def l2_for(dst):
+    """(dev, src mac, dst mac, own address) to send frames towards DST from this node."""
+    dev, gw, src = route_to(dst)
+    nh = gw or str(dst)
+    try:
+        smac = own_mac(dev)
+    except OSError:  # sysfs of another namespace (plain nsenter): ask ip
+        out = subprocess.run(["ip", "-j", "link", "show", dev], capture_output=True, text=True)
+        smac = json.loads(out.stdout)[0]["address"]
+    return dev, smac, neighbor_mac(dev, nh), src
+
+
+def send(frames, dev, count, duration, pps):
+    """Send COUNT frames (cycling through FRAMES) at PPS on DEV, at most DURATION seconds.
+
+    Returns (sent, seconds). Pacing checks the clock every batch and sleeps when ahead, so
+    the average rate holds without a busy loop.
+    """
+    raw = [bytes(f) for f in frames]
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((dev, 0))
+    sent = 0
+    t0 = time.monotonic()
+    end = t0 + duration
+    batch = max(1, int(pps // 1000))  # about 1 ms worth of frames per batch
+    n = len(raw)
+    try:
+        while sent < count:
+            now = time.monotonic()
+            if now >= end:
+                break
+            due = min(count, int((now - t0) * pps) + 1)
+            if sent >= due:
+                time.sleep(min(0.001 * batch, (sent + 1) / pps - (now - t0)))
+                continue
+            for _ in range(min(due - sent, batch)):
+                try:
+                    s.send(raw[sent % n])
+                except OSError:  # ENOBUFS under flood: the frame is lost, like on a wire
+                    pass
+                sent += 1
+    finally:
+        s.close()
+    return sent, time.monotonic() - t0
+
+
+def write_pcap(frames, path, count):
+    from scapy.utils import wrpcap
+    wrpcap(path, [frames[i % len(frames)] for i in range(count)])
