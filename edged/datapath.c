@@ -194,6 +194,19 @@ static int attached_mode(int ifindex)
 	return -1;
 }
 
+/*
+ * Detaches the XDP link FD now, then drops its pin and the fd. Explicitly: when the last
+ * reference to a link is its pin, unlinking the pin releases the link from a workqueue, later,
+ * and attaching to the same interface in the other mode meanwhile fails with EEXIST.
+ */
+static void detach_link(int fd, const char *pin)
+{
+	if (bpf_link_detach(fd) && errno != ENOLINK)
+		pr_warn("Couldn't detach the XDP link pinned at %s: %s", pin, strerror(errno));
+	unlink(pin);
+	close(fd);
+}
+
 /* Opens the link a previous edged pinned for this uplink, if it is still attached to the
  * same interface in the same mode. Anything else (interface recreated, mode changed) is
  * unpinned so that a fresh attach replaces it. Returns a link fd or -1. */
@@ -215,8 +228,7 @@ static int adopt_link(const struct datapath *dp, const struct uplink_config *up,
 	pr_info("uplink %s: pinned link no longer matches (interface recreated or xdp_mode "
 	        "changed): replacing it",
 	        up->name);
-	close(fd);
-	unlink(path);
+	detach_link(fd, path);
 	return -1;
 }
 
@@ -361,9 +373,10 @@ static void drop_link(const struct datapath *dp, struct datapath_uplink *u)
 	char path[PATH_MAX];
 
 	pin_path(dp, path, sizeof(path), EDGE_PIN_LINK_PREFIX, u->name);
-	unlink(path);
 	if (u->link_fd >= 0)
-		close(u->link_fd);
+		detach_link(u->link_fd, path);
+	else
+		unlink(path);
 	u->link_fd = -1;
 }
 
@@ -581,6 +594,14 @@ void datapath_close(struct datapath *dp)
 	dp->lock_fd = -1;
 }
 
+static int open_pinned(const char *dir, const char *name)
+{
+	char path[PATH_MAX + NAME_MAX + 2];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return bpf_obj_get(path);
+}
+
 int datapath_teardown(struct datapath *dp, const char *instance)
 {
 	char dirpath[PATH_MAX];
@@ -601,6 +622,16 @@ int datapath_teardown(struct datapath *dp, const char *instance)
 	while ((de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue;
+		if (!strncmp(de->d_name, EDGE_PIN_LINK_PREFIX, strlen(EDGE_PIN_LINK_PREFIX))) {
+			int fd = open_pinned(dirpath, de->d_name);
+
+			/* Detached now, not whenever the pin's release runs (see detach_link). */
+			if (fd >= 0 && bpf_link_detach(fd) && errno != ENOLINK)
+				pr_warn("Couldn't detach %s/%s: %s", dirpath, de->d_name,
+				        strerror(errno));
+			if (fd >= 0)
+				close(fd);
+		}
 		if (unlinkat(dirfd(dir), de->d_name, 0)) {
 			pr_err("Couldn't remove %s/%s: %s", dirpath, de->d_name, strerror(errno));
 			err = -errno;
