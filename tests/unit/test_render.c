@@ -128,7 +128,7 @@ static void test_control_rejects_malformed_request(void **state)
 
 	(void)state;
 	assert_false(control_dispatch(&ctx, "status", &sb));
-	assert_contains(&sb, "expected '<json|text> <command>'");
+	assert_contains(&sb, "expected '<json|text> <command> [args]'");
 	sb_free(&sb);
 	assert_false(control_dispatch(&ctx, "yaml status", &sb));
 	sb_free(&sb);
