@@ -24,6 +24,7 @@
 #include "control.h"
 #include "edged.h"
 #include "log.h"
+#include "sockio.h"
 
 /* pcap's classic file header: version 2.4, microsecond timestamps. */
 struct pcap_file_header {
@@ -37,7 +38,7 @@ struct pcap_rec_header {
 	__u32 ts_sec, ts_usec, incl_len, orig_len;
 };
 
-#define PCAP_MAGIC_US 0xa1b2c3d4u
+#define PCAP_MAGIC_US     0xa1b2c3d4u
 #define LINKTYPE_ETHERNET 1
 
 static __u64 clock_ns(clockid_t clk)
@@ -88,7 +89,7 @@ static long rule_id_of(struct edged *e, const char *name)
 
 /* One key=value word of the request into CFG or the session's limits; false if bad. */
 static bool parse_word(struct edged *e, const char *key, const char *val,
-		       struct edge_capture_cfg *cfg, struct capture *c)
+                       struct edge_capture_cfg *cfg, struct capture *c)
 {
 	long v;
 
@@ -122,7 +123,8 @@ static bool parse_word(struct edged *e, const char *key, const char *val,
 static const char *word_hint(const char *key)
 {
 	if (!strcmp(key, "rule"))
-		return ": no DoS rule of that name (`edgectl dos rules` lists them; also blocklist, "
+		return ": no DoS rule of that name (`edgectl dos rules` lists them; also "
+		       "blocklist, "
 		       "ceiling)";
 	if (!strcmp(key, "verdict"))
 		return ": use pass, drop, tx, redirect or aborted, comma-separated";
@@ -138,7 +140,7 @@ static const char *word_hint(const char *key)
 /* Fills CFG and the session's limits from the request's key=value words. Defaults: dropped
  * packets of any stage and rule, 100 of them, no timeout. */
 static int parse_request(struct edged *e, const struct request *rq, struct edge_capture_cfg *cfg,
-			 struct capture *c, struct strbuf *err)
+                         struct capture *c, struct strbuf *err)
 {
 	cfg->verdicts = 1u << EDGE_VERDICT_DROP;
 	cfg->rule_id = EDGE_RULE_ANY;
@@ -153,26 +155,11 @@ static int parse_request(struct edged *e, const struct request *rq, struct edge_
 			*eq = '\0';
 		if (!eq || !parse_word(e, word, eq + 1, cfg, c)) {
 			sb_printf(err, "capture: bad %s '%s'%s\n", word, eq ? eq + 1 : "",
-				  word_hint(word));
+			          word_hint(word));
 			return -1;
 		}
 	}
 	return 0;
-}
-
-static bool send_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
 }
 
 static int on_sample(void *ctx, void *data, size_t size)
@@ -182,15 +169,16 @@ static int on_sample(void *ctx, void *data, size_t size)
 	const struct edge_sample *s = data;
 	__u64 real_ns = s->ts_ns + c->boot_to_real_ns;
 	struct pcap_rec_header rec = {
-		.ts_sec = real_ns / 1000000000ULL,
-		.ts_usec = (real_ns % 1000000000ULL) / 1000,
-		.incl_len = s->cap_len,
-		.orig_len = s->len,
+	        .ts_sec = real_ns / 1000000000ULL,
+	        .ts_usec = (real_ns % 1000000000ULL) / 1000,
+	        .incl_len = s->cap_len,
+	        .orig_len = s->len,
 	};
 
 	if (size < sizeof(*s) || c->conn < 0 || c->remaining == 0)
 		return 0;
-	if (!send_all(c->conn, &rec, sizeof(rec)) || !send_all(c->conn, s->data, s->cap_len)) {
+	if (!sock_send_all(c->conn, &rec, sizeof(rec)) ||
+	    !sock_send_all(c->conn, s->data, s->cap_len)) {
 		c->failed = true;
 		return 1; /* stop consuming: edgectl is gone */
 	}
@@ -221,11 +209,11 @@ bool capture_start(struct edged *e, int conn, const struct request *rq, struct s
 	struct capture *c = &e->capture;
 	struct edge_capture_cfg cfg = {};
 	struct pcap_file_header fh = {
-		.magic = PCAP_MAGIC_US,
-		.major = 2,
-		.minor = 4,
-		.snaplen = EDGE_SAMPLE_MAX,
-		.linktype = LINKTYPE_ETHERNET,
+	        .magic = PCAP_MAGIC_US,
+	        .major = 2,
+	        .minor = 4,
+	        .snaplen = EDGE_SAMPLE_MAX,
+	        .linktype = LINKTYPE_ETHERNET,
 	};
 	struct epoll_event ev = {.events = EPOLLIN};
 	int ring = datapath_map_fd(&e->dp, "edge_samples");
@@ -252,13 +240,13 @@ bool capture_start(struct edged *e, int conn, const struct request *rq, struct s
 	ev.events = EPOLLRDHUP;
 	ev.data.fd = conn;
 	epoll_ctl(e->efd, EPOLL_CTL_ADD, conn, &ev);
-	if (!send_all(conn, "ok\n", 3) || !send_all(conn, &fh, sizeof(fh))) {
+	if (!sock_send_all(conn, "ok\n", 3) || !sock_send_all(conn, &fh, sizeof(fh))) {
 		capture_stop(e, "edgectl went away");
 		return true;
 	}
 	set_cfg(e, &cfg);
-	pr_info("capture started (verdicts 0x%x, stages 0x%x, rule %d, %ld packets)",
-		cfg.verdicts, cfg.stages, (int)cfg.rule_id, c->remaining);
+	pr_info("capture started (verdicts 0x%x, stages 0x%x, rule %d, %ld packets)", cfg.verdicts,
+	        cfg.stages, (int)cfg.rule_id, c->remaining);
 	return true;
 }
 

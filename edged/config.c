@@ -87,7 +87,7 @@ cfg_err_at(struct parser *p, yaml_mark_t mark, const char *path, const char *fmt
 		return;
 	}
 	cfg_push_error(p, "%s:%zu:%zu: %s%s%s", p->name, mark.line + 1, mark.column + 1, path,
-	           *path ? ": " : "", msg);
+	               *path ? ": " : "", msg);
 	free(msg);
 }
 
@@ -179,12 +179,12 @@ int cfg_bool(struct parser *p, yaml_node_t *n, const char *path, bool *out)
 		cfg_err_at(p, n->start_mark, path, "expected true or false, got %s", cfg_kind(n));
 	else if (!plain)
 		cfg_err_at(p, n->start_mark, path,
-		       "expected true or false, got the quoted string \"%.80s\" (remove the "
-		       "quotes)",
-		       s);
+		           "expected true or false, got the quoted string \"%.80s\" (remove the "
+		           "quotes)",
+		           s);
 	else
-		cfg_err_at(p, n->start_mark, path, "expected true or false (or yes/no), got '%.80s'",
-		       s);
+		cfg_err_at(p, n->start_mark, path,
+		           "expected true or false (or yes/no), got '%.80s'", s);
 	return -1;
 }
 
@@ -219,8 +219,8 @@ static bool parse_u64(const char *s, bool si, uint64_t *out)
 	return *end == '\0';
 }
 
-int cfg_u64(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, uint64_t max,
-	    bool si, uint64_t *out)
+int cfg_u64(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, uint64_t max, bool si,
+            uint64_t *out)
 {
 	const char *s = cfg_string(p, n, path);
 	uint64_t v;
@@ -229,12 +229,12 @@ int cfg_u64(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, ui
 		return -1;
 	if (!parse_u64(s, si, &v)) {
 		cfg_err_at(p, n->start_mark, path, "expected a whole number%s, got '%.80s'",
-			   si ? " (suffixes k, M, G allowed)" : "", s);
+		           si ? " (suffixes k, M, G allowed)" : "", s);
 		return -1;
 	}
 	if (v < min || v > max) {
 		cfg_err_at(p, n->start_mark, path, "%llu is out of range: %llu to %llu",
-			   (unsigned long long)v, (unsigned long long)min, (unsigned long long)max);
+		           (unsigned long long)v, (unsigned long long)min, (unsigned long long)max);
 		return -1;
 	}
 	*out = v;
@@ -242,7 +242,7 @@ int cfg_u64(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, ui
 }
 
 int cfg_range(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, uint64_t max,
-	      uint64_t *lo, uint64_t *hi)
+              uint64_t *lo, uint64_t *hi)
 {
 	const char *s = cfg_string(p, n, path);
 	char first[32];
@@ -264,19 +264,19 @@ int cfg_range(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, 
 			goto bad;
 	}
 	if (*lo > *hi) {
-		cfg_err_at(p, n->start_mark, path, "range '%.80s' runs backwards: write it low-high",
-			   s);
+		cfg_err_at(p, n->start_mark, path,
+		           "range '%.80s' runs backwards: write it low-high", s);
 		return -1;
 	}
 	if (*lo < min || *hi > max) {
 		cfg_err_at(p, n->start_mark, path, "'%.80s' is out of range: %llu to %llu", s,
-			   (unsigned long long)min, (unsigned long long)max);
+		           (unsigned long long)min, (unsigned long long)max);
 		return -1;
 	}
 	return 0;
 bad:
-	cfg_err_at(p, n->start_mark, path, "expected a number or a range such as 1000-2000, got '%.80s'",
-		   s);
+	cfg_err_at(p, n->start_mark, path,
+	           "expected a number or a range such as 1000-2000, got '%.80s'", s);
 	return -1;
 }
 
@@ -293,16 +293,16 @@ int cfg_prefix(struct parser *p, yaml_node_t *n, const char *path, struct prefix
 		return 0;
 	if (err == ADDR_ERR_HOST_BITS)
 		cfg_err_at(p, n->start_mark, path, "'%.80s': host bits set: did you mean %s?", s,
-			   prefix_format(out, fixed, sizeof(fixed)));
+		           prefix_format(out, fixed, sizeof(fixed)));
 	else
 		cfg_err_at(p, n->start_mark, path, "'%.80s' is not a prefix: %s", s,
-			   addr_strerror(err));
+		           addr_strerror(err));
 	return -1;
 }
 
 void cfg_each(struct parser *p, yaml_node_t *v, const char *path,
-	      void (*fn)(struct parser *p, yaml_node_t *item, const char *path, int i, void *obj),
-	      void *obj)
+              void (*fn)(struct parser *p, yaml_node_t *item, const char *path, int i, void *obj),
+              void *obj)
 {
 	int i = 0;
 
@@ -370,7 +370,7 @@ static void unknown_key(struct parser *p, yaml_node_t *k, const char *path,
 	}
 	if (best) {
 		cfg_err_at(p, k->start_mark, path, "unknown key '%.80s': did you mean '%s'?", key,
-		       best);
+		           best);
 		return;
 	}
 	for (size_t i = 0; i < n_keys; i++) {
@@ -394,7 +394,7 @@ static bool duplicate_key(struct parser *p, yaml_node_t *map, yaml_node_pair_t *
 		if (qk->type != YAML_SCALAR_NODE || strcmp(cfg_scalar(qk), cfg_scalar(k)) != 0)
 			continue;
 		cfg_err_at(p, k->start_mark, path, "duplicate key '%.80s' (first at %zu:%zu)",
-		       cfg_scalar(k), qk->start_mark.line + 1, qk->start_mark.column + 1);
+		           cfg_scalar(k), qk->start_mark.line + 1, qk->start_mark.column + 1);
 		return true;
 	}
 	return false;
@@ -411,8 +411,8 @@ static const struct key_handler *find_key(const struct key_handler *keys, size_t
 
 /* Dispatches every pair of MAP to its handler in KEYS, then reports the required keys that
  * were not there at the position of MAP itself. */
-void cfg_walk(struct parser *p, yaml_node_t *map, const char *path,
-                         const struct key_handler *keys, size_t n_keys, void *obj)
+void cfg_walk(struct parser *p, yaml_node_t *map, const char *path, const struct key_handler *keys,
+              size_t n_keys, void *obj)
 {
 	uint64_t seen = 0;
 
@@ -423,7 +423,8 @@ void cfg_walk(struct parser *p, yaml_node_t *map, const char *path,
 		char child[KEY_PATH_MAX];
 
 		if (k->type != YAML_SCALAR_NODE) {
-			cfg_err_at(p, k->start_mark, path, "expected a key name, got %s", cfg_kind(k));
+			cfg_err_at(p, k->start_mark, path, "expected a key name, got %s",
+			           cfg_kind(k));
 			continue;
 		}
 		if (duplicate_key(p, map, pair, path))
@@ -442,9 +443,8 @@ void cfg_walk(struct parser *p, yaml_node_t *map, const char *path,
 	for (size_t i = 0; i < n_keys; i++)
 		if (keys[i].required && !(seen & (1ULL << i)))
 			cfg_err_at(p, map->start_mark, path, "missing required key '%s' (%s)",
-			       keys[i].key, keys[i].required);
+			           keys[i].key, keys[i].required);
 }
-
 
 /* ---- instance, control_socket, log_level ---- */
 
@@ -478,13 +478,15 @@ static void on_instance(struct parser *p, yaml_node_t *v, const char *path, void
 	if (len == 0)
 		cfg_err_at(p, v->start_mark, path, "must not be empty (a name such as edge1)");
 	else if (len >= CONFIG_INSTANCE_MAX)
-		cfg_err_at(p, v->start_mark, path, "'%.80s' is %zu characters long, the maximum is %d",
-		       s, len, CONFIG_INSTANCE_MAX - 1);
-	else if (i < len)
 		cfg_err_at(p, v->start_mark, path,
-		       "'%s' has %s at position %zu; only a-z, 0-9, '_' and '-' are allowed (it "
-		       "names /sys/fs/bpf/edged/<instance>/)",
-		       s, char_name(s[i], shown, sizeof(shown)), i + 1);
+		           "'%.80s' is %zu characters long, the maximum is %d", s, len,
+		           CONFIG_INSTANCE_MAX - 1);
+	else if (i < len)
+		cfg_err_at(
+		        p, v->start_mark, path,
+		        "'%s' has %s at position %zu; only a-z, 0-9, '_' and '-' are allowed (it "
+		        "names /sys/fs/bpf/edged/<instance>/)",
+		        s, char_name(s[i], shown, sizeof(shown)), i + 1);
 	else if (s[0] == '_' || s[0] == '-')
 		cfg_err_at(p, v->start_mark, path, "'%s' must start with a letter or digit", s);
 	else
@@ -500,13 +502,13 @@ static void on_control_socket(struct parser *p, yaml_node_t *v, const char *path
 		return;
 	if (s[0] != '/')
 		cfg_err_at(p, v->start_mark, path,
-		       "'%.80s' is a relative path; give an absolute one such as "
-		       "/run/edged/edge1.sock",
-		       s);
+		           "'%.80s' is a relative path; give an absolute one such as "
+		           "/run/edged/edge1.sock",
+		           s);
 	else if (strlen(s) >= CONFIG_SOCK_PATH_MAX)
 		cfg_err_at(p, v->start_mark, path,
-		       "the path is %zu characters long; a Unix socket path holds at most %zu",
-		       strlen(s), CONFIG_SOCK_PATH_MAX - 1);
+		           "the path is %zu characters long; a Unix socket path holds at most %zu",
+		           strlen(s), CONFIG_SOCK_PATH_MAX - 1);
 	else
 		memcpy(cfg->control_socket, s, strlen(s) + 1);
 	p->have_control_socket = true;
@@ -523,7 +525,7 @@ static void on_log_level(struct parser *p, yaml_node_t *v, const char *path, voi
 	level = log_level_parse(s);
 	if (level < 0)
 		cfg_err_at(p, v->start_mark, path,
-		       "'%.80s' is not a log level; use error, warn, info or debug", s);
+		           "'%.80s' is not a log level; use error, warn, info or debug", s);
 	else
 		cfg->log_level = level;
 }
@@ -553,7 +555,7 @@ static bool duplicate_uplink(struct parser *p, yaml_node_t *v, const char *path,
 		if (strcmp(p->cfg->uplinks[i].name, name) != 0)
 			continue;
 		cfg_err_at(p, v->start_mark, path, "duplicate uplink '%s' (first at %zu:%zu)", name,
-		       p->uplink_marks[i].line + 1, p->uplink_marks[i].column + 1);
+		           p->uplink_marks[i].line + 1, p->uplink_marks[i].column + 1);
 		return true;
 	}
 	return false;
@@ -565,10 +567,10 @@ static void check_interface(struct parser *p, yaml_node_t *v, const char *path, 
 		return;
 	if (errno == ENODEV)
 		cfg_err_at(p, v->start_mark, path,
-		       "no interface '%s' in this network namespace (see `ip link`)", name);
+		           "no interface '%s' in this network namespace (see `ip link`)", name);
 	else
 		cfg_err_at(p, v->start_mark, path, "cannot look up interface '%s': %s", name,
-		       strerror(errno));
+		           strerror(errno));
 }
 
 static void on_uplink_name(struct parser *p, yaml_node_t *v, const char *path, void *obj)
@@ -605,7 +607,7 @@ static void on_xdp_mode(struct parser *p, yaml_node_t *v, const char *path, void
 		}
 	}
 	cfg_err_at(p, v->start_mark, path,
-	       "'%.80s' is not an XDP mode; use native (driver) or generic (skb)", s);
+	           "'%.80s' is not an XDP mode; use native (driver) or generic (skb)", s);
 }
 
 static const struct key_handler uplink_keys[] = {
@@ -627,8 +629,8 @@ static void parse_uplink(struct parser *p, yaml_node_t *item, int index)
 		CFG_WALK(p, item, path, uplink_keys, u);
 	else
 		cfg_err_at(p, item->start_mark, path,
-		       "expected an interface name or a mapping with 'name', got %s",
-		       cfg_kind(item));
+		           "expected an interface name or a mapping with 'name', got %s",
+		           cfg_kind(item));
 }
 
 static void on_uplinks(struct parser *p, yaml_node_t *v, const char *path, void *obj)
@@ -644,11 +646,12 @@ static void on_uplinks(struct parser *p, yaml_node_t *v, const char *path, void 
 	items = v->data.sequence.items.start;
 	n = v->data.sequence.items.top - items;
 	if (n == 0)
-		cfg_err_at(p, v->start_mark, path, "the list is empty; name at least one interface");
+		cfg_err_at(p, v->start_mark, path,
+		           "the list is empty; name at least one interface");
 	if (n > CONFIG_MAX_UPLINKS) {
 		cfg_err_at(p, cfg_node(p, items[CONFIG_MAX_UPLINKS])->start_mark, path,
-		       "%d entries, out of range: the maximum is %d (CONFIG_MAX_UPLINKS)", n,
-		       CONFIG_MAX_UPLINKS);
+		           "%d entries, out of range: the maximum is %d (CONFIG_MAX_UPLINKS)", n,
+		           CONFIG_MAX_UPLINKS);
 		n = CONFIG_MAX_UPLINKS;
 	}
 	for (int i = 0; i < n; i++)
@@ -674,7 +677,7 @@ static void on_listen(struct parser *p, yaml_node_t *v, const char *path, void *
 	err = addr_parse_listen(s, &m->addr, &m->addrlen);
 	if (err) {
 		cfg_err_at(p, v->start_mark, path, "'%.80s': %s%s", s, addr_strerror(err),
-		       err == ADDR_ERR_SYNTAX ? "; or off to turn metrics off" : "");
+		           err == ADDR_ERR_SYNTAX ? "; or off to turn metrics off" : "");
 		return;
 	}
 	m->enabled = true;
@@ -693,9 +696,9 @@ static void on_metrics(struct parser *p, yaml_node_t *v, const char *path, void 
 		CFG_WALK(p, v, path, metrics_keys, &cfg->metrics);
 	else if (!cfg_is_null(v))
 		cfg_err_at(p, v->start_mark, path,
-		       "expected a mapping such as `metrics: {listen: 127.0.0.1:9420}`, got %s "
-		       "(to turn metrics off: `metrics: {listen: off}`)",
-		       cfg_kind(v));
+		           "expected a mapping such as `metrics: {listen: 127.0.0.1:9420}`, got %s "
+		           "(to turn metrics off: `metrics: {listen: off}`)",
+		           cfg_kind(v));
 }
 
 /* ---- function sections: dos, lb, dispatch, egress, transit ---- */
@@ -736,9 +739,9 @@ static void on_function(struct parser *p, yaml_node_t *v, const char *path, void
 		CFG_WALK(p, v, path, function_keys, fc);
 	else if (!cfg_is_null(v))
 		cfg_err_at(p, v->start_mark, path,
-		       "expected a mapping (or nothing) to turn %s on, got %s; to turn it off, "
-		       "remove the section or write `%s: {enabled: false}`",
-		       path, cfg_kind(v), path);
+		           "expected a mapping (or nothing) to turn %s on, got %s; to turn it off, "
+		           "remove the section or write `%s: {enabled: false}`",
+		           path, cfg_kind(v), path);
 }
 
 /* ---- the document ---- */
@@ -783,12 +786,12 @@ static void syntax_error(struct parser *p, const yaml_parser_t *yp)
 	if (yp->error == YAML_READER_ERROR) {
 		at = mark_of_offset(p, yp->problem_offset);
 		cfg_err_at(p, at, "", "YAML syntax error: %s (byte 0x%02x)", yp->problem,
-		       (unsigned int)yp->problem_value & 0xff);
+		           (unsigned int)yp->problem_value & 0xff);
 		return;
 	}
 	if (yp->context)
-		cfg_err_at(p, at, "", "YAML syntax error: %s (%s at %zu:%zu)", yp->problem, yp->context,
-		       yp->context_mark.line + 1, yp->context_mark.column + 1);
+		cfg_err_at(p, at, "", "YAML syntax error: %s (%s at %zu:%zu)", yp->problem,
+		           yp->context, yp->context_mark.line + 1, yp->context_mark.column + 1);
 	else
 		cfg_err_at(p, at, "", "YAML syntax error: %s", yp->problem ? yp->problem : "?");
 }
@@ -798,13 +801,14 @@ static void check_root(struct parser *p, yaml_node_t *root)
 	yaml_mark_t start = {0};
 
 	if (!root || cfg_is_null(root))
-		cfg_err_at(p, start, "",
-		       "the configuration is empty; it needs at least `instance:` and `uplinks:`");
+		cfg_err_at(
+		        p, start, "",
+		        "the configuration is empty; it needs at least `instance:` and `uplinks:`");
 	else if (root->type != YAML_MAPPING_NODE)
 		cfg_err_at(p, root->start_mark, "",
-		       "expected a mapping of settings (instance:, uplinks:, ...) at the top "
-		       "level, got %s",
-		       cfg_kind(root));
+		           "expected a mapping of settings (instance:, uplinks:, ...) at the top "
+		           "level, got %s",
+		           cfg_kind(root));
 	else
 		CFG_WALK(p, root, "", top_keys, p->cfg);
 }
@@ -822,8 +826,8 @@ static void check_single_document(struct parser *p, yaml_parser_t *yp)
 	root = yaml_document_get_root_node(&next);
 	if (root)
 		cfg_err_at(p, next.start_mark, "",
-		       "a second YAML document; the configuration is one document (remove the "
-		       "'---' line)");
+		           "a second YAML document; the configuration is one document (remove the "
+		           "'---' line)");
 	yaml_document_delete(&next);
 }
 
@@ -881,7 +885,7 @@ static int load_buffer(const char *name, const char *text, size_t len, unsigned 
 	set_defaults(cfg);
 	if (strlen(name) >= sizeof(cfg->path)) {
 		cfg_push_error(&p, "%.80s...: the path is longer than %d characters", name,
-		           CONFIG_PATH_MAX - 1);
+		               CONFIG_PATH_MAX - 1);
 		return -1;
 	}
 	memcpy(cfg->path, name, strlen(name) + 1);
@@ -945,8 +949,9 @@ int config_load(const char *path, unsigned int flags, struct edged_config *cfg,
 		*errs = (struct config_errors){0};
 	err = read_file(path, &text, &len);
 	if (err == EFBIG) {
-		cfg_push_error(&p, "%s: cannot read: larger than %d bytes; is this the configuration?",
-		           path, CONFIG_FILE_MAX);
+		cfg_push_error(&p,
+		               "%s: cannot read: larger than %d bytes; is this the configuration?",
+		               path, CONFIG_FILE_MAX);
 		return -1;
 	}
 	if (err) {

@@ -42,7 +42,7 @@ struct key_handler {
 
 /* "FILE:LINE:COL: PATH: message", the 0-based MARK printed 1-based as editors expect. */
 void cfg_err_at(struct parser *p, yaml_mark_t mark, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 /* An error without a position (unreadable file and the like). */
 void cfg_push_error(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -57,28 +57,28 @@ const char *cfg_kind(const yaml_node_t *n);
 const char *cfg_string(struct parser *p, yaml_node_t *n, const char *path);
 int cfg_bool(struct parser *p, yaml_node_t *n, const char *path, bool *out);
 /* An unsigned integer in [MIN, MAX]; SI suffixes k, M, G (x1000) when SI is true. */
-int cfg_u64(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, uint64_t max,
-	    bool si, uint64_t *out);
+int cfg_u64(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, uint64_t max, bool si,
+            uint64_t *out);
 /* "A" or "A-B" (inclusive, A <= B), each in [MIN, MAX]. */
 int cfg_range(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, uint64_t max,
-	      uint64_t *lo, uint64_t *hi);
+              uint64_t *lo, uint64_t *hi);
 /* An IPv4 or IPv6 prefix ("198.51.100.0/24", a bare address = /32 or /128). */
 int cfg_prefix(struct parser *p, yaml_node_t *n, const char *path, struct prefix *out);
 
 /* Dispatches every pair of MAP to its handler in KEYS, then reports missing required keys. */
 void cfg_walk(struct parser *p, yaml_node_t *map, const char *path, const struct key_handler *keys,
-	      size_t n_keys, void *obj);
+              size_t n_keys, void *obj);
 
 /* KEYS is an array, not a pointer; `seen` in cfg_walk() is a 64-bit mask. */
-#define CFG_WALK(p, map, path, keys, obj)                                                              \
+#define CFG_WALK(p, map, path, keys, obj)                                                          \
 	do {                                                                                       \
 		_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 64, "too many keys");             \
-		cfg_walk(p, map, path, keys, sizeof(keys) / sizeof(keys[0]), obj);             \
+		cfg_walk(p, map, path, keys, sizeof(keys) / sizeof(keys[0]), obj);                 \
 	} while (0)
 
 /* Calls FN for every item of the list V (path "PATH[i]"); reports V if it is not a list. */
 void cfg_each(struct parser *p, yaml_node_t *v, const char *path,
-	      void (*fn)(struct parser *p, yaml_node_t *item, const char *path, int i, void *obj),
-	      void *obj);
+              void (*fn)(struct parser *p, yaml_node_t *item, const char *path, int i, void *obj),
+              void *obj);
 
 #endif

@@ -12,6 +12,7 @@
 #include "control.h"
 #include "dos_control.h"
 #include "log.h"
+#include "sockio.h"
 #include "stats.h"
 
 /* A client that connects and says nothing must not stall the daemon's loop for long. */
@@ -193,12 +194,13 @@ static bool split_words(char *line, struct request *rq)
 
 /* Splits LINE (copied into BUF) into RQ; on a malformed line explains in OUT. */
 static bool parse_line(const char *line, char *buf, size_t size, struct request *rq,
-		       struct strbuf *out)
+                       struct strbuf *out)
 {
 	snprintf(buf, size, "%s", line);
 	if (!split_words(buf, rq) || rq->argc < 2 ||
 	    (strcmp(rq->argv[0], "json") && strcmp(rq->argv[0], "text"))) {
-		sb_printf(out, "malformed request '%.64s': expected '<json|text> <command> [args]'\n",
+		sb_printf(out,
+		          "malformed request '%.64s': expected '<json|text> <command> [args]'\n",
 		          line);
 		return false;
 	}
@@ -256,18 +258,6 @@ static ssize_t read_line(int fd, char *buf, size_t size)
 	return (ssize_t)len;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n <= 0)
-			return;
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
 void control_serve(struct edged *e)
 {
 	char line[CONTROL_MAX_REQUEST], buf[CONTROL_MAX_REQUEST];
@@ -296,9 +286,9 @@ void control_serve(struct edged *e)
 	} else if (ok) {
 		ok = run(e, &rq, &out);
 	}
-	write_all(fd, ok ? "ok\n" : "error\n", ok ? 3 : 6);
+	sock_send_all(fd, ok ? "ok\n" : "error\n", ok ? 3 : 6);
 	if (out.buf)
-		write_all(fd, out.buf, out.len);
+		sock_send_all(fd, out.buf, out.len);
 	sb_free(&out);
 	close(fd);
 }

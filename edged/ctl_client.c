@@ -7,21 +7,10 @@
 #include <unistd.h>
 
 #include "ctl_client.h"
+#include "sockio.h"
 
 /* Reload loads a BPF program and may take a few seconds on a busy machine. */
 #define CTL_CLIENT_TIMEOUT_S 30
-
-static void send_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n <= 0)
-			return;
-		buf += n;
-		len -= (size_t)n;
-	}
-}
 
 /* Connects to PATH and sends REQUEST; returns the fd or -errno. */
 static int ctl_send(const char *path, const char *request)
@@ -40,8 +29,8 @@ static int ctl_send(const char *path, const char *request)
 		close(fd);
 		return ret;
 	}
-	send_all(fd, request, strlen(request));
-	send_all(fd, "\n", 1);
+	sock_send_all(fd, request, strlen(request));
+	sock_send_all(fd, "\n", 1);
 	return fd;
 }
 

@@ -54,7 +54,7 @@ void dos_config_release(struct dos_config *dc)
 /* ---- list files ---- */
 
 int dos_list_file_read(const char *path, int (*fn)(const struct prefix *p, void *arg), void *arg,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	char line[256];
@@ -81,7 +81,7 @@ int dos_list_file_read(const char *path, int (*fn)(const struct prefix *p, void 
 		e = prefix_parse(s, &pfx);
 		if (e) {
 			snprintf(err, errlen, "%s:%d: '%.60s' is not a prefix: %s", path, lineno, s,
-				 addr_strerror(e));
+			         addr_strerror(e));
 			ret = -1;
 		} else if (fn && fn(&pfx, arg)) {
 			snprintf(err, errlen, "%s:%d: cannot add '%.60s'", path, lineno, s);
@@ -176,10 +176,11 @@ static void on_rule_name(struct parser *p, yaml_node_t *v, const char *path, voi
 	if (!s)
 		return;
 	if (!rule_name_ok(s)) {
-		cfg_err_at(p, v->start_mark, path,
-			   "'%.80s': a rule name is 1-%d characters of letters, digits, '-' and '_', "
-			   "starting with a letter or digit",
-			   s, DOS_NAME_MAX - 1);
+		cfg_err_at(
+		        p, v->start_mark, path,
+		        "'%.80s': a rule name is 1-%d characters of letters, digits, '-' and '_', "
+		        "starting with a letter or digit",
+		        s, DOS_NAME_MAX - 1);
 		return;
 	}
 	snprintf(rc->rc->name, sizeof(rc->rc->name), "%s", s);
@@ -187,14 +188,14 @@ static void on_rule_name(struct parser *p, yaml_node_t *v, const char *path, voi
 
 /* Sets the rule's family, or reports a clash with what fixed it before. */
 static void set_family(struct parser *p, yaml_node_t *v, const char *path, struct rule_ctx *rc,
-		       int family, const char *why)
+                       int family, const char *why)
 {
 	struct dos_rule *r = &rc->rc->rule;
 
 	if ((r->match & DOS_M_L3) && r->l3 != family) {
 		cfg_err_at(p, v->start_mark, path,
-			   "%s is IPv%d but the rule is already IPv%d: a rule matches one family",
-			   why, family, r->l3);
+		           "%s is IPv%d but the rule is already IPv%d: a rule matches one family",
+		           why, family, r->l3);
 		return;
 	}
 	r->match |= DOS_M_L3;
@@ -220,7 +221,7 @@ static const struct {
 	uint8_t proto;
 	int family; /* 0: both */
 } protocols[] = {
-	{ "tcp", 6, 0 }, { "udp", 17, 0 }, { "icmp", 1, 4 }, { "icmpv6", 58, 6 }, { "gre", 47, 0 },
+        {"tcp", 6, 0}, {"udp", 17, 0}, {"icmp", 1, 4}, {"icmpv6", 58, 6}, {"gre", 47, 0},
 };
 
 static void on_proto(struct parser *p, yaml_node_t *v, const char *path, void *obj)
@@ -248,7 +249,7 @@ static void on_proto(struct parser *p, yaml_node_t *v, const char *path, void *o
 }
 
 static void prefix_match(struct parser *p, yaml_node_t *v, const char *path, struct rule_ctx *rc,
-			 bool src)
+                         bool src)
 {
 	struct dos_rule *r = &rc->rc->rule;
 	struct prefix pfx;
@@ -324,8 +325,8 @@ static void on_length(struct parser *p, yaml_node_t *v, const char *path, void *
 	r->len_max = hi;
 }
 
-static const char *const tcp_flag_names[] = { "fin", "syn", "rst", "psh",
-					      "ack", "urg", "ece", "cwr" };
+static const char *const tcp_flag_names[] = {"fin", "syn", "rst", "psh",
+                                             "ack", "urg", "ece", "cwr"};
 
 /* "syn !ack": flags named must be set, flags with '!' must be clear, the rest don't care. */
 static void on_tcp_flags(struct parser *p, yaml_node_t *v, const char *path, void *obj)
@@ -345,10 +346,11 @@ static void on_tcp_flags(struct parser *p, yaml_node_t *v, const char *path, voi
 		while (bit < 8 && strcasecmp(tok + clear, tcp_flag_names[bit]))
 			bit++;
 		if (bit == 8) {
-			cfg_err_at(p, v->start_mark, path,
-				   "'%.40s' is not a TCP flag: use fin syn rst psh ack urg ece cwr, "
-				   "'!' before one that must be clear (e.g. \"syn !ack\")",
-				   tok);
+			cfg_err_at(
+			        p, v->start_mark, path,
+			        "'%.40s' is not a TCP flag: use fin syn rst psh ack urg ece cwr, "
+			        "'!' before one that must be clear (e.g. \"syn !ack\")",
+			        tok);
 			return;
 		}
 		mask |= 1u << bit;
@@ -365,10 +367,10 @@ static void on_tcp_flags(struct parser *p, yaml_node_t *v, const char *path, voi
 
 static void on_fragment(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
-	static const char *const names[] = { [DOS_FRAG_NONE] = "none",
-					     [DOS_FRAG_ANY_FRAGMENT] = "any",
-					     [DOS_FRAG_FIRST] = "first",
-					     [DOS_FRAG_LATER] = "later" };
+	static const char *const names[] = {[DOS_FRAG_NONE] = "none",
+	                                    [DOS_FRAG_ANY_FRAGMENT] = "any",
+	                                    [DOS_FRAG_FIRST] = "first",
+	                                    [DOS_FRAG_LATER] = "later"};
 	struct dos_rule *r = &((struct rule_ctx *)obj)->rc->rule;
 	const char *s = cfg_string(p, v, path);
 
@@ -382,9 +384,9 @@ static void on_fragment(struct parser *p, yaml_node_t *v, const char *path, void
 		}
 	}
 	cfg_err_at(p, v->start_mark, path,
-		   "'%.80s': use any (every fragment), first, later (no L4 header) or none "
-		   "(not fragmented)",
-		   s);
+	           "'%.80s': use any (every fragment), first, later (no L4 header) or none "
+	           "(not fragmented)",
+	           s);
 }
 
 /* "17 00 03 2a" or "1700032a" into BYTES; returns the count, or -1. */
@@ -433,8 +435,8 @@ static void on_payload_bytes(struct parser *p, yaml_node_t *v, const char *path,
 	n = parse_hex(s, r->payload, DOS_PAYLOAD_MAX);
 	if (n <= 0) {
 		cfg_err_at(p, v->start_mark, path,
-			   "expected 1 to %d bytes in hex such as \"17 00 03 2a\", got '%.80s'",
-			   DOS_PAYLOAD_MAX, s);
+		           "expected 1 to %d bytes in hex such as \"17 00 03 2a\", got '%.80s'",
+		           DOS_PAYLOAD_MAX, s);
 		return;
 	}
 	r->payload_len = n;
@@ -459,28 +461,28 @@ static void on_payload_mask(struct parser *p, yaml_node_t *v, const char *path, 
 }
 
 static const struct key_handler payload_keys[] = {
-	{ "offset", on_payload_offset, "bytes from the start of the L4 header: `offset: 8`" },
-	{ "bytes", on_payload_bytes, "the bytes to match, in hex: `bytes: \"17 00 03 2a\"`" },
-	{ "mask", on_payload_mask, NULL },
+        {"offset", on_payload_offset, "bytes from the start of the L4 header: `offset: 8`"},
+        {"bytes", on_payload_bytes, "the bytes to match, in hex: `bytes: \"17 00 03 2a\"`"},
+        {"mask", on_payload_mask, NULL},
 };
 
 static void on_payload(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
 	struct dos_rule *r = &((struct rule_ctx *)obj)->rc->rule;
-	struct payload_ctx pc = { .r = r };
+	struct payload_ctx pc = {.r = r};
 
 	if (v->type != YAML_MAPPING_NODE) {
 		cfg_err_at(p, v->start_mark, path,
-			   "expected a mapping such as {offset: 8, bytes: \"17 00\"}, got %s",
-			   cfg_kind(v));
+		           "expected a mapping such as {offset: 8, bytes: \"17 00\"}, got %s",
+		           cfg_kind(v));
 		return;
 	}
 	memset(r->payload_mask, 0xff, sizeof(r->payload_mask));
 	CFG_WALK(p, v, path, payload_keys, &pc);
 	if (pc.mask_len && pc.mask_len != r->payload_len)
 		cfg_err_at(p, v->start_mark, path,
-			   "mask has %d bytes but bytes has %d: give both the same length",
-			   pc.mask_len, r->payload_len);
+		           "mask has %d bytes but bytes has %d: give both the same length",
+		           pc.mask_len, r->payload_len);
 	if (r->payload_len)
 		r->match |= DOS_M_PAYLOAD;
 }
@@ -489,10 +491,10 @@ static void on_payload(struct parser *p, yaml_node_t *v, const char *path, void 
 
 static void on_action(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
-	static const char *const names[] = { [DOS_ACT_DROP] = "drop",
-					     [DOS_ACT_RATE_LIMIT] = "rate-limit",
-					     [DOS_ACT_PASS] = "pass",
-					     [DOS_ACT_COUNT] = "count" };
+	static const char *const names[] = {[DOS_ACT_DROP] = "drop",
+	                                    [DOS_ACT_RATE_LIMIT] = "rate-limit",
+	                                    [DOS_ACT_PASS] = "pass",
+	                                    [DOS_ACT_COUNT] = "count"};
 	struct dos_rule *r = &((struct rule_ctx *)obj)->rc->rule;
 	const char *s = cfg_string(p, v, path);
 
@@ -505,13 +507,13 @@ static void on_action(struct parser *p, yaml_node_t *v, const char *path, void *
 		}
 	}
 	cfg_err_at(p, v->start_mark, path,
-		   "'%.80s': use drop, rate-limit, pass (skip later rules) or count (only "
-		   "count matches, to try a rule on live traffic)",
-		   s);
+	           "'%.80s': use drop, rate-limit, pass (skip later rules) or count (only "
+	           "count matches, to try a rule on live traffic)",
+	           s);
 }
 
 /* Rates go up to 100 Gbit/s and 1e9 packets/s: beyond any one server's uplinks. */
-#define DOS_MAX_PPS 1000000000ULL
+#define DOS_MAX_PPS  1000000000ULL
 #define DOS_MAX_BITS 100000000000ULL
 
 static void on_pps(struct parser *p, yaml_node_t *v, const char *path, void *obj)
@@ -549,11 +551,11 @@ static void on_burst_bytes(struct parser *p, yaml_node_t *v, const char *path, v
 
 static void on_per(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
-	static const char *const names[] = { [DOS_RL_SRC] = "source",
-					     [DOS_RL_SRC24] = "source24",
-					     [DOS_RL_SRC64] = "source64",
-					     [DOS_RL_DST] = "destination",
-					     [DOS_RL_RULE] = "rule" };
+	static const char *const names[] = {[DOS_RL_SRC] = "source",
+	                                    [DOS_RL_SRC24] = "source24",
+	                                    [DOS_RL_SRC64] = "source64",
+	                                    [DOS_RL_DST] = "destination",
+	                                    [DOS_RL_RULE] = "rule"};
 	const char *s = cfg_string(p, v, path);
 
 	if (!s)
@@ -565,17 +567,17 @@ static void on_per(struct parser *p, yaml_node_t *v, const char *path, void *obj
 		}
 	}
 	cfg_err_at(p, v->start_mark, path,
-		   "'%.80s': use source (/32, /128), source24 (/24, IPv6 /48), source64 (IPv6 "
-		   "/64), destination or rule (one bucket for all)",
-		   s);
+	           "'%.80s': use source (/32, /128), source24 (/24, IPv6 /48), source64 (IPv6 "
+	           "/64), destination or rule (one bucket for all)",
+	           s);
 }
 
 static const struct key_handler rate_keys[] = {
-	{ "pps", on_pps, NULL },
-	{ "bps", on_bps, NULL },
-	{ "burst_packets", on_burst_packets, NULL },
-	{ "burst_bytes", on_burst_bytes, NULL },
-	{ "per", on_per, NULL },
+        {"pps", on_pps, NULL},
+        {"bps", on_bps, NULL},
+        {"burst_packets", on_burst_packets, NULL},
+        {"burst_bytes", on_burst_bytes, NULL},
+        {"per", on_per, NULL},
 };
 
 static void on_rate(struct parser *p, yaml_node_t *v, const char *path, void *obj)
@@ -586,8 +588,8 @@ static void on_rate(struct parser *p, yaml_node_t *v, const char *path, void *ob
 	rc->has_rate = true;
 	if (v->type != YAML_MAPPING_NODE) {
 		cfg_err_at(p, v->start_mark, path,
-			   "expected a mapping such as {pps: 1000, per: source}, got %s",
-			   cfg_kind(v));
+		           "expected a mapping such as {pps: 1000, per: source}, got %s",
+		           cfg_kind(v));
 		return;
 	}
 	CFG_WALK(p, v, path, rate_keys, r);
@@ -598,20 +600,20 @@ static void on_rate(struct parser *p, yaml_node_t *v, const char *path, void *ob
 /* ---- rules: the whole rule ---- */
 
 static const struct key_handler rule_keys[] = {
-	{ "name", on_rule_name, "a name for counters and captures: `name: ntp-reflection`" },
-	{ "family", on_family, NULL },
-	{ "proto", on_proto, NULL },
-	{ "src", on_src, NULL },
-	{ "dst", on_dst, NULL },
-	{ "src_port", on_src_port, NULL },
-	{ "dst_port", on_dst_port, NULL },
-	{ "tcp_flags", on_tcp_flags, NULL },
-	{ "ttl", on_ttl, NULL },
-	{ "length", on_length, NULL },
-	{ "fragment", on_fragment, NULL },
-	{ "payload", on_payload, NULL },
-	{ "action", on_action, "what to do: `action: drop` (or rate-limit, pass, count)" },
-	{ "rate", on_rate, NULL },
+        {"name", on_rule_name, "a name for counters and captures: `name: ntp-reflection`"},
+        {"family", on_family, NULL},
+        {"proto", on_proto, NULL},
+        {"src", on_src, NULL},
+        {"dst", on_dst, NULL},
+        {"src_port", on_src_port, NULL},
+        {"dst_port", on_dst_port, NULL},
+        {"tcp_flags", on_tcp_flags, NULL},
+        {"ttl", on_ttl, NULL},
+        {"length", on_length, NULL},
+        {"fragment", on_fragment, NULL},
+        {"payload", on_payload, NULL},
+        {"action", on_action, "what to do: `action: drop` (or rate-limit, pass, count)"},
+        {"rate", on_rate, NULL},
 };
 
 /* What a single key cannot see: combinations that would never match, or half a rate limit. */
@@ -622,22 +624,23 @@ static void check_rule(struct parser *p, struct rule_ctx *rc)
 	bool l4 = ports || (r->match & (DOS_M_TCP_FLAGS | DOS_M_PAYLOAD));
 
 	if (ports && (!(r->match & DOS_M_L4) || (r->l4_proto != 6 && r->l4_proto != 17)))
-		cfg_err_at(p, rc->mark, rc->path, "a port match needs `proto: tcp` or `proto: udp`");
+		cfg_err_at(p, rc->mark, rc->path,
+		           "a port match needs `proto: tcp` or `proto: udp`");
 	if ((r->match & DOS_M_TCP_FLAGS) && (!(r->match & DOS_M_L4) || r->l4_proto != 6))
 		cfg_err_at(p, rc->mark, rc->path, "tcp_flags needs `proto: tcp`");
 	if (l4 && (r->match & DOS_M_FRAG) && r->frag == DOS_FRAG_LATER)
 		cfg_err_at(p, rc->mark, rc->path,
-			   "later fragments carry no L4 header: this rule's port, flag or payload "
-			   "match could never hold (drop `fragment: later`, or the L4 match)");
+		           "later fragments carry no L4 header: this rule's port, flag or payload "
+		           "match could never hold (drop `fragment: later`, or the L4 match)");
 	if (r->action == DOS_ACT_RATE_LIMIT && !rc->has_rate)
 		cfg_err_at(p, rc->mark, rc->path,
-			   "action rate-limit needs a rate, such as `rate: {pps: 1000, per: "
-			   "source}`");
+		           "action rate-limit needs a rate, such as `rate: {pps: 1000, per: "
+		           "source}`");
 	if (r->action != DOS_ACT_RATE_LIMIT && rc->has_rate)
 		cfg_err_at(p, rc->mark, rc->path, "a rate is only used with `action: rate-limit`");
 	if (r->rl_key == DOS_RL_SRC64 && (r->match & DOS_M_L3) && r->l3 == 4)
 		cfg_err_at(p, rc->mark, rc->path,
-			   "per: source64 is for IPv6; an IPv4 rule uses source or source24");
+		           "per: source64 is for IPv6; an IPv4 rule uses source or source24");
 }
 
 static void check_rule_name_unique(struct parser *p, struct dos_config *dc, struct rule_ctx *rc)
@@ -645,23 +648,23 @@ static void check_rule_name_unique(struct parser *p, struct dos_config *dc, stru
 	for (int i = 0; i < dc->n_rules; i++)
 		if (rc->rc->name[0] && strcmp(dc->rules[i].name, rc->rc->name) == 0)
 			cfg_err_at(p, rc->mark, rc->path,
-				   "a rule named '%s' already exists (rules[%d]): names must be "
-				   "unique, counters and captures use them",
-				   rc->rc->name, i);
+			           "a rule named '%s' already exists (rules[%d]): names must be "
+			           "unique, counters and captures use them",
+			           rc->rc->name, i);
 }
 
 static void add_rule(struct parser *p, yaml_node_t *item, const char *path, int i, void *obj)
 {
 	struct dos_config *dc = obj;
 	struct dos_rule_config rcfg = {};
-	struct rule_ctx rc = { .rc = &rcfg, .mark = item->start_mark, .path = path };
+	struct rule_ctx rc = {.rc = &rcfg, .mark = item->start_mark, .path = path};
 	struct dos_rule_config *grown;
 
 	(void)i;
 	if (item->type != YAML_MAPPING_NODE) {
 		cfg_err_at(p, item->start_mark, path,
-			   "expected a rule (a mapping with name, match fields and action), got %s",
-			   cfg_kind(item));
+		           "expected a rule (a mapping with name, match fields and action), got %s",
+		           cfg_kind(item));
 		return;
 	}
 	if (dc->n_rules >= DOS_MAX_RULES - 1) { /* the last slot holds the end marker */
@@ -701,9 +704,9 @@ static void on_ceiling_burst(struct parser *p, yaml_node_t *v, const char *path,
 }
 
 static const struct key_handler ceiling_keys[] = {
-	{ "dst", on_ceiling_dst, "the destination prefix: `dst: 203.0.113.0/24`" },
-	{ "pps", on_ceiling_pps, "packets per second per destination address: `pps: 200k`" },
-	{ "burst", on_ceiling_burst, NULL },
+        {"dst", on_ceiling_dst, "the destination prefix: `dst: 203.0.113.0/24`"},
+        {"pps", on_ceiling_pps, "packets per second per destination address: `pps: 200k`"},
+        {"burst", on_ceiling_burst, NULL},
 };
 
 static void add_ceiling(struct parser *p, yaml_node_t *item, const char *path, int i, void *obj)
@@ -715,8 +718,8 @@ static void add_ceiling(struct parser *p, yaml_node_t *item, const char *path, i
 	(void)i;
 	if (item->type != YAML_MAPPING_NODE) {
 		cfg_err_at(p, item->start_mark, path,
-			   "expected a mapping such as {dst: 203.0.113.0/24, pps: 200k}, got %s",
-			   cfg_kind(item));
+		           "expected a mapping such as {dst: 203.0.113.0/24, pps: 200k}, got %s",
+		           cfg_kind(item));
 		return;
 	}
 	if (dc->n_ceilings >= DOS_MAX_DEST_PREFIXES) {
@@ -745,13 +748,13 @@ static void on_dos_enabled(struct parser *p, yaml_node_t *v, const char *path, v
 }
 
 static const struct key_handler dos_keys[] = {
-	{ "enabled", on_dos_enabled, NULL },
-	{ "allow", on_allow, NULL },
-	{ "block", on_block, NULL },
-	{ "allow_files", on_allow_files, NULL },
-	{ "block_files", on_block_files, NULL },
-	{ "rules", on_rules, NULL },
-	{ "ceilings", on_ceilings, NULL },
+        {"enabled", on_dos_enabled, NULL},
+        {"allow", on_allow, NULL},
+        {"block", on_block, NULL},
+        {"allow_files", on_allow_files, NULL},
+        {"block_files", on_block_files, NULL},
+        {"rules", on_rules, NULL},
+        {"ceilings", on_ceilings, NULL},
 };
 
 void dos_config_parse(struct parser *p, yaml_node_t *v, const char *path)

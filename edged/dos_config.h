@@ -12,7 +12,7 @@
 #include "addr.h"
 #include "dos.h"
 
-#define DOS_NAME_MAX 32
+#define DOS_NAME_MAX  32
 #define DOS_MAX_FILES 16
 
 /* A list: prefixes written in the file plus files of one prefix per line. */
@@ -53,6 +53,6 @@ void dos_config_release(struct dos_config *dc);
 /* Reads a list file: one prefix per line, '#' starts a comment, blank lines ignored. Calls
  * FN for each prefix; on a bad line writes "FILE:LINE: why" into ERR and returns -1. */
 int dos_list_file_read(const char *path, int (*fn)(const struct prefix *p, void *arg), void *arg,
-		       char *err, size_t errlen);
+                       char *err, size_t errlen);
 
 #endif

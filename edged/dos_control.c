@@ -16,7 +16,7 @@
 #include "dos_maps.h"
 
 #define DOS_USAGE                                                                                  \
-	"usage: dos rules | dos block|allow list|flush | dos block|allow add PREFIX [--ttl T] | "   \
+	"usage: dos rules | dos block|allow list|flush | dos block|allow add PREFIX [--ttl T] | "  \
 	"dos block|allow del PREFIX\n"
 
 long dos_parse_duration(const char *s)
@@ -24,7 +24,7 @@ long dos_parse_duration(const char *s)
 	static const struct {
 		char unit;
 		long mult;
-	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
 	char *end;
 	long v;
 
@@ -40,7 +40,7 @@ long dos_parse_duration(const char *s)
 }
 
 static bool list_add(struct edged *e, enum dos_list list, const struct request *rq,
-		     struct strbuf *out)
+                     struct strbuf *out)
 {
 	struct prefix pfx;
 	char fixed[PREFIX_STRLEN];
@@ -54,15 +54,16 @@ static bool list_add(struct edged *e, enum dos_list list, const struct request *
 	err = prefix_parse(rq->argv[3], &pfx);
 	if (err) {
 		sb_printf(out, "'%s': %s%s%s\n", rq->argv[3], addr_strerror(err),
-			  err == ADDR_ERR_HOST_BITS ? ": did you mean " : "",
-			  err == ADDR_ERR_HOST_BITS ? prefix_format(&pfx, fixed, sizeof(fixed)) : "");
+		          err == ADDR_ERR_HOST_BITS ? ": did you mean " : "",
+		          err == ADDR_ERR_HOST_BITS ? prefix_format(&pfx, fixed, sizeof(fixed))
+		                                    : "");
 		return false;
 	}
 	if (rq->argc == 6) {
 		ttl = dos_parse_duration(rq->argv[5]);
 		if (ttl <= 0) {
 			sb_printf(out, "--ttl '%s': give a duration such as 300s, 5m, 2h or 1d\n",
-				  rq->argv[5]);
+			          rq->argv[5]);
 			return false;
 		}
 	}
@@ -72,13 +73,13 @@ static bool list_add(struct edged *e, enum dos_list list, const struct request *
 	if (err)
 		return false;
 	sb_printf(out, rq->json ? "{\"ok\":true}\n" : "added %s to the %s list%s\n",
-		  prefix_format(&pfx, fixed, sizeof(fixed)), dos_list_name(list),
-		  ttl ? " (with a TTL)" : "");
+	          prefix_format(&pfx, fixed, sizeof(fixed)), dos_list_name(list),
+	          ttl ? " (with a TTL)" : "");
 	return true;
 }
 
 static bool list_del(struct edged *e, enum dos_list list, const struct request *rq,
-		     struct strbuf *out)
+                     struct strbuf *out)
 {
 	struct prefix pfx;
 	int err;
@@ -101,7 +102,7 @@ static bool list_del(struct edged *e, enum dos_list list, const struct request *
 }
 
 static bool list_command(struct edged *e, enum dos_list list, const struct request *rq,
-			 struct strbuf *out)
+                         struct strbuf *out)
 {
 	const char *verb = rq->argc >= 3 ? rq->argv[2] : "";
 	int n;
@@ -118,9 +119,11 @@ static bool list_command(struct edged *e, enum dos_list list, const struct reque
 		pthread_mutex_lock(&e->lock);
 		n = dos_list_flush(&e->dos, &e->dp, list);
 		pthread_mutex_unlock(&e->lock);
-		sb_printf(out, rq->json ? "{\"removed\":%d}\n" : "removed %d runtime entries (the "
-								 "config's entries stay)\n",
-			  n);
+		sb_printf(out,
+		          rq->json ? "{\"removed\":%d}\n"
+		                   : "removed %d runtime entries (the "
+		                     "config's entries stay)\n",
+		          n);
 		return true;
 	}
 	sb_printf(out, DOS_USAGE);
@@ -133,7 +136,7 @@ bool dos_command(struct edged *e, const struct request *rq, struct strbuf *out)
 
 	if (!e->cfg.fn[FN_DOS].enabled) {
 		sb_printf(out, "DoS mitigation is off: add a `dos:` section to %s and reload\n",
-			  e->cfg.path);
+		          e->cfg.path);
 		return false;
 	}
 	if (strcmp(what, "rules") == 0 && rq->argc == 2) {

@@ -26,14 +26,14 @@
 
 #define DOS_PIN_NAMES "dos_rule_names"
 
-static const char *const lists_map[DOS_NFAMILIES] = { "dos_lists_v4", "dos_lists_v6" };
-static const char *const dest_map[DOS_NFAMILIES] = { "dos_dest_v4", "dos_dest_v6" };
-static const char *const list_names[DOS_NLISTS] = { [DOS_LIST_ALLOW] = "allow",
-						    [DOS_LIST_BLOCK] = "block" };
-static const char *const outcome_names[DOS_NOUTCOMES] = { [DOS_OUT_MATCHED] = "matched",
-							  [DOS_OUT_DROPPED] = "dropped",
-							  [DOS_OUT_RATE_LIMITED] = "rate_limited",
-							  [DOS_OUT_PASSED] = "passed" };
+static const char *const lists_map[DOS_NFAMILIES] = {"dos_lists_v4", "dos_lists_v6"};
+static const char *const dest_map[DOS_NFAMILIES] = {"dos_dest_v4", "dos_dest_v6"};
+static const char *const list_names[DOS_NLISTS] = {
+        [DOS_LIST_ALLOW] = "allow", [DOS_LIST_BLOCK] = "block"};
+static const char *const outcome_names[DOS_NOUTCOMES] = {[DOS_OUT_MATCHED] = "matched",
+                                                         [DOS_OUT_DROPPED] = "dropped",
+                                                         [DOS_OUT_RATE_LIMITED] = "rate_limited",
+                                                         [DOS_OUT_PASSED] = "passed"};
 
 /* LPM key of either family: an IPv4 key is the first 8 bytes of it. */
 struct lpm_key {
@@ -94,7 +94,7 @@ static int create_lpm(int fam, __u32 value_size, __u32 max_entries, const char *
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
 	int fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, name, key_size(fam), value_size, max_entries,
-				&opts);
+	                        &opts);
 
 	if (fd < 0)
 		pr_err("Couldn't create the %s map: %s", name, strerror(errno));
@@ -134,8 +134,7 @@ static int fill_from_file(const struct prefix *p, void *arg)
 
 /* Carries the runtime entries of the live list over into the new one: a reload rebuilds
  * what the config states, not what an operator added by hand. Expired ones stay behind. */
-static void carry_runtime(struct datapath *dp, int fam, enum dos_list list, int new_fd,
-			  long *count)
+static void carry_runtime(struct datapath *dp, int fam, enum dos_list list, int new_fd, long *count)
 {
 	int fd = live_inner(dp, lists_map[fam], list);
 	struct lpm_key k, next, *prev = NULL;
@@ -159,16 +158,16 @@ static void carry_runtime(struct datapath *dp, int fam, enum dos_list list, int 
 }
 
 static int build_list(struct dos_state *st, struct datapath *dp, enum dos_list list,
-		      const struct dos_list_config *lc)
+                      const struct dos_list_config *lc)
 {
-	struct list_fill lf = { .count = NULL };
+	struct list_fill lf = {.count = NULL};
 	long count[DOS_NFAMILIES] = {};
 	struct dos_list_entry e = {};
 	char err[512];
 
 	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
 		lf.fds[fam] = create_lpm(fam, sizeof(struct dos_list_entry), DOS_MAX_LIST_ENTRIES,
-					 "dos_list");
+		                         "dos_list");
 		st->next_lists[fam][list] = lf.fds[fam];
 		if (lf.fds[fam] < 0)
 			return -1;
@@ -210,7 +209,7 @@ static bool name_in_config(const struct dos_config *dc, const char *name)
  * now and in the new set, so no departing rule's packets land in its fresh counters; only
  * when none is left does it take a departing rule's id. */
 static int rule_id_for(const struct dos_state *st, const struct dos_config *dc, const char *name,
-		       char (*next_names)[DOS_NAME_MAX])
+                       char (*next_names)[DOS_NAME_MAX])
 {
 	for (int id = 0; id < DOS_MAX_RULES; id++)
 		if (strcmp(st->names[id], name) == 0)
@@ -242,15 +241,15 @@ static int zero_rule_stats(struct datapath *dp, __u32 id)
 }
 
 static int build_rules(struct dos_state *st, struct datapath *dp, const struct dos_config *dc,
-		       char (*next_names)[DOS_NAME_MAX])
+                       char (*next_names)[DOS_NAME_MAX])
 {
-	struct dos_rule end = { .action = DOS_ACT_END };
+	struct dos_rule end = {.action = DOS_ACT_END};
 	int n = dc ? dc->n_rules : 0;
 	__u32 i;
 	int fd;
 
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "dos_ruleset", sizeof(__u32),
-			    sizeof(struct dos_rule), DOS_MAX_RULES, NULL);
+	                    sizeof(struct dos_rule), DOS_MAX_RULES, NULL);
 	st->next_rules = fd;
 	if (fd < 0) {
 		pr_err("Couldn't create a DoS rule set: %s", strerror(errno));
@@ -278,13 +277,13 @@ static int build_dests(struct dos_state *st, const struct dos_config *dc)
 {
 	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
 		st->next_dest[fam] = create_lpm(fam, sizeof(struct dos_dest_policy),
-						DOS_MAX_DEST_PREFIXES, "dos_dest");
+		                                DOS_MAX_DEST_PREFIXES, "dos_dest");
 		if (st->next_dest[fam] < 0)
 			return -1;
 	}
 	for (int i = 0; dc && i < dc->n_ceilings; i++) {
 		const struct dos_ceiling_config *c = &dc->ceilings[i];
-		struct dos_dest_policy pol = { .ceiling_pps = c->pps, .ceiling_burst = c->burst };
+		struct dos_dest_policy pol = {.ceiling_pps = c->pps, .ceiling_burst = c->burst};
 		struct lpm_key k;
 
 		key_of(&c->dst, &k);
@@ -306,7 +305,7 @@ static int open_names(struct dos_state *st, const struct datapath *dp)
 	st->names_fd = bpf_obj_get(path);
 	if (st->names_fd < 0) {
 		st->names_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, DOS_PIN_NAMES, sizeof(__u32),
-					      DOS_NAME_MAX, DOS_MAX_RULES, NULL);
+		                              DOS_NAME_MAX, DOS_MAX_RULES, NULL);
 		if (st->names_fd < 0 || bpf_obj_pin(st->names_fd, path)) {
 			pr_err("Couldn't create %s: %s", path, strerror(errno));
 			return -1;
@@ -430,21 +429,21 @@ int dos_rule_id(const struct dos_state *st, const char *name)
 /* ---- runtime list entries ---- */
 
 static int live_list(struct dos_state *st, struct datapath *dp, int fam, enum dos_list list,
-		     struct strbuf *err)
+                     struct strbuf *err)
 {
 	int fd = live_inner(dp, lists_map[fam], list);
 
 	(void)st;
 	if (fd < 0)
 		sb_printf(err, "the %s list is not loaded: is the dos section in the config?\n",
-			  list_names[list]);
+		          list_names[list]);
 	return fd;
 }
 
 int dos_list_add(struct dos_state *st, struct datapath *dp, enum dos_list list,
-		 const struct prefix *pfx, unsigned int ttl_s, struct strbuf *err)
+                 const struct prefix *pfx, unsigned int ttl_s, struct strbuf *err)
 {
-	struct dos_list_entry e = { .flags = DOS_ENTRY_RUNTIME };
+	struct dos_list_entry e = {.flags = DOS_ENTRY_RUNTIME};
 	int fam = family_of(pfx), fd, ret;
 
 	if (ttl_s)
@@ -455,12 +454,13 @@ int dos_list_add(struct dos_state *st, struct datapath *dp, enum dos_list list,
 	ret = list_insert(fd, pfx, &e, &st->entries[fam][list]) ? -1 : 0;
 	close(fd);
 	if (ret)
-		sb_printf(err, "cannot add to the %s list: %s\n", list_names[list], strerror(errno));
+		sb_printf(err, "cannot add to the %s list: %s\n", list_names[list],
+		          strerror(errno));
 	return ret;
 }
 
 int dos_list_del(struct dos_state *st, struct datapath *dp, enum dos_list list,
-		 const struct prefix *pfx, struct strbuf *err)
+                 const struct prefix *pfx, struct strbuf *err)
 {
 	int fam = family_of(pfx), fd = live_list(st, dp, fam, list, err);
 	char text[PREFIX_STRLEN];
@@ -472,7 +472,8 @@ int dos_list_del(struct dos_state *st, struct datapath *dp, enum dos_list list,
 	key_of(pfx, &k);
 	if (bpf_map_delete_elem(fd, &k)) {
 		sb_printf(err, "%s is not in the %s list (`edgectl dos %s list` shows it)\n",
-			  prefix_format(pfx, text, sizeof(text)), list_names[list], list_names[list]);
+		          prefix_format(pfx, text, sizeof(text)), list_names[list],
+		          list_names[list]);
 		ret = -1;
 	} else {
 		st->entries[fam][list]--;
@@ -483,9 +484,9 @@ int dos_list_del(struct dos_state *st, struct datapath *dp, enum dos_list list,
 
 /* Calls FN on every entry of a live list; FN returns true to delete the entry. */
 static int list_walk(struct dos_state *st, struct datapath *dp, enum dos_list list,
-		     bool (*fn)(int fam, const struct lpm_key *k, const struct dos_list_entry *e,
-				void *arg),
-		     void *arg)
+                     bool (*fn)(int fam, const struct lpm_key *k, const struct dos_list_entry *e,
+                                void *arg),
+                     void *arg)
 {
 	int removed = 0;
 
@@ -528,8 +529,7 @@ int dos_list_flush(struct dos_state *st, struct datapath *dp, enum dos_list list
 	return list_walk(st, dp, list, is_runtime, NULL);
 }
 
-static bool is_expired(int fam, const struct lpm_key *k, const struct dos_list_entry *e,
-		       void *arg)
+static bool is_expired(int fam, const struct lpm_key *k, const struct dos_list_entry *e, void *arg)
 {
 	(void)fam;
 	(void)k;
@@ -556,7 +556,7 @@ struct render_ctx {
 };
 
 static bool render_entry(int fam, const struct lpm_key *k, const struct dos_list_entry *e,
-			 void *arg)
+                         void *arg)
 {
 	struct render_ctx *rc = arg;
 	char text[PREFIX_STRLEN];
@@ -569,22 +569,22 @@ static bool render_entry(int fam, const struct lpm_key *k, const struct dos_list
 	prefix_format(&p, text, sizeof(text));
 	if (rc->json)
 		sb_printf(rc->out, "%s{\"prefix\":\"%s\",\"origin\":\"%s\",\"ttl_s\":%lld}",
-			  rc->n ? "," : "", text, e->flags & DOS_ENTRY_RUNTIME ? "runtime" : "config",
-			  ttl);
+		          rc->n ? "," : "", text,
+		          e->flags & DOS_ENTRY_RUNTIME ? "runtime" : "config", ttl);
 	else if (ttl >= 0)
 		sb_printf(rc->out, "%-44s %-8s %llds\n", text,
-			  e->flags & DOS_ENTRY_RUNTIME ? "runtime" : "config", ttl);
+		          e->flags & DOS_ENTRY_RUNTIME ? "runtime" : "config", ttl);
 	else
 		sb_printf(rc->out, "%-44s %-8s forever\n", text,
-			  e->flags & DOS_ENTRY_RUNTIME ? "runtime" : "config");
+		          e->flags & DOS_ENTRY_RUNTIME ? "runtime" : "config");
 	rc->n++;
 	return false;
 }
 
 void dos_list_render(struct dos_state *st, struct datapath *dp, enum dos_list list, bool json,
-		     struct strbuf *out)
+                     struct strbuf *out)
 {
-	struct render_ctx rc = { .out = out, .json = json, .now = now_boot_ns() };
+	struct render_ctx rc = {.out = out, .json = json, .now = now_boot_ns()};
 
 	if (json)
 		sb_printf(out, "{\"list\":\"%s\",\"entries\":[", list_names[list]);
@@ -626,18 +626,18 @@ static void counters_json(struct strbuf *out, const struct dos_counters *c)
 {
 	for (int o = 0; o < DOS_NOUTCOMES; o++)
 		sb_printf(out, "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", o ? "," : "",
-			  outcome_names[o], (unsigned long long)c->packets[o],
-			  (unsigned long long)c->bytes[o]);
+		          outcome_names[o], (unsigned long long)c->packets[o],
+		          (unsigned long long)c->bytes[o]);
 }
 
-static const char *const action_names[] = { [DOS_ACT_END] = "end",
-					    [DOS_ACT_DROP] = "drop",
-					    [DOS_ACT_RATE_LIMIT] = "rate-limit",
-					    [DOS_ACT_PASS] = "pass",
-					    [DOS_ACT_COUNT] = "count" };
+static const char *const action_names[] = {[DOS_ACT_END] = "end",
+                                           [DOS_ACT_DROP] = "drop",
+                                           [DOS_ACT_RATE_LIMIT] = "rate-limit",
+                                           [DOS_ACT_PASS] = "pass",
+                                           [DOS_ACT_COUNT] = "count"};
 
 void dos_rules_render(struct dos_state *st, struct datapath *dp, const struct dos_config *dc,
-		      bool json, struct strbuf *out)
+                      bool json, struct strbuf *out)
 {
 	int n = dc ? dc->n_rules : 0;
 
@@ -645,7 +645,7 @@ void dos_rules_render(struct dos_state *st, struct datapath *dp, const struct do
 		sb_printf(out, "{\"rules\":[");
 	else
 		sb_printf(out, "%-24s %-10s %12s %12s %12s %12s\n", "RULE", "ACTION", "MATCHED",
-			  "DROPPED", "RATE_LIMITED", "PASSED");
+		          "DROPPED", "RATE_LIMITED", "PASSED");
 	for (int i = 0; i < n; i++) {
 		const struct dos_rule_config *r = &dc->rules[i];
 		int id = dos_rule_id(st, r->name);
@@ -657,16 +657,16 @@ void dos_rules_render(struct dos_state *st, struct datapath *dp, const struct do
 			sb_printf(out, "%s{\"name\":", i ? "," : "");
 			sb_json_str(out, r->name);
 			sb_printf(out, ",\"id\":%d,\"action\":\"%s\",", id,
-				  action_names[r->rule.action]);
+			          action_names[r->rule.action]);
 			counters_json(out, &c);
 			sb_printf(out, "}");
 		} else {
 			sb_printf(out, "%-24s %-10s %12llu %12llu %12llu %12llu\n", r->name,
-				  action_names[r->rule.action],
-				  (unsigned long long)c.packets[DOS_OUT_MATCHED],
-				  (unsigned long long)c.packets[DOS_OUT_DROPPED],
-				  (unsigned long long)c.packets[DOS_OUT_RATE_LIMITED],
-				  (unsigned long long)c.packets[DOS_OUT_PASSED]);
+			          action_names[r->rule.action],
+			          (unsigned long long)c.packets[DOS_OUT_MATCHED],
+			          (unsigned long long)c.packets[DOS_OUT_DROPPED],
+			          (unsigned long long)c.packets[DOS_OUT_RATE_LIMITED],
+			          (unsigned long long)c.packets[DOS_OUT_PASSED]);
 		}
 	}
 	if (json) {
@@ -676,8 +676,8 @@ void dos_rules_render(struct dos_state *st, struct datapath *dp, const struct do
 
 			read_counters(dp, "dos_list_stats", l, &c);
 			sb_printf(out, "%s{\"name\":\"%s\",\"entries_v4\":%ld,\"entries_v6\":%ld,",
-				  l ? "," : "", list_names[l], st->entries[DOS_V4][l],
-				  st->entries[DOS_V6][l]);
+			          l ? "," : "", list_names[l], st->entries[DOS_V4][l],
+			          st->entries[DOS_V6][l]);
 			counters_json(out, &c);
 			sb_printf(out, "}");
 		}
@@ -688,15 +688,15 @@ void dos_rules_render(struct dos_state *st, struct datapath *dp, const struct do
 }
 
 void dos_metrics_render(struct dos_state *st, struct datapath *dp, const struct dos_config *dc,
-			struct strbuf *out)
+                        struct strbuf *out)
 {
-	static const char *const help[] = { "packets", "bytes" };
+	static const char *const help[] = {"packets", "bytes"};
 
 	for (int unit = 0; unit < 2; unit++) {
 		sb_printf(out,
-			  "# HELP edged_dos_rule_%s_total DoS signature rule matches by outcome.\n"
-			  "# TYPE edged_dos_rule_%s_total counter\n",
-			  help[unit], help[unit]);
+		          "# HELP edged_dos_rule_%s_total DoS signature rule matches by outcome.\n"
+		          "# TYPE edged_dos_rule_%s_total counter\n",
+		          help[unit], help[unit]);
 		for (int i = 0; dc && i < dc->n_rules; i++) {
 			int id = dos_rule_id(st, dc->rules[i].name);
 			struct dos_counters c;
@@ -704,29 +704,33 @@ void dos_metrics_render(struct dos_state *st, struct datapath *dp, const struct 
 			if (id < 0 || read_counters(dp, "dos_rule_stats", id, &c))
 				continue;
 			for (int o = 0; o < DOS_NOUTCOMES; o++)
-				sb_printf(out, "edged_dos_rule_%s_total{rule=\"%s\",outcome=\"%s\"} %llu\n",
-					  help[unit], dc->rules[i].name, outcome_names[o],
-					  (unsigned long long)(unit ? c.bytes[o] : c.packets[o]));
+				sb_printf(out,
+				          "edged_dos_rule_%s_total{rule=\"%s\",outcome=\"%s\"} "
+				          "%llu\n",
+				          help[unit], dc->rules[i].name, outcome_names[o],
+				          (unsigned long long)(unit ? c.bytes[o] : c.packets[o]));
 		}
 		sb_printf(out,
-			  "# HELP edged_dos_list_%s_total DoS allow/block list hits by outcome.\n"
-			  "# TYPE edged_dos_list_%s_total counter\n",
-			  help[unit], help[unit]);
+		          "# HELP edged_dos_list_%s_total DoS allow/block list hits by outcome.\n"
+		          "# TYPE edged_dos_list_%s_total counter\n",
+		          help[unit], help[unit]);
 		for (int l = 0; l < DOS_NLISTS; l++) {
 			struct dos_counters c;
 
 			if (read_counters(dp, "dos_list_stats", l, &c))
 				continue;
 			for (int o = 0; o < DOS_NOUTCOMES; o++)
-				sb_printf(out, "edged_dos_list_%s_total{list=\"%s\",outcome=\"%s\"} %llu\n",
-					  help[unit], list_names[l], outcome_names[o],
-					  (unsigned long long)(unit ? c.bytes[o] : c.packets[o]));
+				sb_printf(out,
+				          "edged_dos_list_%s_total{list=\"%s\",outcome=\"%s\"} "
+				          "%llu\n",
+				          help[unit], list_names[l], outcome_names[o],
+				          (unsigned long long)(unit ? c.bytes[o] : c.packets[o]));
 		}
 	}
 	sb_printf(out, "# HELP edged_dos_list_entries Prefixes in each DoS list.\n"
-		       "# TYPE edged_dos_list_entries gauge\n");
+	               "# TYPE edged_dos_list_entries gauge\n");
 	for (int l = 0; l < DOS_NLISTS; l++)
 		for (int fam = 0; fam < DOS_NFAMILIES; fam++)
 			sb_printf(out, "edged_dos_list_entries{list=\"%s\",family=\"ipv%d\"} %ld\n",
-				  list_names[l], fam == DOS_V4 ? 4 : 6, st->entries[fam][l]);
+			          list_names[l], fam == DOS_V4 ? 4 : 6, st->entries[fam][l]);
 }

@@ -49,22 +49,22 @@ void dos_state_close(struct dos_state *st);
 
 /* Runtime list changes (edgectl dos allow|block add|del|list|flush). TTL 0 = forever. */
 int dos_list_add(struct dos_state *st, struct datapath *dp, enum dos_list list,
-		 const struct prefix *pfx, unsigned int ttl_s, struct strbuf *err);
+                 const struct prefix *pfx, unsigned int ttl_s, struct strbuf *err);
 int dos_list_del(struct dos_state *st, struct datapath *dp, enum dos_list list,
-		 const struct prefix *pfx, struct strbuf *err);
+                 const struct prefix *pfx, struct strbuf *err);
 /* Removes the runtime entries of LIST (the config's stay: edit the config for those). */
 int dos_list_flush(struct dos_state *st, struct datapath *dp, enum dos_list list);
 void dos_list_render(struct dos_state *st, struct datapath *dp, enum dos_list list, bool json,
-		     struct strbuf *out);
+                     struct strbuf *out);
 
 /* Deletes expired entries; edged calls it every second. Returns how many went. */
 int dos_sweep(struct dos_state *st, struct datapath *dp);
 
 /* `edgectl dos rules`, `edgectl dos lists` and the Prometheus lines. */
 void dos_rules_render(struct dos_state *st, struct datapath *dp, const struct dos_config *dc,
-		      bool json, struct strbuf *out);
+                      bool json, struct strbuf *out);
 void dos_metrics_render(struct dos_state *st, struct datapath *dp, const struct dos_config *dc,
-			struct strbuf *out);
+                        struct strbuf *out);
 
 /* The id of rule NAME, or -1. For `edgectl capture --rule NAME`. */
 int dos_rule_id(const struct dos_state *st, const char *name);

@@ -108,7 +108,8 @@ static long pcap_records(const char *path)
 		return -1;
 	}
 	while (fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr)) {
-		unsigned int incl = hdr[8] | hdr[9] << 8 | hdr[10] << 16 | (unsigned int)hdr[11] << 24;
+		unsigned int incl =
+		        hdr[8] | hdr[9] << 8 | hdr[10] << 16 | (unsigned int)hdr[11] << 24;
 
 		if (fseek(f, incl, SEEK_CUR))
 			break;
@@ -122,13 +123,18 @@ static long pcap_records(const char *path)
 static int capture(const char *sock, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"verdict", required_argument, NULL, 'v'}, {"stage", required_argument, NULL, 'S'},
-		{"rule", required_argument, NULL, 'r'},    {"count", required_argument, NULL, 'n'},
-		{"every", required_argument, NULL, 'e'},   {"timeout", required_argument, NULL, 't'},
-		{"write", required_argument, NULL, 'w'},   {},
+	        {"verdict", required_argument, NULL, 'v'},
+	        {"stage", required_argument, NULL, 'S'},
+	        {"rule", required_argument, NULL, 'r'},
+	        {"count", required_argument, NULL, 'n'},
+	        {"every", required_argument, NULL, 'e'},
+	        {"timeout", required_argument, NULL, 't'},
+	        {"write", required_argument, NULL, 'w'},
+	        {},
 	};
-	static const char *const keys[128] = {['v'] = "verdict", ['S'] = "stage", ['r'] = "rule",
-					      ['n'] = "count",   ['e'] = "every", ['t'] = "timeout"};
+	static const char *const keys[128] = {
+	        ['v'] = "verdict", ['S'] = "stage", ['r'] = "rule",
+	        ['n'] = "count",   ['e'] = "every", ['t'] = "timeout"};
 	char req[4096] = "text capture";
 	const char *file = NULL;
 	struct strbuf err = {};
@@ -147,7 +153,7 @@ static int capture(const char *sock, int argc, char **argv)
 	}
 	if (!file || optind != argc) {
 		fprintf(stderr, "edgectl capture: -w FILE is needed (- for stdout), and no other "
-				"arguments\n");
+		                "arguments\n");
 		return 2;
 	}
 	fd = strcmp(file, "-") ? open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 1;
