@@ -22,6 +22,15 @@ OUT := build
 SANFLAGS :=
 endif
 
+# Quiet by default ("CC edged/main.c"); `make V=1` prints the full commands.
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-8s %s\n' $(1) $(2)
+endif
+
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibuild -Ibpf -Iedged $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
@@ -61,45 +70,56 @@ deps:
 
 build/vmlinux.h:
 	@mkdir -p build
-	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+	$(call say,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) build/vmlinux.h
 	@mkdir -p build/bpf
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(call say,CLANG,$<)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 build/%.skel.h: build/bpf/%.bpf.o
-	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
+	$(call say,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
 $(OUT)/obj/%.o: edged/%.c $(EDGED_HDRS) $(SKELS)
 	@mkdir -p $(OUT)/obj
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUT)/edged: $(OUT)/obj/main.o $(LIB_OBJS)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(OUT)/edgectl: $(CTL_OBJS)
-	$(CC) $(LDFLAGS) $^ -o $@ -lyaml
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lyaml
 
 $(OUT)/tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(EDGED_HDRS)
 	@mkdir -p $(OUT)/tests/unit
-	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
 
 $(OUT)/tests/bpf/%: tests/bpf/%.c $(BPFT_LIB) tests/bpf/harness.h $(SKELS) $(BPF_OBJS) $(LIB_OBJS)
 	@mkdir -p $(OUT)/tests/bpf
-	$(CC) $(CFLAGS) -Itests/bpf $(LDFLAGS) $< $(BPFT_LIB) $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/bpf $(LDFLAGS) $< $(BPFT_LIB) $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
 
 $(OUT)/tests/bench/%: tests/bench/%.c tests/bench/bench.c tests/bench/bench.h $(BPFT_LIB) $(SKELS) $(LIB_OBJS)
 	@mkdir -p $(OUT)/tests/bench
-	$(CC) $(CFLAGS) -Itests/bpf -Itests/bench $(LDFLAGS) $< tests/bench/bench.c $(BPFT_LIB) $(LIB_OBJS) -o $@ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/bpf -Itests/bench $(LDFLAGS) $< tests/bench/bench.c $(BPFT_LIB) $(LIB_OBJS) -o $@ $(LDLIBS)
 
 # The flood benchmark's generator and its do-nothing floor program.
 $(OUT)/tests/bench/flood_gen: tests/bench/flood_gen.c
 	@mkdir -p $(OUT)/tests/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ -lbpf
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ -lbpf
 
 build/bench/xdp_drop.bpf.o: tests/bench/xdp_drop.bpf.c
 	@mkdir -p build/bench
-	$(CLANG) -O2 -g -Wall -Werror -target bpf -c $< -o $@
+	$(call say,CLANG,$<)
+	$(Q)$(CLANG) -O2 -g -Wall -Werror -target bpf -c $< -o $@
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFT_BINS)
