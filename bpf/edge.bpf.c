@@ -12,6 +12,8 @@
 #include "edge.h"
 #include "parse.h"
 #include "dos.bpf.h"
+#include "syncookie.bpf.h"
+#include "lb.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -152,7 +154,7 @@ static __always_inline int finish(struct xdp_md *ctx, const struct pkt *p, int s
 
 		/* Per-CPU value: this CPU is its only writer, no atomics needed. */
 		c->packets++;
-		c->bytes += bpf_xdp_get_buff_len(ctx);
+		c->bytes += p->len; /* as received: stages may rewrite the frame */
 	}
 	cap = bpf_map_lookup_elem(&edge_capture, &zero);
 	if (cap && cap->verdicts && stage >= 0 && stage < EDGE_NSTAGES && verdict >= 0 &&
@@ -168,7 +170,9 @@ static __always_inline int finish(struct xdp_md *ctx, const struct pkt *p, int s
  */
 static __always_inline int stage_dos(struct xdp_md *ctx, struct pkt *p)
 {
-	return dos_stage(ctx, p);
+	int v = dos_stage(ctx, p);
+
+	return v != EDGE_CONTINUE ? v : syncookie_stage(ctx, p);
 }
 
 static __always_inline int stage_transit(struct xdp_md *ctx, struct pkt *p)
@@ -178,7 +182,7 @@ static __always_inline int stage_transit(struct xdp_md *ctx, struct pkt *p)
 
 static __always_inline int stage_lb(struct xdp_md *ctx, struct pkt *p)
 {
-	return EDGE_CONTINUE;
+	return lb_stage(ctx, p);
 }
 
 SEC("xdp.frags")
