@@ -47,7 +47,7 @@ BPF_HDRS := $(wildcard bpf/*.h)
 LIB_SRCS := $(filter-out edged/main.c edged/edgectl.c,$(wildcard edged/*.c))
 LIB_OBJS := $(patsubst edged/%.c,$(OUT)/obj/%.o,$(LIB_SRCS))
 # edgectl is a thin client: it reads configs (for -c) and speaks the control protocol.
-CTL_OBJS := $(patsubst %,$(OUT)/obj/%.o,edgectl config dos_config addr log strbuf ctl_client sockio)
+CTL_OBJS := $(patsubst %,$(OUT)/obj/%.o,edgectl config dos_config syncookie_config lb_config maglev dispatch_config dispatch_compile addr log strbuf ctl_client sockio)
 EDGED_HDRS := $(wildcard edged/*.h) $(BPF_HDRS)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -63,7 +63,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/tests/bench/%,$(BENCH_SRCS))
 
 .PHONY: all deps test lab lab-qemu bench install clean format lint
 
-all: $(OUT)/edged $(OUT)/edgectl
+all: $(OUT)/edged $(OUT)/edgectl $(OUT)/edged-proxy $(OUT)/examples/dispatch_service
 
 deps:
 	@bash ci/deps.sh
@@ -94,6 +94,42 @@ $(OUT)/edged: $(OUT)/obj/main.o $(LIB_OBJS)
 $(OUT)/edgectl: $(CTL_OBJS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lyaml
+
+# Socket dispatch: the client library services link (lib/), its example service (examples/),
+# and the any-port proxy (proxy/), which reads edged's config file with edgectl's config
+# modules. The proxy's unit tests (test_proxy*) link its modules as well.
+DISPATCH_LIB := $(OUT)/lib/libedged_dispatch.a
+PROXY_OBJS   := $(patsubst proxy/%.c,$(OUT)/obj/proxy/%.o,$(filter-out proxy/main.c,$(wildcard proxy/*.c)))
+CONFIG_OBJS  := $(filter-out $(patsubst %,$(OUT)/obj/%.o,edgectl ctl_client sockio),$(CTL_OBJS))
+
+$(OUT)/obj/lib/%.o: lib/%.c lib/%.h
+	@mkdir -p $(OUT)/obj/lib
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -Ilib -c $< -o $@
+
+$(DISPATCH_LIB): $(OUT)/obj/lib/edged_dispatch.o
+	@mkdir -p $(OUT)/lib
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
+
+$(OUT)/obj/proxy/%.o: proxy/%.c $(wildcard proxy/*.h) lib/edged_dispatch.h $(EDGED_HDRS)
+	@mkdir -p $(OUT)/obj/proxy
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -Ilib -Iproxy -c $< -o $@
+
+$(OUT)/edged-proxy: $(OUT)/obj/proxy/main.o $(PROXY_OBJS) $(CONFIG_OBJS) $(DISPATCH_LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lyaml
+
+$(OUT)/examples/dispatch_service: examples/dispatch_service.c lib/edged_dispatch.h $(DISPATCH_LIB)
+	@mkdir -p $(OUT)/examples
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -Ilib $(LDFLAGS) $< $(DISPATCH_LIB) -o $@
+
+$(OUT)/tests/unit/test_proxy%: tests/unit/test_proxy%.c $(PROXY_OBJS) $(LIB_OBJS) $(EDGED_HDRS)
+	@mkdir -p $(OUT)/tests/unit
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -Iproxy $(LDFLAGS) $< $(PROXY_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
 
 $(OUT)/tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(EDGED_HDRS)
 	@mkdir -p $(OUT)/tests/unit
@@ -140,6 +176,9 @@ bench: deps
 install: all
 	install -D -m 0755 build/edged $(DESTDIR)$(PREFIX)/sbin/edged
 	install -D -m 0755 build/edgectl $(DESTDIR)$(PREFIX)/sbin/edgectl
+	install -D -m 0755 build/edged-proxy $(DESTDIR)$(PREFIX)/sbin/edged-proxy
+	install -D -m 0644 build/lib/libedged_dispatch.a $(DESTDIR)$(PREFIX)/lib/libedged_dispatch.a
+	install -D -m 0644 lib/edged_dispatch.h $(DESTDIR)$(PREFIX)/include/edged_dispatch.h
 	install -D -m 0644 packaging/edged@.service $(DESTDIR)/etc/systemd/system/edged@.service
 	sed -i 's#/usr/local/sbin#$(PREFIX)/sbin#g' $(DESTDIR)/etc/systemd/system/edged@.service
 	@if [ -e $(DESTDIR)/etc/edged/edge.yaml ]; then \
@@ -151,7 +190,7 @@ install: all
 clean:
 	rm -rf build
 
-C_FILES  = $(wildcard edged/*.[ch] bpf/*.[ch] tests/unit/*.c tests/bpf/*.[ch] tests/bench/bench*.[ch])
+C_FILES  = $(wildcard edged/*.[ch] bpf/*.[ch] tests/unit/*.c tests/bpf/*.[ch] tests/bench/bench*.[ch] lib/*.[ch] examples/*.c proxy/*.[ch])
 SH_FILES = $(wildcard ci/*.sh tests/*.sh tests/*/*.sh lab/*.sh lab/lab .ci/run)
 
 format:

@@ -178,12 +178,30 @@ struct dos_bucket {
 	__u64 byte_tokens;
 };
 
+/* dos_dest_policy.syn_cookies: whether, and when, XDP answers SYNs with cookies. */
+enum dos_syn_cookies {
+	DOS_SYN_COOKIES_OFF = 0,
+	DOS_SYN_COOKIES_ALWAYS = 1, /* every SYN to the destination */
+	DOS_SYN_COOKIES_AUTO = 2,   /* SYNs beyond syn_auto_pps per destination address */
+};
+
+/* Port ranges per SYN-cookie destination: "80,443,8000-8100" is 3; a destination needing
+ * more is written as two config entries for two prefixes, or with wider ranges. */
+#define DOS_SYN_PORT_RANGES 8
+
 /* A per-destination ceiling or a SYN-cookie-protected destination (LPM values). */
 struct dos_dest_policy {
 	__u64 ceiling_pps;   /* 0 = no ceiling */
 	__u64 ceiling_burst; /* packets; 0 = one second's worth */
-	__u8 syn_cookies;    /* answer SYNs to this destination with cookies */
+	__u8 syn_cookies;    /* enum dos_syn_cookies: answer SYNs to it with cookies */
 	__u8 pad[7];
+	/* SYN cookies (bpf/syncookie.bpf.h), used when syn_cookies is set: */
+	__u64 syn_auto_pps; /* AUTO: SYNs per second per destination address left to the stack */
+	__u16 syn_mss;      /* MSS the SYN-ACK offers; 0 = 1460 (IPv4) or 1440 (IPv6) */
+	__u8 syn_nports;    /* port ranges below; 0 = every TCP port */
+	__u8 syn_pad[5];
+	__u16 syn_port_lo[DOS_SYN_PORT_RANGES]; /* inclusive, host order */
+	__u16 syn_port_hi[DOS_SYN_PORT_RANGES];
 };
 
 /* Global settings, one element of the dos_settings array, changed at runtime. */

@@ -719,6 +719,8 @@ static const struct key_handler function_keys[] = {
 static void (*const section_parsers[FN_COUNT])(struct parser *p, yaml_node_t *v,
                                                const char *path) = {
         [FN_DOS] = dos_config_parse,
+        [FN_LB] = lb_config_parse,
+        [FN_DISPATCH] = dispatch_config_parse,
 };
 
 /* The section's presence turns the function on: `dos:`, `dos: {}` or `dos: {enabled: true}`. */
@@ -857,6 +859,8 @@ static void parse_document(struct parser *p)
 void config_release(struct edged_config *cfg)
 {
 	dos_config_release(&cfg->dos);
+	lb_config_release(&cfg->lb);
+	dispatch_config_release(&cfg->dispatch);
 }
 
 static void set_defaults(struct edged_config *cfg)

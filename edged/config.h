@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "dispatch_config.h"
 #include "dos_config.h"
+#include "lb_config.h"
 #include "log.h"
 
 /* Instance names become directory names under /sys/fs/bpf/edged/ and appear in metrics. */
@@ -64,6 +66,8 @@ struct edged_config {
 	enum log_level log_level;
 	struct function_config fn[FN_COUNT];
 	struct dos_config dos;
+	struct lb_config lb;
+	struct dispatch_config dispatch;
 };
 
 /* Errors found while loading; each message is already "FILE:LINE:COL: message". */

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "dispatch_control.h"
 #include "dos_control.h"
+#include "lb_control.h"
 #include "log.h"
 #include "sockio.h"
 #include "stats.h"
@@ -167,6 +169,9 @@ static const struct command {
         {"version", cmd_version, "edged's version"},
         {"teardown", cmd_teardown, "detach and unpin everything, then exit"},
         {"dos", dos_command, "DoS rules and lists: dos rules | dos block|allow add|del|list|flush"},
+        {"dispatch", dispatch_command,
+         "socket dispatch: dispatch bindings | dispatch services | dispatch register SERVICE"},
+        {"lb", lb_command, "load balancer: lb list | lb servers | lb drain|undrain SERVER | lb weight SERVER N"},
         {"capture", NULL, "stream sampled packets as pcap (edgectl capture -w FILE)"},
 };
 
@@ -240,13 +245,39 @@ static bool peer_allowed(int fd)
 	return false;
 }
 
-static ssize_t read_line(int fd, char *buf, size_t size)
+static pid_t peer_pid(int fd)
 {
+	struct ucred cred = {};
+	socklen_t len = sizeof(cred);
+
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ? 0 : cred.pid;
+}
+
+/* Reads the request line. A descriptor sent along with it (SCM_RIGHTS: `dispatch register`
+ * from lib/edged_dispatch.c) lands in *PASSED_FD; extra ones are closed. */
+static ssize_t read_line(int fd, char *buf, size_t size, int *passed_fd)
+{
+	union { /* aligned for struct cmsghdr */
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
 	size_t len = 0;
 
 	while (len + 1 < size) {
-		ssize_t n = read(fd, buf + len, size - 1 - len);
+		struct iovec iov = {.iov_base = buf + len, .iov_len = size - 1 - len};
+		struct msghdr msg = {.msg_iov = &iov,
+		                     .msg_iovlen = 1,
+		                     .msg_control = cbuf.buf,
+		                     .msg_controllen = sizeof(cbuf.buf)};
+		ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int))) {
+			if (*passed_fd >= 0)
+				close(*passed_fd);
+			memcpy(passed_fd, CMSG_DATA(c), sizeof(int));
+		}
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -263,29 +294,38 @@ void control_serve(struct edged *e)
 	char line[CONTROL_MAX_REQUEST], buf[CONTROL_MAX_REQUEST];
 	struct request rq = {};
 	struct strbuf out = {};
+	int fd, passed_fd = -1;
 	bool ok;
-	int fd;
 
 	fd = accept4(e->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
 	set_timeouts(fd);
-	if (!peer_allowed(fd) || read_line(fd, line, sizeof(line)) <= 0) {
+	if (!peer_allowed(fd) || read_line(fd, line, sizeof(line), &passed_fd) <= 0) {
+		if (passed_fd >= 0)
+			close(passed_fd);
 		close(fd);
 		return;
 	}
 	pr_debug("control: %s", line);
 	ok = parse_line(line, buf, sizeof(buf), &rq, &out);
+	rq.has_fd = passed_fd >= 0;
+	rq.fd = passed_fd;
+	rq.peer_pid = peer_pid(fd);
 	/* A capture streams from the event loop: it keeps the connection. */
 	if (ok && strcmp(rq.argv[0], "capture") == 0) {
 		ok = capture_start(e, fd, &rq, &out);
 		if (ok) {
+			if (passed_fd >= 0)
+				close(passed_fd);
 			sb_free(&out);
 			return;
 		}
 	} else if (ok) {
 		ok = run(e, &rq, &out);
 	}
+	if (passed_fd >= 0)
+		close(passed_fd); /* edged keeps no copy (see dispatch_register.c) */
 	sock_send_all(fd, ok ? "ok\n" : "error\n", ok ? 3 : 6);
 	if (out.buf)
 		sock_send_all(fd, out.buf, out.len);

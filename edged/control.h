@@ -8,6 +8,8 @@
 #ifndef EDGED_CONTROL_H
 #define EDGED_CONTROL_H
 
+#include <sys/types.h>
+
 #include "edged.h"
 
 #define CONTROL_MAX_REQUEST 4096
@@ -18,6 +20,11 @@ struct request {
 	bool json;
 	int argc;
 	char *argv[CONTROL_MAX_ARGS];
+	/* A descriptor that came with the request (SCM_RIGHTS), for `dispatch register`. The
+	 * handler borrows it; control_serve() closes it after the reply. */
+	bool has_fd;
+	int fd;
+	pid_t peer_pid; /* who sent it (SO_PEERCRED); 0 when unknown */
 };
 
 /* Creates the listening socket at e->cfg.control_socket. Returns the fd or -1. */

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "synproxy.h"
 
 /* Loads PATH; on errors writes them, one per line, to ERRS (or stderr) and returns -1. */
 int edged_load_config(const char *path, struct edged_config *cfg, struct strbuf *errs)
@@ -65,18 +66,34 @@ static bool metrics_changed(const struct edged_config *old, const struct edged_c
  * nothing that runs. */
 static int apply(struct edged *e, const struct edged_config *next)
 {
-	int err = datapath_prepare(&e->dp, next);
+	const struct dos_config *dos = next->fn[FN_DOS].enabled ? &next->dos : NULL;
+	/* First: its check loads nf_conntrack, whose kfuncs the program then finds. */
+	int err = synproxy_prepare(&e->synproxy, next->instance, dos);
 
+	if (!err)
+		err = datapath_prepare(&e->dp, next);
 	if (!err)
 		err = dos_prepare(&e->dos, &e->dp, next->fn[FN_DOS].enabled ? &next->dos : NULL);
 	if (!err)
+		err = lb_prepare(&e->lb, &e->dp, next->fn[FN_LB].enabled ? &next->lb : NULL);
+	if (!err)
+		err = dispatch_prepare(&e->dispatch, &e->dp, next);
+	/* synproxy before the XDP side passes cookie ACKs to it; undone by abort. */
+	if (!err)
+		err = synproxy_commit(&e->synproxy);
+	if (!err)
 		err = datapath_commit(&e->dp, next);
 	if (err) {
+		synproxy_abort(&e->synproxy);
 		dos_abort(&e->dos);
+		dispatch_abort(&e->dispatch);
+		lb_abort(&e->lb);
 		datapath_abort(&e->dp);
 		return err;
 	}
 	dos_commit(&e->dos, &e->dp);
+	dispatch_commit(&e->dispatch, &e->dp, next);
+	lb_commit(&e->lb, &e->dp);
 	return 0;
 }
 
@@ -108,6 +125,8 @@ int edged_reload(struct edged *e, struct strbuf *errs)
 		config_release(&e->cfg);
 		e->cfg = *next; /* NEXT's allocations move with it */
 		next->dos = (struct dos_config){};
+		next->lb = (struct lb_config){};
+		next->dispatch = (struct dispatch_config){};
 		e->generation++;
 		log_set_level(e->cfg.log_level);
 		if (restart_metrics)
@@ -196,6 +215,7 @@ static void housekeeping(struct edged *e, int tfd)
 	if (read(tfd, &expirations, sizeof(expirations)) != sizeof(expirations))
 		return;
 	capture_tick(e);
+	lb_health_tick(e);
 	if (e->cfg.fn[FN_DOS].enabled) {
 		pthread_mutex_lock(&e->lock);
 		dos_sweep(&e->dos, &e->dp);
@@ -241,6 +261,8 @@ int edged_serve(struct edged *e)
 			housekeeping(e, tfd);
 		else if (capture_owns_fd(e, got.data.fd))
 			capture_event(e, got.data.fd);
+		else if (lb_health_owns_fd(e, got.data.fd))
+			lb_health_event(e, got.data.fd);
 		else
 			control_serve(e);
 	}
@@ -279,11 +301,16 @@ void edged_stop(struct edged *e)
 {
 	notify_systemd("STOPPING=1");
 	metrics_stop(e);
-	if (e->teardown)
+	dispatch_state_close(&e->dispatch, e->teardown); /* before the pins go with the teardown */
+	if (e->teardown) {
+		synproxy_teardown(&e->synproxy, e->cfg.instance);
 		datapath_teardown(&e->dp, e->cfg.instance);
-	else
+	} else {
 		datapath_close(&e->dp);
+	}
+	synproxy_close(&e->synproxy);
 	dos_state_close(&e->dos);
+	lb_state_close(&e->lb);
 	/* Last: `edged --teardown` waits for the socket to go as the sign that all is done. */
 	control_close(e);
 	config_release(&e->cfg);

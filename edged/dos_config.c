@@ -15,6 +15,8 @@
  *         rate: {pps: 1000, per: destination}
  *     ceilings:
  *       - {dst: 203.0.113.0/24, pps: 200k}
+ *     syn_cookies:                     # edged/syncookie_config.c
+ *       - {dst: 203.0.113.10/32, ports: "80,443"}
  *
  * Each rule compiles to one struct dos_rule; combinations that could never match (ports on
  * ICMP, a port match on later fragments, IPv4 source with IPv6 destination) are errors here
@@ -48,6 +50,7 @@ void dos_config_release(struct dos_config *dc)
 	}
 	free(dc->rules);
 	free(dc->ceilings);
+	free(dc->syn_cookies);
 	memset(dc, 0, sizeof(*dc));
 }
 
@@ -755,6 +758,7 @@ static const struct key_handler dos_keys[] = {
         {"block_files", on_block_files, NULL},
         {"rules", on_rules, NULL},
         {"ceilings", on_ceilings, NULL},
+        {"syn_cookies", dos_syncookies_parse, NULL}, /* edged/syncookie_config.c */
 };
 
 void dos_config_parse(struct parser *p, yaml_node_t *v, const char *path)

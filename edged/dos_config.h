@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "dos.h"
+#include "syncookie_config.h"
 
 #define DOS_NAME_MAX  32
 #define DOS_MAX_FILES 16
@@ -40,6 +41,8 @@ struct dos_config {
 	int n_rules;
 	struct dos_ceiling_config *ceilings;
 	int n_ceilings;
+	struct dos_syncookie_config *syn_cookies; /* edged/syncookie_config.c */
+	int n_syn_cookies;
 };
 
 struct parser;

@@ -22,6 +22,7 @@
 #include <bpf/libbpf.h>
 
 #include "dos_maps.h"
+#include "syncookie_maps.h"
 #include "log.h"
 
 #define DOS_PIN_NAMES "dos_rule_names"
@@ -290,7 +291,7 @@ static int build_dests(struct dos_state *st, const struct dos_config *dc)
 		if (bpf_map_update_elem(st->next_dest[family_of(&c->dst)], &k, &pol, BPF_ANY))
 			return -1;
 	}
-	return 0;
+	return syncookie_dests_fill(dc, st->next_dest); /* edged/syncookie_maps.c */
 }
 
 /* ---- names ---- */
@@ -681,9 +682,14 @@ void dos_rules_render(struct dos_state *st, struct datapath *dp, const struct do
 			counters_json(out, &c);
 			sb_printf(out, "}");
 		}
-		sb_printf(out, "]}\n");
-	} else if (!n) {
-		sb_printf(out, "(no rules)\n");
+		sb_printf(out, "]");
+		syncookie_stats_render(dp, true, out);
+		sb_printf(out, "}\n");
+	} else {
+		if (!n)
+			sb_printf(out, "(no rules)\n");
+		if (dc && dc->n_syn_cookies)
+			syncookie_stats_render(dp, false, out);
 	}
 }
 
@@ -733,4 +739,5 @@ void dos_metrics_render(struct dos_state *st, struct datapath *dp, const struct 
 		for (int fam = 0; fam < DOS_NFAMILIES; fam++)
 			sb_printf(out, "edged_dos_list_entries{list=\"%s\",family=\"ipv%d\"} %ld\n",
 			          list_names[l], fam == DOS_V4 ? 4 : 6, st->entries[fam][l]);
+	syncookie_metrics_render(dp, out);
 }

@@ -30,6 +30,7 @@ static void usage(FILE *f)
 	           "  reload     re-read edged's config; an invalid file changes nothing\n"
 	           "  version    edged's version\n"
 	           "  teardown   detach and unpin everything, then stop edged\n"
+	           "  dispatch   bindings | services | register SERVICE --pid PID --fd N\n"
 	           "options: -j/--json  JSON instead of tables\n"
 	           "         -s/--socket PATH, -c/--config FILE  which edged to talk to\n");
 }

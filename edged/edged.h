@@ -10,8 +10,11 @@
 #include "capture.h"
 #include "config.h"
 #include "datapath.h"
+#include "dispatch_maps.h"
 #include "dos_maps.h"
+#include "lb_maps.h"
 #include "strbuf.h"
+#include "synproxy.h"
 
 #define EDGED_VERSION "0.1.0"
 
@@ -24,6 +27,9 @@ struct edged {
 	struct edged_config cfg; /* the config that is applied */
 	struct datapath dp;
 	struct dos_state dos;
+	struct synproxy_state synproxy; /* nftables synproxy behind the XDP SYN cookies */
+	struct dispatch_state dispatch;
+	struct lb_state lb;
 	unsigned long generation; /* applied configs since start: 1 after start */
 	time_t started;
 	time_t last_reload;

@@ -110,6 +110,11 @@ static int teardown(const char *path)
 		goto out;
 	}
 	err = datapath_teardown(NULL, cfg->instance);
+	/* nftables does not live in the pins; only removes a table this instance owns. */
+	if (synproxy_teardown(NULL, cfg->instance))
+		err = -1;
+	if (cfg->fn[FN_DISPATCH].enabled)
+		dispatch_teardown_offline(); /* routes and nftables do not live in the pins */
 out:
 	sb_free(&out);
 	config_errors_free(&ce);
@@ -149,6 +154,8 @@ int main(int argc, char **argv)
 	e->ctl_fd = -1;
 	e->dp.lock_fd = -1;
 	dos_state_init(&e->dos);
+	dispatch_state_init(&e->dispatch);
+	lb_state_init(&e->lb);
 	capture_init(&e->capture);
 	e->efd = -1;
 	snprintf(e->cfg.path, sizeof(e->cfg.path), "%s", o.config);

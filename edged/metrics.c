@@ -3,6 +3,8 @@
 #include <string.h>
 #include <microhttpd.h>
 
+#include "lb_control.h"
+#include "dispatch_control.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -59,6 +61,8 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 	xdp_counters(e, sb, "edged_xdp_bytes_total", true);
 	if (e->cfg.fn[FN_DOS].enabled)
 		dos_metrics_render(&e->dos, &e->dp, &e->cfg.dos, sb);
+	dispatch_metrics_render(e, sb);
+	lb_metrics_render(e, sb);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, struct strbuf *sb,

@@ -15,7 +15,7 @@ import struct
 import subprocess
 import time
 
-from . import addressing, netns, procs, state
+from . import addressing, netns, procs, qemu, state
 from .errors import LabError
 
 REPO = state.REPO
@@ -130,7 +130,11 @@ def rewrite_l2(src, dst, lt, dmac, smac):
     return count
 
 
-def mac_of(ns, ifname):
+def mac_of(ns, ifname, st=None, node=None):
+    """The MAC address of IFNAME in namespace NS, or of a QEMU guest's NIC (known from the run)."""
+    g = qemu.info(st, node) if st is not None else None
+    if g is not None:
+        return g["macs"][ifname]
     out = netns.ip(ns, "link", "show", "dev", ifname, json=True).stdout
     import json
     return json.loads(out)[0]["address"]
@@ -156,7 +160,7 @@ def replay(st, topo, pcap, node, iface, pps=1000, loops=1, limit=0, progress=Non
                                "--dstipmap=0.0.0.0/0:203.0.113.10/32 (see docs/lab.md)")
     end = topo.end(node, iface)
     peer = end.peer
-    dmac = mac_of(st.ns(node), iface)
+    dmac = mac_of(st.ns(node), iface, st, node)
     smac = REPLAY_MAC
     base = os.path.join(st.dir, f"replay-{os.getpid()}-{int(time.time() * 1000)}")
     rewritten = base + ".pcap"
@@ -171,7 +175,7 @@ def replay(st, topo, pcap, node, iface, pps=1000, loops=1, limit=0, progress=Non
         progress.say(f"  replaying {os.path.relpath(pcap, REPO) if pcap.startswith(REPO) else pcap} into "
                      f"{node}:{iface} (sent from {peer.node}:{peer.ifname}) at {pps:g} pps")
     t0 = time.monotonic()
-    p = netns.sh(st.ns(peer.node), argv, check=False, timeout=3600)
+    p = qemu.node_sh(st, peer.node, argv, check=False, timeout=3600)
     secs = time.monotonic() - t0
     os.unlink(rewritten)
     if p.returncode != 0:
@@ -189,6 +193,8 @@ class Capture:
         # --immediate-mode: with the default ring-buffer timeout, packets of the last second
         # are still in the kernel when the capture is stopped and never reach the file.
         argv = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", str(snaplen), "-w", self.path]
+        if qemu.is_guest(lab.st, node):
+            argv[1:1] = ["-Z", "root"]  # a guest has no tcpdump user to drop privileges to
         if bpf_filter:
             argv += bpf_filter.split()
         self.rec = lab.spawn(node, "capture", argv, log_name=f"capture-{name}.log")
@@ -237,7 +243,8 @@ class DropCapture:
         _, edgectl = edge.binaries()
         argv = [edgectl, "-s", info["socket"], "capture", "--verdict", verdict, "--count", str(count),
                 "--timeout", str(timeout), "-w", self.path]
-        self.rec = lab.spawn(node, "drop-capture", argv, log_name=f"capture-{name}.log")
+        # edgectl on the host, on the run directory's socket (bridged when edged is in a guest).
+        self.rec = lab.spawn(node, "drop-capture", argv, log_name=f"capture-{name}.log", host=True)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:  # edged starts the stream with the pcap header
             if os.path.exists(self.path) and os.path.getsize(self.path) >= 24:

@@ -64,8 +64,13 @@ def render(template_path, variables):
     return string.Template(text).safe_substitute(variables)
 
 
-def build_config(template_path, topo, node, st):
-    """The edged config dict of NODE in run ST."""
+def build_config(template_path, topo, node, st, control_socket=None, uplink_modes=None):
+    """The edged config dict of NODE in run ST.
+
+    CONTROL_SOCKET replaces the run directory's socket (a QEMU guest's edged listens inside
+    the guest). UPLINK_MODES ({ifname: xdp_mode}) are the per-uplink defaults when the
+    template lists no uplinks: a guest's e1000 NIC has generic XDP only. A nameless uplink
+    entry in the template still applies to every uplink."""
     variables = template_vars(topo, node, st)
     doc = load_text(render(template_path, variables), template_path) or MDict()
     if not isinstance(doc, dict):
@@ -75,15 +80,17 @@ def build_config(template_path, topo, node, st):
         if key in doc:
             raise LabError(f"the template sets '{key}', which the lab generates per run and node", template_path,
                            doc.line_of(key), f"remove '{key}:' from the template")
-    uplink_defaults = {"xdp_mode": "native"}
+    uplink_defaults = {}
     uplinks = doc.get("uplinks")
     if isinstance(uplinks, list) and uplinks and all(isinstance(u, dict) and "name" not in u for u in uplinks):
         # A nameless entry gives settings for every uplink, e.g. uplinks: [{xdp_mode: generic}].
         uplink_defaults.update(uplinks[0])
         uplinks = None
+    modes = uplink_modes or {}
     out = {"instance": variables["instance"]}
-    out["uplinks"] = uplinks if uplinks else [dict({"name": e.ifname}, **uplink_defaults) for e in node.ends]
-    out["control_socket"] = st.file(f"{node.name}.sock")
+    out["uplinks"] = uplinks if uplinks else [
+        dict({"name": e.ifname, "xdp_mode": modes.get(e.ifname, "native")}, **uplink_defaults) for e in node.ends]
+    out["control_socket"] = control_socket or st.file(f"{node.name}.sock")
     for k, v in doc.items():
         if k != "uplinks":
             out[k] = v

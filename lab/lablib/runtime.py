@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
 """A running lab: bring a topology up in namespaces, act on its nodes, tear it down.
 
-Order of bring-up: namespaces (+ sysctls) -> veth links -> addresses and host routes ->
-origin and edge services -> edged on every edge -> health watchers -> BIRD everywhere ->
+Order of bring-up: namespaces (+ sysctls) -> QEMU guests started (their taps moved into the
+routers' namespaces) -> veth links -> addresses and host routes -> guests ready and configured
+-> origin and edge services -> edged on every edge -> health watchers -> BIRD everywhere ->
 wait until BGP has converged (every session Established, every router has the anycast routes
-with one nexthop per healthy neighbouring edge).
+with one nexthop per healthy neighbouring edge). A QEMU guest node (lab/lablib/qemu.py) keeps
+its namespace, which holds only its management link; what runs "in the node" runs in the guest.
 
 Teardown works from the state file alone (so it also cleans stale runs): health watchers ->
 edged (SIGTERM) and `edged --teardown` per edge BEFORE its namespace goes (nothing may stay
@@ -18,7 +20,7 @@ import signal
 import subprocess
 import time
 
-from . import bird, edge, netns, procs, state, topology
+from . import bird, edge, netns, procs, qemu, state, topology
 from .errors import LabError
 from .report import Waiter
 
@@ -61,6 +63,7 @@ class Lab:
         self.progress = progress
         self.children = []  # Popen objects of this process, reaped at exit
         self.no_edged = bool(st.data.get("options", {}).get("no_edged"))
+        self.guests = {}    # name -> qemu.Guest, for the guests this process boots
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -82,6 +85,13 @@ class Lab:
     def edge_runs_edged(self, node):
         return self.topo.nodes[node].edged and not self.no_edged
 
+    def is_guest(self, node):
+        return self.topo.nodes[node].is_guest
+
+    def node_sh(self, node, argv, check=True, timeout=30, bpffs=False, input=None):
+        """A command in NODE (inside the guest for a QEMU guest), to its end."""
+        return qemu.node_sh(self.st, node, argv, check=check, timeout=timeout, bpffs=bpffs, input=input)
+
     def up(self):
         p = self.progress
         topo = self.topo
@@ -91,16 +101,35 @@ class Lab:
         if any(self.edge_runs_edged(e.name) for e in topo.edges):
             self._check_edged_binaries()
             ensure_bpffs()
+        if topo.guests:
+            kernel, image = qemu.build_image(p)
         for node in topo.nodes.values():
             self._create_node(node)
-        p.say(f"  {len(topo.nodes)} namespaces created; wiring {len(topo.links)} veth links")
-        for link in topo.links:
+        # Guests boot (about 9 s under TCG) while the namespaces are wired around them.
+        for i, node in enumerate(topo.guests, 1):
+            g = self.guests[node.name] = qemu.Guest(self, node.name, i)
+            g.start(kernel, image)
+            nics = ", ".join(f"{e.ifname} {e.nic}" for e in node.ends)
+            p.say(f"  node {node.name:<10} QEMU guest booting (NICs: {nics}; console "
+                  f"{os.path.relpath(self.st.file(node.name + '.console.log'), REPO)})")
+        for g in self.guests.values():
+            g.wire()
+        veths = [ln for ln in topo.links if not (topo.nodes[ln.a.node].is_guest or topo.nodes[ln.b.node].is_guest)]
+        p.say(f"  {len(topo.nodes)} namespaces created; wiring {len(veths)} veth links"
+              + (f" and {len(topo.links) - len(veths)} guest taps" if len(veths) < len(topo.links) else ""))
+        for link in veths:
             netns.veth(self.st.ns(link.a.node), link.a.ifname, self.st.ns(link.b.node), link.b.ifname, link.mtu)
         for node in topo.nodes.values():
-            self._configure_node(node)
+            if not node.is_guest:
+                self._configure_node(node)
         self._write_bird_configs()
         for node in topo.by_role("origin"):
             self._start_origin(node)
+        for name, g in self.guests.items():
+            secs = g.wait_ready()
+            p.say(f"  node {name:<10} guest ready: boot to agent {secs:.1f}s")
+            g.start_bridges()
+            self._configure_node(topo.nodes[name])
         for node in topo.edges:
             self._start_edge_service(node)
         for node in topo.edges:
@@ -125,6 +154,11 @@ class Lab:
         ns = self.st.ns(node.name)
         self.st.add_namespace(ns)  # recorded first: a crash right after still gets it cleaned
         netns.add(ns)
+        if node.is_guest:
+            # Only the management link lives here; the node's own sysctls are the guest's.
+            netns.sysctls(ns, {"net.ipv6.conf.all.accept_dad": 0, "net.ipv6.conf.default.accept_dad": 0})
+            self.progress.say(f"  node {node.name:<10} {node.role:<13} QEMU guest, namespace {ns} (management)")
+            return
         settings = dict(SYSCTL_ALL)
         optional = ()
         if node.role in topology.ROUTING_ROLES:
@@ -153,13 +187,28 @@ class Lab:
             # AnyIP: every address of the anycast prefixes is local on the edge.
             for pfx in node.anycast:
                 cmds.append(f"route add local {pfx} dev lo")
+        if node.is_guest:
+            sysctls = dict(SYSCTL_ALL)
+            if node.role == "edge":
+                sysctls.update(SYSCTL_EDGE)
+            self.guests[node.name].configure(cmds, sysctls)
+            return
         netns.ip_batch(self.st.ns(node.name), cmds)
 
     # ------------------------------------------------------------------ processes
-    def spawn(self, node, role, argv, bpffs=False, log_name=None):
-        ns = self.st.ns(node)
+    def spawn(self, node, role, argv, bpffs=False, log_name=None, host=False):
+        """Start ARGV in NODE: its namespace, or inside its guest (host=True: the guest node's
+        namespace on the host, for host tools such as edgectl on a bridged socket)."""
+        if self.is_guest(node) and not host:
+            full = qemu.client_argv(self.st, node, argv)
+        else:
+            full = netns.exec_argv(self.st.ns(node), argv, bpffs=bpffs)
+        return self.spawn_host(node, role, full, log_name)
+
+    def spawn_host(self, node, role, full_argv, log_name=None):
+        """Start FULL_ARGV as it is (it enters its namespace itself) and record it for NODE."""
         log = self.st.file(log_name or f"{node}.{role}.log")
-        proc, rec = procs.spawn(netns.exec_argv(ns, argv, bpffs=bpffs), log)
+        proc, rec = procs.spawn(full_argv, log)
         self.children.append(proc)
         return self.st.add_proc(rec, node, role)
 
@@ -181,6 +230,20 @@ class Lab:
         if "--vip" in argv:
             self.spawn(node.name, "service", argv)
             self.spawn(node.name, "iperf3", ["iperf3", "-s", "-p", "5201"])
+            if node.is_guest:
+                self._wait_service(node.name)
+
+    def _wait_service(self, node, timeout=30):
+        """A guest's Python starts slowly under TCG: wait until the edge service listens on :80."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            p = self.node_sh(node, ["grep", "-qE", ":0050 [0-9A-F]+:[0-9A-F]+ 0A ", "/proc/net/tcp",
+                                    "/proc/net/tcp6"], check=False, timeout=10)
+            if p.returncode == 0:
+                return
+            time.sleep(0.3)
+        raise LabError(f"the edge service on guest {node} did not listen on port 80 within {timeout}s",
+                       fix=f"see {self.st.file(node + '.service.log')}")
 
     def _write_bird_configs(self):
         for node in self.topo.nodes.values():
@@ -199,19 +262,28 @@ class Lab:
 
     def start_bird(self, node):
         self.progress.say(f"  node {node:<10} starting BIRD (AS {self.topo.nodes[node].asn})")
-        # -f: foreground, so the recorded PID is BIRD itself.
-        self.spawn(node, "bird", ["bird", "-f", "-c", self.st.file(f"{node}.bird.conf"), "-s", self.bird_ctl(node),
-                                  "-P", self.st.file(f"{node}.bird.pid")])
+        # -f: foreground, so the recorded PID is BIRD itself. In a guest the control socket is
+        # the guest's own; the bridge makes it bird_ctl() on the host.
+        ctl, pid = (qemu.GUEST_BIRD_CTL, qemu.GUEST_BIRD_PID) if self.is_guest(node) else \
+            (self.bird_ctl(node), self.st.file(f"{node}.bird.pid"))
+        self.spawn(node, "bird", ["bird", "-f", "-c", self.st.file(f"{node}.bird.conf"), "-s", ctl, "-P", pid])
 
     def _start_health(self, node):
         ctl = self.bird_ctl(node.name)
         protos = ",".join(f"anycast{p.version}" for p in node.anycast)
         protos = ",".join(dict.fromkeys(protos.split(",")))
-        if self.edge_runs_edged(node.name):
+        if self.edge_runs_edged(node.name) and node.is_guest:
+            # The watcher runs in the guest, next to edged and BIRD, as on a real server.
+            ctl = qemu.GUEST_BIRD_CTL
+            check = ["edgectl", "-s", qemu.guest_edged_socket(edge.instance_name(self.st.id, node.name)), "-j",
+                     "status"]
+        elif self.edge_runs_edged(node.name):
             _, edgectl = edge.binaries()
             check = [edgectl, "-s", self.edge_sock(node.name), "-j", "status"]
         else:
             check = ["true"]  # no edged: the edge is healthy by definition (mechanics-only runs)
+            if node.is_guest:
+                ctl = qemu.GUEST_BIRD_CTL
         self.spawn(node.name, "health", [os.path.join(ROLES_DIR, "edge-health"), ctl, HEALTH_INTERVAL, protos, "--"]
                    + check)
 
@@ -222,15 +294,26 @@ class Lab:
     def start_edged(self, node, template=None):
         n = self.topo.nodes[node]
         template = template or n.template
-        cfg = edge.build_config(template, self.topo, n, self.st)
+        guest_sock = None
+        if n.is_guest:
+            # edged in the guest is the image's copy of this build; its socket is the guest's,
+            # bridged to the run directory (edge_sock) for edgectl on the host.
+            guest_sock = qemu.guest_edged_socket(edge.instance_name(self.st.id, node))
+            modes = {e.ifname: topology.NIC_MODELS[e.nic] for e in n.ends}
+            cfg = edge.build_config(template, self.topo, n, self.st, control_socket=guest_sock, uplink_modes=modes)
+        else:
+            cfg = edge.build_config(template, self.topo, n, self.st)
         path = self.st.file(f"{node}.edged.yaml")
         with open(path, "w", encoding="utf-8") as f:
             f.write(edge.dump(cfg))
         with self.st.locked() as d:
             d["edges"][node] = {"ns": self.st.ns(node), "instance": cfg["instance"], "config": path,
-                                "socket": cfg["control_socket"], "template": template}
+                                "socket": self.edge_sock(node) if n.is_guest else cfg["control_socket"],
+                                "template": template, "guest": n.is_guest}
         edged, _ = edge.binaries()
-        chk = netns.sh(self.st.ns(node), [edged, "--check", "-c", path], check=False, bpffs=True)
+        if n.is_guest:
+            edged = "edged"
+        chk = self.node_sh(node, [edged, "--check", "-c", path], check=False, bpffs=True)
         if chk.returncode != 0:
             raise LabError(f"edged rejects the config generated for {node}:\n{(chk.stderr or chk.stdout).strip()}",
                            template, None, f"fix the template (generated file: {path})")
@@ -239,15 +322,17 @@ class Lab:
         self.progress.say(f"  node {node:<10} starting edged (instance {cfg['instance']}, "
                           f"uplinks {', '.join(u['name'] for u in cfg['uplinks'])})")
         rec = self.spawn(node, "edged", [edged, "-c", path], bpffs=True)
-        deadline = time.monotonic() + 20
+        # Under TCG the verifier alone takes seconds: a guest gets longer.
+        wait = 60 if n.is_guest else 20
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if not procs.alive(rec["pid"], rec["start"]):
                 raise LabError(f"edged on {node} exited during start:\n{tail(rec['log'])}",
                                fix=f"see {rec['log']}")
-            if edge.healthy(self.st.ns(node), cfg["control_socket"]):
+            if edge.healthy(self.st.ns(node), self.edge_sock(node) if n.is_guest else cfg["control_socket"]):
                 return rec
             time.sleep(0.1)
-        raise LabError(f"edged on {node} did not answer `edgectl status` within 20 s:\n{tail(rec['log'])}")
+        raise LabError(f"edged on {node} did not answer `edgectl status` within {wait} s:\n{tail(rec['log'])}")
 
     def stop_edged(self, node):
         for rec in self.st.procs(node=node, role="edged"):
@@ -267,8 +352,15 @@ class Lab:
         loss, which BIRD notices at once. edged-stop: edged stops and the health watcher
         withdraws the anycast routes. bird-kill: BIRD dies, the kernel resets its sessions."""
         ns = self.ns(node)
+        guest = self.is_guest(node)
         if how == "blackhole":
-            netns.sh(ns, ["nft", "-f", "-"], input=BLACKHOLE_NFT)
+            self.node_sh(node, ["nft", "-f", "-"], input=qemu.GUEST_BLACKHOLE_NFT if guest else BLACKHOLE_NFT)
+        elif how == "link-down" and guest:
+            # The guest's NIC down, and the tap at the router's end: a tap has no carrier to lose,
+            # and the router must see the link go at once, as with a veth.
+            for end in self.topo.nodes[node].ends:
+                self.node_sh(node, ["ip", "link", "set", "dev", end.ifname, "down"])
+                netns.ip(self.st.ns(end.peer.node), "link", "set", "dev", end.peer.ifname, "down")
         elif how == "link-down":
             for end in self.topo.nodes[node].ends:
                 netns.ip(ns, "link", "set", "dev", end.ifname, "down")
@@ -276,7 +368,8 @@ class Lab:
             self.stop_edged(node)
         elif how == "bird-kill":
             for rec in self.st.procs(node=node, role="bird"):
-                procs.stop(rec, sig=signal.SIGKILL)
+                # In a guest the record is the agent client: SIGUSR2 asks it to SIGKILL BIRD.
+                procs.stop(rec, sig=signal.SIGUSR2 if guest else signal.SIGKILL)
                 self.st.drop_proc(rec["pid"])
         else:
             raise LabError(f"unknown failure '{how}'", fix="use blackhole, link-down, edged-stop or bird-kill")
@@ -288,8 +381,13 @@ class Lab:
         if how is None:
             return
         ns = self.ns(node)
+        guest = self.is_guest(node)
         if how == "blackhole":
-            netns.sh(ns, ["nft", "delete", "table", "inet", "lab_blackhole"])
+            self.node_sh(node, ["nft", "delete", "table", "inet", "lab_blackhole"])
+        elif how == "link-down" and guest:
+            for end in self.topo.nodes[node].ends:
+                netns.ip(self.st.ns(end.peer.node), "link", "set", "dev", end.peer.ifname, "up")
+                self.node_sh(node, ["ip", "link", "set", "dev", end.ifname, "up"])
         elif how == "link-down":
             for end in self.topo.nodes[node].ends:
                 netns.ip(ns, "link", "set", "dev", end.ifname, "up")
@@ -398,6 +496,22 @@ def ensure_bpffs():
     subprocess.run(["mount", "-t", "bpf", "-o", "mode=0700", "bpf", BPFFS], check=True)
 
 
+def _teardown_guest_edge(st, node, info):
+    """`edged --teardown` inside a guest, and a check that nothing stayed pinned there."""
+    if not info.get("checked"):
+        return []
+    why = qemu.check_alive(st, node)
+    if why:
+        return [f"`edged --teardown` on {node} could not run: {why.splitlines()[0]}"]
+    p = qemu.node_sh(st, node, ["edged", "--teardown", "-c", info["config"]], check=False, timeout=60)
+    if p.returncode != 0:
+        return [f"`edged --teardown` in guest {node} failed ({p.returncode}): {(p.stderr or p.stdout).strip()[:300]}"]
+    pin_dir = os.path.join(PIN_ROOT, info["instance"])
+    if qemu.node_sh(st, node, ["test", "-e", pin_dir], check=False, timeout=20).returncode == 0:
+        return [f"{pin_dir} still exists in guest {node} after `edged --teardown`"]
+    return []
+
+
 def teardown(st, progress):
     """Tear down run ST from its state file; records any leftover as an issue in the state."""
     old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
@@ -420,6 +534,10 @@ def _teardown(st, progress):
     for node, info in sorted(st.data.get("edges", {}).items()):
         for rec in [r for r in st.data["procs"] if r["node"] == node and r["role"] == "edged"]:
             procs.stop(rec, timeout=5)
+        if info.get("guest"):
+            issues += _teardown_guest_edge(st, node, info)
+            progress.say(f"  node {node:<10} edged stopped, data path torn down (in the guest)")
+            continue
         ns = info["ns"]
         pin_dir = os.path.join(PIN_ROOT, info["instance"])
         if info.get("checked") and netns.exists(ns) and os.access(edged_bin, os.X_OK):
@@ -431,6 +549,13 @@ def _teardown(st, progress):
             issues.append(f"{pin_dir} still exists after `edged --teardown` on {node}: removed by the lab")
             shutil.rmtree(pin_dir, ignore_errors=True)
         progress.say(f"  node {node:<10} edged stopped, data path torn down")
+    # Guests power off before their bridges and agent clients go: those end with them.
+    for node in sorted(st.data.get("guests") or {}):
+        issues += qemu.shutdown(st, node, progress)
+        # The guest's processes went with it: their agent clients are proxies of nothing now
+        # (they would wait for keepalives to notice), so they end at once.
+        for rec in [r for r in st.data["procs"] if r["node"] == node and r["role"] not in ("qemu", "bridge")]:
+            procs.stop(rec, timeout=0.5, sig=signal.SIGKILL)
     others = [r for r in st.data["procs"] if r["role"] not in ("health", "edged")]
     for rec in reversed(others):
         procs.stop(rec, timeout=3)

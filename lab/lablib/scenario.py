@@ -18,7 +18,7 @@ import os
 import re
 import time
 
-from . import addressing, capture, edge, netns, procs, runtime, state, topology, traffic
+from . import addressing, capture, edge, netns, procs, qemu, runtime, state, topology, traffic
 from .errors import Collector, LabError
 from .report import CheckResult, Waiter, emit, print_check, table
 from .yamlmarks import MDict, MList, load_file
@@ -386,9 +386,12 @@ class Context:
 
 
 class Runner:
-    def __init__(self, progress, no_edged=False, lab_prefix=None, fresh=False, keep=False):
+    def __init__(self, progress, no_edged=False, lab_prefix=None, fresh=False, keep=False, qemu=False):
         self.progress = progress
         self.no_edged = no_edged
+        self.qemu = qemu           # run each scenario on its topology's QEMU variant (NAME-qemu)
+        self.uplink_rows = []      # (scenario, {edge: "iface driver/xdp mode, ..."}) of labs with guests
+        self.guest_logs = {}       # scenario -> where its guests' logs are
         self.lab_prefix = lab_prefix
         self.fresh = fresh
         self.keep = keep
@@ -432,7 +435,9 @@ class Runner:
             self.broken[topo.name] = e.msg.splitlines()[0]
             self._release()
             raise
-        self.rows.append((f"(lab up: {topo.name})", 0, 0, 0, time.monotonic() - t0, prefix))
+        boots = {n: g.get("ready") for n, g in (self.lab.st.data.get("guests") or {}).items()}
+        note = prefix + "".join(f", {n} boot-to-ready {s:.1f}s" for n, s in boots.items() if s)
+        self.rows.append((f"(lab up: {topo.name})", 0, 0, 0, time.monotonic() - t0, note))
         return self.lab
 
     def _release(self):
@@ -471,6 +476,16 @@ class Runner:
         for scen in scens:
             if scen.topo is None:
                 scen.topo = topology.load(scen.topology)
+            if self.qemu and not scen.topo.guests:
+                try:
+                    scen.topo = qemu_variant(scen)
+                except LabError as e:
+                    res = CheckResult(scen.name, "scenario has a QEMU topology", False, str(e))
+                    print_check(res)
+                    self.results.append(res)
+                    self.rows.append((scen.name, 0, 1, 0, 0.0, "no QEMU variant"))
+                    ok = False
+                    continue
             t0 = time.monotonic()
             self.progress.say(f"== scenario {scen.name} ({scen.topo.name}): {scen.description}")
             if "edged" in scen.requires and self.no_edged:
@@ -500,6 +515,7 @@ class Runner:
                 (ctx.results if ctx else self.results).append(res)
             finally:
                 if ctx is not None:
+                    self._report_uplinks(ctx)
                     self._safe_cleanup(ctx)
             results = ctx.results if ctx else [r for r in self.results if r.scenario == scen.name]
             if ctx:
@@ -507,6 +523,9 @@ class Runner:
             p = sum(1 for r in results if r.ok and not r.skipped)
             f = sum(1 for r in results if not r.ok)
             s = sum(1 for r in results if r.skipped)
+            if f and ctx and ctx.lab.topo.guests:
+                # Where to look: the guests' console, edged and BIRD logs of this run.
+                self.guest_logs[scen.name] = [qemu.logs_hint(ctx.lab.st, g.name) for g in ctx.lab.topo.guests]
             note = ", ".join(f"{k} {v:.2f}s" for k, v in (ctx.timings.items() if ctx else []))
             self.rows.append((scen.name, p, f, s, time.monotonic() - t0, note))
             ok = ok and f == 0
@@ -533,12 +552,38 @@ class Runner:
             else:
                 self.lab = None
 
+    def _report_uplinks(self, ctx):
+        """Driver and XDP mode of every edge uplink, at the end of a scenario on a lab with
+        guests (edged's own status, `ethtool -i`, `ip -d link` in the node)."""
+        lab = ctx.lab
+        if not lab.topo.guests or lab.st.data.get("status") != "up":
+            return
+        row = {}
+        for e in lab.topo.edges:
+            if qemu.is_guest(lab.st, e.name) and qemu.check_alive(lab.st, e.name):
+                row[e.name] = "guest not answering"
+                continue
+            try:
+                ups = qemu.uplinks(lab.st, e.name, [end.ifname for end in e.ends])
+            except LabError as err:
+                row[e.name] = f"? ({err.msg.splitlines()[0]})"
+                continue
+            row[e.name] = qemu.uplinks_text(ups)
+            ctx.uplinks = getattr(ctx, "uplinks", {})
+            ctx.uplinks[e.name] = ups
+        self.uplink_rows.append((ctx.scen.name, row))
+
     def _cleanup(self, ctx):
         """Leave the lab as the scenario found it: traffic and captures stopped, nodes restored,
-        edged back on its topology config."""
+        edged back on its topology config. A guest that died or hangs fails here (it is killed
+        and reported), and the next scenario gets a fresh lab."""
         lab = ctx.lab
         if lab.st.data.get("status") != "up":
             return
+        for g in lab.topo.guests:
+            why = qemu.check_alive(lab.st, g.name)
+            if why:
+                raise LabError(why, fix=f"see {qemu.logs_hint(lab.st, g.name)}")
         for run in ctx.traffic.values():
             if not run.done():
                 run.stop()
@@ -752,7 +797,7 @@ class Runner:
 
     def do_exec(self, ctx, step, a):
         cmd = a["cmd"] if isinstance(a["cmd"], list) else ["bash", "-c", a["cmd"]]
-        p = netns.sh(ctx.lab.st.ns(a["node"]), cmd, check=False, timeout=120, bpffs=True)
+        p = ctx.lab.node_sh(a["node"], cmd, check=False, timeout=120, bpffs=True)
         if a.get("expect_rc") is None:
             self.say(f"exec on {a['node']}: {' '.join(cmd)} -> {p.returncode}")
             return
@@ -934,13 +979,41 @@ class Runner:
         failed = sum(1 for r in self.results if not r.ok)
         skipped = sum(1 for r in self.results if r.skipped)
         total = getattr(self, "total_seconds", self.progress.elapsed())
+        if self.uplink_rows:
+            emit("edge uplinks at the end of each scenario (driver/XDP mode; QEMU guests and namespaces):")
+            for name, row in self.uplink_rows:
+                emit(f"  {name}:")
+                for node, text in row.items():
+                    emit(f"    {node:<8} {text}")
         if failed:
             emit("failed checks:")
             for r in self.results:
                 if not r.ok:
                     emit(f"  {r.scenario}: {r.what}: {r.detail}")
+            for name, hints in self.guest_logs.items():
+                for h in hints:
+                    emit(f"  {name}: guest logs: {h}")
         emit(f"total {total:.1f}s" + (f"; {skipped} check(s) skipped" if skipped else ""))
         emit(f"{passed} passed, {failed} failed")
+
+
+def qemu_variant(scen):
+    """The QEMU variant of a scenario's topology: topologies/NAME-qemu.yaml, with every node
+    (same role) and interface of NAME, some nodes guests, so the scenario's steps mean the
+    same; it may add links (a guest with a virtio-net and an e1000 uplink)."""
+    base = scen.topo
+    path = topology.resolve_path(base.name + "-qemu")
+    if not os.path.exists(path):
+        raise LabError(f"scenario '{scen.name}' runs on topology '{base.name}', which has no QEMU variant",
+                       scen.path, fix=f"write topologies/{base.name}-qemu.yaml (the same nodes and links, qemu: on "
+                                      "some of them), or run the scenario without --qemu")
+    var = topology.load(path)
+    for n in base.nodes.values():
+        v = var.nodes.get(n.name)
+        if v is None or v.role != n.role or not {e.ifname for e in n.ends} <= {e.ifname for e in v.ends}:
+            raise LabError(f"topology {var.name} differs from {base.name} at node '{n.name}'", var.path,
+                           fix="a QEMU variant keeps every node, role and link of its topology")
+    return var
 
 
 def failover_stats(doc, t_fail, node):

@@ -23,13 +23,24 @@ RESERVED_NAMES = ("lo", "all", "default")
 
 TOP_KEYS = ("name", "description", "anycast", "addressing", "bgp", "defaults", "nodes", "links")
 NODE_KEYS = {
-    "*": ("role", "description", "loopback"),
+    "*": ("role", "description", "loopback", "qemu"),
     "router": ("as",),
     "internet": ("as",),
     "edge": ("as", "config", "edged", "anycast", "origin"),
     "origin": ("http_port",),
 }
-LINK_KEYS = ("a", "b", "v4", "v6", "mtu")
+LINK_KEYS = ("a", "b", "v4", "v6", "mtu", "nic")
+
+# The QEMU tier (lab/lablib/qemu.py): nodes of these roles can be guests instead of
+# namespaces; routers, clients, attackers and origins stay namespaces.
+GUEST_ROLES = ("edge", "customer-site", "vpn-client")
+GUEST_KEYS = ("nic", "smp", "memory")
+# NIC models a guest link can have, and the XDP mode edged uses on each by default: the
+# virtio-net driver has native XDP; e1000 and e1000e have only the generic (skb) path.
+NIC_MODELS = {"virtio": "native", "e1000": "generic", "e1000e": "generic"}
+# The management link between a guest and its node's namespace (lab/lablib/qemu.py): the
+# same /30 in every guest, never given to a lab link.
+MGMT_NET = ipaddress.ip_network("100.127.255.252/30")
 
 # BGP timers: a hold time of 3 s makes a silent edge failure cost at most 3 s of black-holed
 # flows; keepalive 1 s is the usual hold/3. Connect retry 2 s brings a restored edge back
@@ -48,14 +59,16 @@ class LinkEnd:
         self.addr4 = None
         self.addr6 = None
         self.peer = None  # the LinkEnd on the other side
+        self.nic = None   # on a guest's end: its NIC model (virtio, e1000, e1000e)
 
 
 class Link:
-    def __init__(self, a, b, line, v4=None, v6=None, mtu=1500):
+    def __init__(self, a, b, line, v4=None, v6=None, mtu=1500, nic=None):
         self.a, self.b = LinkEnd(a), LinkEnd(b)
         self.a.peer, self.b.peer = self.b, self.a
         self.line = line
         self.v4, self.v6, self.mtu = v4, v6, mtu
+        self.nic = nic  # the NIC model the topology gives this link (None: the guest's default)
 
     def __repr__(self):
         return f"Link({self.a.node}:{self.a.ifname} <-> {self.b.node}:{self.b.ifname})"
@@ -76,10 +89,15 @@ class Node:
         self.http_port = 80         # origin
         self.ends = []              # LinkEnds of this node, in link order
         self.description = ""
+        self.qemu = None            # a QEMU guest: {"nic": default model, "smp": n, "memory": MiB}
 
     @property
     def is_bgp(self):
         return self.role in BGP_ROLES
+
+    @property
+    def is_guest(self):
+        return self.qemu is not None
 
     def addr(self, family=4):
         """The address other nodes use to reach this node: a loopback, else the first link's."""
@@ -119,6 +137,10 @@ class Topology:
     @property
     def edges(self):
         return self.by_role("edge")
+
+    @property
+    def guests(self):
+        return [n for n in self.nodes.values() if n.is_guest]
 
     def vip(self, family):
         for v in self.vips:
@@ -360,6 +382,8 @@ def _parse_nodes(c, topo, doc, defaults):
             _parse_edge(c, topo, node, merged)
         if role == "origin" and "http_port" in merged:
             node.http_port = _int(c, merged, "http_port", 1, 65535, f"node '{name}' http_port") or 80
+        if "qemu" in merged:
+            _parse_qemu(c, node, merged)
         topo.nodes[name] = node
 
 
@@ -383,6 +407,38 @@ def _parse_edge(c, topo, node, m):
     node._origin_line = m.line_of("origin")
 
 
+def _parse_qemu(c, node, m):
+    """qemu: true | false | {nic: virtio|e1000|e1000e, smp: 1-4, memory: MiB}."""
+    v, ln = m["qemu"], m.line_of("qemu")
+    if v is False:
+        return
+    if node.role not in GUEST_ROLES:
+        c.add(f"node '{node.name}' ({node.role}) cannot be a QEMU guest", ln,
+              f"only {', '.join(GUEST_ROLES)} nodes can be guests: remove qemu: (routers, clients, attackers "
+              "and origins stay namespaces)")
+        return
+    spec = {"nic": "virtio", "smp": 1, "memory": 1024}
+    if isinstance(v, MDict):
+        _unknown_keys(c, v, GUEST_KEYS, f"node '{node.name}' qemu")
+        if "nic" in v:
+            if v["nic"] in NIC_MODELS:
+                spec["nic"] = v["nic"]
+            else:
+                c.add(f"node '{node.name}': qemu nic {v['nic']!r} is not a NIC model the lab has", v.line_of("nic"),
+                      "nic is one of: " + ", ".join(NIC_MODELS))
+        # One vCPU by default: TCG runs a vCPU per host thread, and the machine has two.
+        if "smp" in v:
+            spec["smp"] = _int(c, v, "smp", 1, 4, f"node '{node.name}' qemu smp") or 1
+        # The image (an initramfs, about 55 MB) lives in the guest's memory.
+        if "memory" in v:
+            spec["memory"] = _int(c, v, "memory", 384, 8192, f"node '{node.name}' qemu memory") or 1024
+    elif v is not True:
+        c.add(f"node '{node.name}': qemu must be true, false or a mapping, not {v!r}", ln,
+              "qemu: true, or qemu: {nic: e1000}")
+        return
+    node.qemu = spec
+
+
 def _parse_links(c, topo, doc):
     links = doc.get("links")
     if not isinstance(links, MList) or not links:
@@ -393,6 +449,7 @@ def _parse_links(c, topo, doc):
         ln = links.line_of(i)
         v4 = v6 = None
         mtu = 1500
+        nic = None
         if isinstance(spec, MList) and len(spec) == 2:
             a, b = spec
         elif isinstance(spec, MDict):
@@ -413,6 +470,12 @@ def _parse_links(c, topo, doc):
                             v6 = nets[0]
             if "mtu" in spec:
                 mtu = _int(c, spec, "mtu", 1280, 9000, "link mtu") or 1500
+            if "nic" in spec:
+                nic = spec["nic"]
+                if nic not in NIC_MODELS:
+                    c.add(f"link nic {nic!r} is not a NIC model the lab has", spec.line_of("nic"),
+                          "nic is one of: " + ", ".join(NIC_MODELS))
+                    nic = None
         else:
             c.add("a link is [node, node] or {a: node, b: node, v4: ..., v6: ...}", ln, "e.g. - [client1, r1]")
             continue
@@ -429,7 +492,7 @@ def _parse_links(c, topo, doc):
         if a == b:
             c.add(f"link from '{a}' to itself", ln, "a link joins two different nodes")
             continue
-        link = Link(a, b, ln, v4, v6, mtu)
+        link = Link(a, b, ln, v4, v6, mtu, nic)
         topo.links.append(link)
         topo.nodes[a].ends.append(link.a)
         topo.nodes[b].ends.append(link.b)
@@ -461,10 +524,26 @@ def _check_graph(c, topo, doc):
     if topo.vips and not topo.edges:
         c.add("anycast vips are declared but no edge announces them", doc.line_of("anycast"),
               "add an edge node, or remove anycast:")
+    _check_guest_links(c, topo)
+
+
+def _check_guest_links(c, topo):
+    """Every end of a guest gets its NIC model; nic: on a link without a guest is an error."""
+    for link in topo.links:
+        ends = [e for e in (link.a, link.b) if topo.nodes[e.node].is_guest]
+        if link.nic is not None and not ends:
+            c.add(f"link {link.a.node} -- {link.b.node}: nic: names the NIC model of a QEMU guest's end, and "
+                  "neither end is a guest", link.line,
+                  f"remove nic:, or make {link.a.node} or {link.b.node} a guest with qemu: true")
+        for e in ends:
+            e.nic = link.nic or topo.nodes[e.node].qemu["nic"]
+            if e.peer.node == "mgmt":
+                c.add(f"guest '{e.node}' has a link to a node named 'mgmt', the name of its management NIC",
+                      link.line, "rename that node")
 
 
 def _allocate(c, topo, doc):
-    reserved = list(topo.anycast)
+    reserved = list(topo.anycast) + [MGMT_NET]
     for n in topo.nodes.values():
         reserved += [lo.network for lo in n.loopback]
         reserved += n.anycast
@@ -473,10 +552,14 @@ def _allocate(c, topo, doc):
             if net is not None:
                 for r in reserved:
                     if net.version == r.version and net.overlaps(r):
-                        c.add(f"link subnet {net} overlaps {r} (an anycast prefix or loopback)", link.line,
-                              "pick a link subnet outside the anycast prefixes and loopbacks")
+                        what = "the QEMU guests' management link" if r == MGMT_NET else "an anycast prefix or loopback"
+                        c.add(f"link subnet {net} overlaps {r} ({what})", link.line,
+                              "pick a link subnet outside the anycast prefixes and loopbacks"
+                              + (f" and {MGMT_NET}" if r == MGMT_NET else ""))
     for pool, key in ((topo.pool4, "links4"), (topo.pool6, "links6")):
         for r in reserved:
+            if r == MGMT_NET:
+                continue  # the pool skips it; a pool around it is fine
             if pool.version == r.version and pool.overlaps(r):
                 c.add(f"link pool {pool} overlaps {r} (an anycast prefix or loopback)",
                       (doc.get("addressing") or MDict()).line_of(key) if isinstance(doc.get("addressing"), MDict) else None,
@@ -507,6 +590,8 @@ def summary(topo):
     for n in topo.nodes.values():
         roles.setdefault(n.role, []).append(n.name)
     parts = [f"{r}: {', '.join(ns)}" for r, ns in roles.items()]
+    for g in topo.guests:
+        parts.append(f"QEMU guest {g.name}: " + ", ".join(f"{e.ifname} {e.nic}" for e in g.ends))
     return "; ".join(parts)
 
 

@@ -7,6 +7,12 @@
 # later runs only look it up.
 #
 #   tests/qemu/guest-kernel.sh            -> /.../build/qemu/kernel/linux-image-.../vmlinux
+#   tests/qemu/guest-kernel.sh --modules  -> /.../build/qemu/kernel/linux-image-.../modules
+#
+# --modules prints the kernel's module tree (lib/modules/VERSION of the package, with a
+# modules.dep made by busybox depmod -- the .deb ships none -- and the release in kernel.release). Only the subtrees a lab guest may
+# load from are kept (MODULE_TREES: NIC drivers, networking, virtio, 9p, crypto for WireGuard),
+# about 130 MB of the package's 400.
 #
 # Progress and errors go to stderr; on failure the message says how to fix it.
 set -Eeuo pipefail # -E: the ERR trap below fires inside functions too
@@ -20,6 +26,11 @@ die() {
 	echo "guest-kernel: $*" >&2
 	exit 1
 }
+
+# The parts of lib/modules/VERSION/kernel/ kept: what a lab guest loads (virtio and e1000(e)
+# NICs, nftables, GRE, WireGuard, 9p, virtio-serial) and what those depend on.
+MODULE_TREES=(net drivers/net drivers/virtio drivers/char drivers/ptp drivers/pps lib crypto arch
+	fs/9p fs/netfs fs/fscache)
 
 # The newest generic 6.1 image the apt lists know: the flavour the QEMU tier boots (its
 # NIC drivers), so the pattern leaves out cloud and rt. The ABI number is in the name, so
@@ -84,7 +95,27 @@ extract_vmlinux() {
 	[[ $got == "$want" ]] || die "$bz: kernel is $got bytes, the header says $want"
 }
 
-# fetch PKG: download, keep boot/ only (the modules are 400 MB this test does not need).
+# keep_modules TMP: moves the kept module subtrees of the extracted package in TMP to
+# TMP/boot/modules and indexes them (busybox depmod: kmod is not installed here).
+keep_modules() {
+	local tmp=$1 dir version t
+	dir=$(echo "$tmp"/lib/modules/*)
+	[[ -d $dir/kernel ]] || die "the package has no lib/modules/VERSION/kernel"
+	version=$(basename "$dir")
+	mkdir -p "$tmp/keep/lib/modules/$version/kernel"
+	for t in "${MODULE_TREES[@]}"; do
+		if [[ -d $dir/kernel/$t ]]; then
+			mkdir -p "$(dirname "$tmp/keep/lib/modules/$version/kernel/$t")"
+			mv "$dir/kernel/$t" "$tmp/keep/lib/modules/$version/kernel/$t"
+		fi
+	done
+	cp "$dir"/modules.order "$dir"/modules.builtin* "$tmp/keep/lib/modules/$version/" 2>/dev/null || true
+	busybox depmod -b "$tmp/keep" "$version" || die "busybox depmod failed on $version"
+	echo "$version" >"$tmp/keep/lib/modules/$version/kernel.release"
+	mv "$tmp/keep/lib/modules/$version" "$tmp/boot/modules"
+}
+
+# fetch PKG: download, keep boot/ and the module subtrees a lab guest loads.
 fetch() {
 	local pkg=$1 tmp
 	tmp=$(mktemp -d "$CACHE/.fetch.XXXXXX")
@@ -92,8 +123,9 @@ fetch() {
 	trap "rm -rf '$tmp'" EXIT
 	echo "guest-kernel: downloading $pkg (about 70 MB, once)" >&2
 	download "$pkg" "$tmp"
-	dpkg-deb --fsys-tarfile "$tmp"/*.deb | tar -x -C "$tmp" ./boot
+	dpkg-deb --fsys-tarfile "$tmp"/*.deb | tar -x -C "$tmp" ./boot ./lib/modules
 	extract_vmlinux "$tmp"/boot/vmlinuz-* "$tmp/boot/vmlinux"
+	keep_modules "$tmp"
 	rm -rf "${CACHE:?}/$pkg"
 	mv "$tmp/boot" "$CACHE/$pkg"
 	# Older ABIs are superseded: keep only this one (each is about 75 MB).
@@ -103,7 +135,12 @@ fetch() {
 }
 
 main() {
-	local pkg
+	local pkg want=vmlinux
+	if [[ ${1-} == --modules ]]; then
+		want=modules
+	elif [[ $# -gt 0 ]]; then
+		die "usage: $0 [--modules]"
+	fi
 	mkdir -p "$CACHE"
 	# Two test runs at once must not both download into the same place. A download takes
 	# seconds; two minutes means the other run is stuck.
@@ -117,8 +154,9 @@ guest-kernel: fix: add Debian bookworm and bookworm-security to /etc/apt/sources
 guest-kernel: then run 'apt-get update'"
 		echo "guest-kernel: apt lists have no 6.1 kernel, using the cached $pkg" >&2
 	fi
-	[[ -f $CACHE/$pkg/vmlinux ]] || fetch "$pkg"
-	echo "$CACHE/$pkg/vmlinux"
+	# A cache from before the modules were kept has vmlinux only: fetched again, once.
+	[[ -f $CACHE/$pkg/vmlinux && -f $CACHE/$pkg/modules/kernel.release ]] || fetch "$pkg"
+	echo "$CACHE/$pkg/$want"
 }
 
 main "$@"

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Not loaded by edged: the wrappers tests/bench/bench_lb.c measures the load balancer with.
+ *
+ * BPF_PROG_TEST_RUN with repeat reuses one buffer, so a program that encapsulates would see
+ * its own output from the second run on (shared/platform.md). lb_bench_encap runs the real
+ * parse + LB stage, then undoes the encapsulation (strips the outer headers, puts the
+ * original Ethernet header back), so every run sees the same packet. lb_bench_undo does only
+ * the wrapper's part (the same helper calls and copies on an untouched frame), so that its
+ * cost can be subtracted.
+ */
+#include "defs.h"
+#include "edge.h"
+#include "parse.h"
+#include "lb.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct bench_eth {
+	__u8 b[ETH_HLEN];
+};
+
+static __always_inline int eth_save(struct xdp_md *ctx, struct bench_eth *e)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+
+	if (data + ETH_HLEN > data_end)
+		return -1;
+	__builtin_memcpy(e->b, data, ETH_HLEN);
+	return 0;
+}
+
+/* Moves the start of the frame by DELTA and writes E there. */
+static __always_inline int eth_restore(struct xdp_md *ctx, const struct bench_eth *e, int delta)
+{
+	void *data, *data_end;
+
+	if (bpf_xdp_adjust_head(ctx, delta))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + ETH_HLEN > data_end)
+		return -1;
+	__builtin_memcpy(data, e->b, ETH_HLEN);
+	return 0;
+}
+
+SEC("xdp")
+int lb_bench_encap(struct xdp_md *ctx)
+{
+	struct pkt p = { .rule_id = EDGE_RULE_NONE };
+	__u32 len = bpf_xdp_get_buff_len(ctx);
+	struct bench_eth e;
+
+	if (eth_save(ctx, &e))
+		return XDP_ABORTED;
+	if (parse_packet(&p, (void *)(long)ctx->data, (void *)(long)ctx->data_end, len) !=
+	    PARSE_OK)
+		return XDP_ABORTED;
+	if (lb_stage(ctx, &p) != EDGE_VERDICT_TX)
+		return XDP_ABORTED; /* the bench sends only packets that go to another server */
+	if (eth_restore(ctx, &e, bpf_xdp_get_buff_len(ctx) - len))
+		return XDP_ABORTED;
+	return XDP_TX;
+}
+
+SEC("xdp")
+int lb_bench_undo(struct xdp_md *ctx)
+{
+	__u32 len = bpf_xdp_get_buff_len(ctx);
+	struct bench_eth e;
+
+	if (eth_save(ctx, &e))
+		return XDP_ABORTED;
+	if (eth_restore(ctx, &e, bpf_xdp_get_buff_len(ctx) - len))
+		return XDP_ABORTED;
+	return XDP_TX;
+}

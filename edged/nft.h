@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * nftables through libnftnl and libmnl, for the modules of edged that own a table (synproxy,
+ * and dispatch, egress and transit as they move over): a batch of changes that the kernel
+ * applies whole or not at all, tables, base chains, interval sets of prefixes or ports, and
+ * rules built from small match and statement helpers. Never the nft binary.
+ *
+ *   struct nft_batch *b = nft_batch_new();
+ *   nft_table_replace(b, NFPROTO_INET, "edged_x", "comment");     starts the table empty
+ *   nft_chain_add(b, NFPROTO_INET, "edged_x", "input", NF_INET_LOCAL_IN, NFT_PRIO_FILTER);
+ *   nft_set_add(b, NFPROTO_INET, "edged_x", "dst4", NFT_KEY_IPV4, ranges, n, &set_id);
+ *   r = nft_rule_new(NFPROTO_INET, "edged_x", "input");
+ *   nft_match_daddr_set(r, NFPROTO_IPV4, "dst4", set_id); ... nft_stmt_verdict(r, NF_DROP);
+ *   nft_rule_add(b, r, "the drop rule");                           names it in errors
+ *   nft_batch_commit(b, false, err, sizeof(err));                  one transaction
+ *   nft_batch_free(b);
+ *
+ * Helpers that build return 0 or -ENOMEM and may be chained with `err = err ?: ...`; a
+ * batch remembers the first failure, and commit reports it. Everything runs in the calling
+ * thread's network namespace.
+ */
+#ifndef EDGED_NFT_H
+#define EDGED_NFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+struct nft_batch;
+struct nftnl_rule;
+
+/* Base chain priorities, as nft names them. */
+#define NFT_PRIO_RAW    -300
+#define NFT_PRIO_MANGLE -150
+#define NFT_PRIO_FILTER 0
+
+/* ct state bits (nft's `ct state`): NF_CT_STATE_BIT(ctinfo) and the two specials. */
+#define NFT_CT_STATE_INVALID     (1u << 0)
+#define NFT_CT_STATE_ESTABLISHED (1u << 1)
+#define NFT_CT_STATE_RELATED     (1u << 2)
+#define NFT_CT_STATE_NEW         (1u << 3)
+#define NFT_CT_STATE_UNTRACKED   (1u << 6)
+
+/* Longest comment the kernel keeps with a table (NFTNL_UDATA_COMMENT_MAXLEN). */
+#define NFT_COMMENT_MAX 128
+
+struct nft_batch *nft_batch_new(void);
+void nft_batch_free(struct nft_batch *b);
+
+/*
+ * Sends the batch as one transaction and reads the kernel's answer to every message.
+ * CHECK_ONLY: the kernel validates everything and applies nothing (nft -c). Returns 0, or
+ * -errno with ERR naming the message the kernel refused, its reason and the kernel's own
+ * words when it gave some. A batch is sent once.
+ */
+int nft_batch_commit(struct nft_batch *b, bool check_only, char *err, size_t errlen);
+
+/* ---- tables and chains ---------------------------------------------------------------- */
+
+/* Creates TABLE if missing (COMMENT may be NULL; it is kept only when the table is new). */
+int nft_table_add(struct nft_batch *b, int family, const char *table, const char *comment);
+/* Deletes TABLE with all it holds; the batch fails if it does not exist. */
+int nft_table_del(struct nft_batch *b, int family, const char *table);
+/* Deletes TABLE if it exists: create-if-missing, then delete. */
+int nft_table_del_if_exists(struct nft_batch *b, int family, const char *table);
+/* TABLE, empty, whether or not it existed: what the rest of the batch then fills is all it
+ * holds once the batch is applied, and packets meet the old table or the new, never a mix. */
+int nft_table_replace(struct nft_batch *b, int family, const char *table, const char *comment);
+
+/* A base chain of type filter with policy accept on HOOK (NF_INET_*) at PRIO. */
+int nft_chain_add(struct nft_batch *b, int family, const char *table, const char *chain,
+                  uint32_t hook, int prio);
+
+/* The comment of TABLE in the current network namespace into BUF ("" when it has none).
+ * Returns 0, -ENOENT when there is no such table, or -errno. */
+int nft_table_comment(int family, const char *table, char *buf, size_t len);
+
+/* ---- interval sets -------------------------------------------------------------------- */
+
+enum nft_key {
+	NFT_KEY_IPV4,         /* ipv4_addr, 4 bytes */
+	NFT_KEY_IPV6,         /* ipv6_addr, 16 bytes */
+	NFT_KEY_INET_SERVICE, /* a port, 2 bytes */
+};
+
+/* An inclusive range of keys, in network byte order, of the set's key length. */
+struct nft_range {
+	uint8_t lo[16];
+	uint8_t hi[16];
+};
+
+void nft_range_prefix(struct nft_range *r, const struct prefix *p);
+void nft_range_ports(struct nft_range *r, uint16_t lo, uint16_t hi);
+
+/* A named interval set of KEY holding the N ranges R (any order; overlapping and touching
+ * ranges are merged, as the kernel refuses overlaps). *SET_ID identifies the set to rules
+ * of the same batch (nft_match_*_set). */
+int nft_set_add(struct nft_batch *b, int family, const char *table, const char *set,
+                enum nft_key key, const struct nft_range *r, int n, uint32_t *set_id);
+
+/* ---- rules ---------------------------------------------------------------------------- */
+
+/* A rule to append to CHAIN; NULL when out of memory. nft_rule_add() sends and frees it. */
+struct nftnl_rule *nft_rule_new(int family, const char *table, const char *chain);
+/* Appends R to the batch (WHAT names it in error messages, e.g. "the synproxy rule for
+ * 203.0.113.0/24") and frees it. R may be NULL (out of memory): the batch then fails. */
+int nft_rule_add(struct nft_batch *b, struct nftnl_rule *r, const char *what);
+/* Frees a rule that will not be added (NULL is fine). */
+void nft_rule_free(struct nftnl_rule *r);
+
+/* meta nfproto ipv4|ipv6 */
+int nft_match_nfproto(struct nftnl_rule *r, uint8_t nfproto);
+/* meta l4proto PROTO */
+int nft_match_l4proto(struct nftnl_rule *r, uint8_t proto);
+/* ip daddr @SET / ip6 daddr @SET (NFPROTO picks the header); add nft_match_nfproto first */
+int nft_match_daddr_set(struct nftnl_rule *r, uint8_t nfproto, const char *set, uint32_t set_id);
+/* th dport @SET (TCP and UDP); add nft_match_l4proto first */
+int nft_match_dport_set(struct nftnl_rule *r, const char *set, uint32_t set_id);
+/* tcp flags & MASK == VALUE, e.g. `tcp flags syn / fin,syn,rst,ack` */
+int nft_match_tcp_flags(struct nftnl_rule *r, uint8_t mask, uint8_t value);
+/* ct state STATES: any of the NFT_CT_STATE_* bits */
+int nft_match_ct_state(struct nftnl_rule *r, uint32_t states);
+
+int nft_stmt_counter(struct nftnl_rule *r);
+int nft_stmt_notrack(struct nftnl_rule *r);
+/* synproxy mss MSS wscale WSCALE plus FLAGS (NF_SYNPROXY_OPT_*: timestamp, sack-perm) */
+int nft_stmt_synproxy(struct nftnl_rule *r, uint16_t mss, uint8_t wscale, uint32_t flags);
+/* accept, drop (NF_ACCEPT, NF_DROP) */
+int nft_stmt_verdict(struct nftnl_rule *r, int verdict);
+int nft_rule_comment(struct nftnl_rule *r, const char *text);
+
+#endif

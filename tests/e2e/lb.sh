@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# The L4 load balancer end to end: three edges behind a router doing ECMP, each edge also a
+# server, every one running edged with the same lb section. Real TCP connections to the VIP.
+#
+#                       +-----------------------------+
+#   client 192.0.2.1 ---| router 192.0.2.254          |  203.0.113.10/32: ECMP over the
+#                       |  r1 100.64.1.1  r2 .2.1  r3 .3.1   three edges (L4 hash)
+#                       +----|-------------|---------|--+
+#                            | up0         | up0     | up0
+#                  edge1 100.64.1.2   edge2 .2.2   edge3 .3.2    edged (lb), XDP on up0
+#                  s1 weight 100      s2 100       s3 200        VIP on lo, server on :80
+#
+# A packet reaches whichever edge ECMP picks; that edge sends it (GUE) to the flow's server by
+# the shared Maglev table; the server replies straight to the client (DSR). Checked: the edges
+# compute the same table, new connections spread by weight, a drained server keeps its
+# connections and gets no new ones, killing an edge and bringing it back resets no
+# connection of the other servers (second chance), health checks follow the servers.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/e2e/lib.sh
+source tests/e2e/lib.sh
+
+VIP=203.0.113.10
+TOOL=tests/e2e/lb_tool.py
+HOLD=60 # long-lived connections
+EDGES=(1 2 3)
+
+conf() { echo "$E2E_DIR/e$1.yaml"; }
+sock() { echo "$E2E_DIR/e$1.sock"; }
+ctl() {
+	local e=$1
+	shift
+	"$EDGECTL" -s "$(sock "$e")" "$@"
+}
+
+write_config() {
+	cat >"$(conf "$1")" <<-YAML
+		instance: lb-$E2E_RUN-e$1
+		uplinks: [up0]
+		control_socket: $(sock "$1")
+		metrics: {listen: off}
+		lb:
+		  servers:
+		    - {name: s1, address: 100.64.1.2, weight: 100}
+		    - {name: s2, address: 100.64.2.2, weight: 100}
+		    - {name: s3, address: 100.64.3.2, weight: 200}
+		  services:
+		    - name: web
+		      vip: $VIP
+		      proto: tcp
+		      port: 80
+		      health: {check: tcp, interval: 1s, timeout: 1s, rise: 1, fall: 2}
+	YAML
+}
+
+ecmp() { # ecmp EDGE...: the router's route to the VIP over these edges
+	local args=() e
+	for e in "$@"; do args+=(nexthop via "100.64.$e.2"); done
+	nsx router ip route replace "$VIP/32" "${args[@]}"
+}
+
+setup() {
+	local e
+	add_ns client router edge1 edge2 edge3 || exit 1
+	ip link add c0 netns "$(ns client)" type veth peer name r0 netns "$(ns router)"
+	nsx client ip addr add 192.0.2.1/24 dev c0
+	nsx client ip link set c0 up
+	nsx client ip route add default via 192.0.2.254
+	nsx router ip addr add 192.0.2.254/24 dev r0
+	nsx router ip link set r0 up
+	nsx router sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1 \
+		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	for e in "${EDGES[@]}"; do
+		ip link add "r$e" netns "$(ns router)" type veth peer name up0 netns "$(ns "edge$e")"
+		nsx router ip addr add "100.64.$e.1/24" dev "r$e"
+		nsx router ip link set "r$e" up
+		# XDP_TX into a veth is delivered only when the peer has XDP or GRO on.
+		nsx router ethtool -K "r$e" gro on >/dev/null
+		nsx "edge$e" ip addr add "100.64.$e.2/24" dev up0
+		nsx "edge$e" ip link set up0 up
+		nsx "edge$e" ip addr add "$VIP/32" dev lo
+		nsx "edge$e" ip route add default via "100.64.$e.1"
+		nsx "edge$e" sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv4.conf.all.rp_filter=0
+		write_config "$e"
+		on_cleanup "$EDGED --teardown -c $(conf "$e")"
+	done
+	ecmp 1 2 3
+}
+
+start_server() {
+	bg "edge$1" "$E2E_DIR/server$1.log" /usr/bin/python3 "$TOOL" serve "s$1" 80
+	eval "SERVER_PID_$1=$BG_PID"
+}
+
+start_edged() {
+	bg "edge$1" "$E2E_DIR/edged$1.log" "$EDGED" -c "$(conf "$1")"
+	eval "EDGED_PID_$1=$BG_PID"
+}
+
+# servers_up EDGE N: edge EDGE has N servers in the web table.
+servers_up() { [[ $(json_get "$(ctl "$1" -j lb list)" "j['services'][0]['servers_active']") == "$2" ]]; }
+digest() { json_get "$(ctl "$1" -j lb list)" "j['services'][0]['digest']"; }
+spread() { nsx client /usr/bin/python3 "$TOOL" spread "$VIP" 80 "$1"; }
+# held EXPR: a number about the long-lived connections, from the client's last round.
+held() { json_get "$(cat "$E2E_DIR/hold.json")" "$1"; }
+rounds() { held "j['rounds']"; }
+# next_round: waits for two more rounds, so every connection was asked after the change.
+next_rounds() {
+	local r
+	r=$(rounds)
+	wait_for 15 test "$(rounds)" -ge $((r + 2))
+}
+
+test_start() {
+	local e
+	for e in "${EDGES[@]}"; do start_server "$e"; done
+	for e in "${EDGES[@]}"; do start_edged "$e"; done
+	for e in "${EDGES[@]}"; do
+		check "edge$e: edged starts with the lb section" wait_for 10 ctl "$e" status
+	done
+	for e in "${EDGES[@]}"; do
+		check "edge$e: health checks see all three servers" wait_for 10 servers_up "$e" 3
+	done
+	check "every edge computes the same table (digest $(digest 1))" \
+		test "$(digest 1)" = "$(digest 2)" -a "$(digest 2)" = "$(digest 3)"
+}
+
+test_spread() {
+	local counts n1 n2 n3 e used=0
+	counts=$(spread 400)
+	n1=$(json_get "$counts" "j.get('s1', 0)")
+	n2=$(json_get "$counts" "j.get('s2', 0)")
+	n3=$(json_get "$counts" "j.get('s3', 0)")
+	check "400 new connections all answered ($counts)" test $((n1 + n2 + n3)) -eq 400
+	check "spread by weight 1:1:2 (s1 $n1, s2 $n2, s3 $n3; each within 10 points)" \
+		test "$n1" -ge 60 -a "$n1" -le 140 -a "$n2" -ge 60 -a "$n2" -le 140 \
+		-a "$n3" -ge 160 -a "$n3" -le 240
+	for e in "${EDGES[@]}"; do
+		[[ $(json_get "$(ctl "$e" -j lb list)" "j['services'][0]['counters']['encapsulated']") -gt 0 ]] &&
+			used=$((used + 1))
+	done
+	check "ECMP brought flows to every edge, and each sent some to other servers" test "$used" -eq 3
+}
+
+test_hold() {
+	bg client "$E2E_DIR/hold.log" /usr/bin/python3 "$TOOL" hold "$VIP" 80 "$HOLD" "$E2E_DIR/hold.json"
+	HOLD_PID=$BG_PID
+	check "$HOLD long-lived connections established and answering" \
+		wait_for 30 sh -c "[ -s $E2E_DIR/hold.json ]"
+	next_rounds
+	check "all $HOLD alive, each always answered by the same server" \
+		test "$(held "sum(c['alive'] and not c['moved'] for c in j['conns'])")" -eq "$HOLD"
+}
+
+test_drain() {
+	local on_s2 counts e
+	on_s2=$(held "sum(c['server'] == 's2' for c in j['conns'])")
+	for e in "${EDGES[@]}"; do check "edge$e: edgectl lb drain s2" ctl "$e" lb drain s2; done
+	check "edgectl lb servers shows s2 draining" \
+		sh -c "$EDGECTL -s $(sock 1) lb servers | grep -q '^s2 .*draining'"
+	counts=$(spread 200)
+	check "no new connection reaches the drained server ($counts)" \
+		test "$(json_get "$counts" "j.get('s2', 0)")" -eq 0
+	next_rounds
+	check "its $on_s2 established connections still answer (second chance)" \
+		test "$(held "sum(c['alive'] and not c['moved'] for c in j['conns'] if c['server'] == 's2')")" -eq "$on_s2"
+	check "second chance forwarded them (edge counters)" \
+		test "$(json_get "$(ctl 1 -j lb list)" "j['services'][0]['counters']['second_chance']")" -gt 0
+	for e in "${EDGES[@]}"; do ctl "$e" lb undrain s2 >/dev/null; done
+	next_rounds
+	check "after undrain, all $HOLD connections still answer" \
+		test "$(held "sum(c['alive'] and not c['moved'] for c in j['conns'])")" -eq "$HOLD"
+}
+
+# An edge dies: its link goes, its edged and its server stop, the router drops its route.
+test_kill_edge() {
+	local others counts
+	others=$(held "sum(c['server'] != 's3' for c in j['conns'])")
+	ecmp 1 2
+	nsx edge3 ip link set up0 down
+	kill -9 "$EDGED_PID_3" "$SERVER_PID_3" 2>/dev/null
+	check "edge1 and edge2 take s3 out of the table (health)" \
+		wait_for 10 sh -c "$EDGECTL -s $(sock 1) -j lb list | grep -q '\"servers_active\":2' &&
+			$EDGECTL -s $(sock 2) -j lb list | grep -q '\"servers_active\":2'"
+	next_rounds
+	check "the $others connections of s1 and s2 continue without a reset" \
+		test "$(held "sum(c['alive'] and not c['moved'] for c in j['conns'] if c['server'] != 's3')")" -eq "$others"
+	counts=$(spread 50)
+	check "new connections go to s1 and s2 only ($counts)" \
+		test "$(json_get "$counts" "j.get('s1', 0) + j.get('s2', 0)")" -eq 50
+}
+
+# The edge comes back as a rebooted machine: no pins, no history; it joins, then ECMP again.
+test_edge_back() {
+	local others counts e
+	others=$(held "sum(c['alive'] for c in j['conns'])")
+	"$EDGED" --teardown -c "$(conf 3)" >/dev/null 2>&1
+	nsx edge3 ip link set up0 up
+	nsx edge3 ip route add default via 100.64.3.1 2>/dev/null
+	start_server 3
+	start_edged 3
+	check "edge3 comes back" wait_for 10 ctl 3 status
+	for e in "${EDGES[@]}"; do
+		check "edge$e: s3 is in the table again" wait_for 10 servers_up "$e" 3
+	done
+	next_rounds
+	check "s3 back in the tables: the $others surviving connections continue" \
+		test "$(held "sum(c['alive'] and not c['moved'] for c in j['conns'] if c['alive'])")" -eq "$others"
+	ecmp 1 2 3
+	next_rounds
+	check "edge3 back in ECMP: still all $others connections, none reset" \
+		test "$(held "sum(c['alive'] and not c['moved'] for c in j['conns'])")" -eq "$others"
+	check "every edge computes the same table again" \
+		test "$(digest 1)" = "$(digest 3)" -a "$(digest 2)" = "$(digest 3)"
+	counts=$(spread 60)
+	check "new connections reach s3 again ($counts)" test "$(json_get "$counts" "j.get('s3', 0)")" -gt 0
+}
+
+test_metrics_and_teardown() {
+	local e
+	check "edgectl lb servers lists s3 with its weight" \
+		sh -c "$EDGECTL -s $(sock 1) lb servers | grep -qE '^s3 +100.64.3.2 +200 '"
+	kill "$HOLD_PID" 2>/dev/null
+	for e in "${EDGES[@]}"; do
+		check "edge$e: teardown" ctl "$e" teardown
+		check "edge$e: no pins left" wait_for 5 test ! -e "/sys/fs/bpf/edged/lb-$E2E_RUN-e$e"
+		check "edge$e: no sanitizer report" sh -c "! grep -E 'Sanitizer|runtime error' $E2E_DIR/edged$e.log"
+	done
+}
+
+setup
+test_start
+test_spread
+test_hold
+test_drain
+test_kill_edge
+test_edge_back
+test_metrics_and_teardown
+summary
