@@ -3,6 +3,7 @@
 #   make            BPF objects + skeletons, build/edged, build/edgectl
 #   make test       deps + build + unit, BPF fixture and e2e tests (SAN=1: ASan+UBSan)
 #   make lab        deps + build + the default lab run (every default scenario, a report)
+#   make lab-qemu   the same with edges as QEMU guests on real NIC drivers (make qemu-image: the guest)
 #   make bench      deps + build + benchmarks, printed as a table
 #   make deps       installs the Debian packages the project needs (quiet when present)
 #   make install    binaries, systemd unit, example config (DESTDIR, PREFIX honoured)
@@ -61,7 +62,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/tests/bench/%,$(BENCH_SRCS))
 # Keep the BPF objects: the QEMU tier and bench load them, not just the skeletons.
 .SECONDARY: $(BPF_OBJS)
 
-.PHONY: all deps test lab lab-qemu bench install clean format lint
+.PHONY: all deps test lab lab-qemu qemu-image bench install clean format lint
 
 all: $(OUT)/edged $(OUT)/edgectl $(OUT)/edged-proxy $(OUT)/examples/dispatch_service
 
@@ -165,9 +166,14 @@ lab: deps
 	@$(MAKE) --no-print-directory all
 	@lab/lab run --default
 
+# The QEMU tier's guest image (lab/qemu/image.sh: this build's edged and tools, cached by content).
+qemu-image: all
+	@bash lab/qemu/image.sh
+
+# Every default scenario with edges as QEMU guests (virtio-net, e1000), and the guest-only ones.
 lab-qemu: deps
-	@$(MAKE) --no-print-directory all
-	@lab/lab run --default --qemu
+	@$(MAKE) --no-print-directory qemu-image
+	@lab/lab run --default --tag qemu --qemu
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BINS) $(OUT)/tests/bench/flood_gen build/bench/xdp_drop.bpf.o
@@ -191,7 +197,7 @@ clean:
 	rm -rf build
 
 C_FILES  = $(wildcard edged/*.[ch] bpf/*.[ch] tests/unit/*.c tests/bpf/*.[ch] tests/bench/bench*.[ch] lib/*.[ch] examples/*.c proxy/*.[ch])
-SH_FILES = $(wildcard ci/*.sh tests/*.sh tests/*/*.sh lab/*.sh lab/lab .ci/run)
+SH_FILES = $(wildcard ci/*.sh tests/*.sh tests/*/*.sh lab/*.sh lab/qemu/*.sh lab/qemu/init lab/lab .ci/run)
 
 format:
 	clang-format -i $(C_FILES)

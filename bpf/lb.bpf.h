@@ -26,9 +26,9 @@
 #include "parse.h"
 #include "lb.h"
 
-#define AF_INET	 2
-#define AF_INET6 10
-#define IP_DF	 0x4000
+#define AF_INET     2
+#define AF_INET6    10
+#define IP_DF       0x4000
 #define LB_ETH_ALEN 6
 
 /* ---- maps ---------------------------------------------------------------------------- */
@@ -230,8 +230,7 @@ static __always_inline bool lb_is_syn(const struct pkt *p)
 /* An ICMP error quoting a packet the server sent (VIP -> client): the flow is the quoted one,
  * turned around, so the error reaches the server that owns the flow. IPv4 types 3
  * (unreachable, fragmentation needed) and 11 (time exceeded); IPv6 1, 2 (packet too big), 3. */
-static __always_inline bool lb_flow_icmp(struct xdp_md *ctx, const struct pkt *p,
-					 struct lb_flow *f)
+static __always_inline bool lb_flow_icmp(struct xdp_md *ctx, const struct pkt *p, struct lb_flow *f)
 {
 	__u32 off = (__u32)p->l4_off + 8; /* the ICMP header */
 	__u16 ports[2];
@@ -279,8 +278,7 @@ static __always_inline bool lb_flow_icmp(struct xdp_md *ctx, const struct pkt *p
 }
 
 /* The flow of a parsed packet; false when the balancer has nothing to do with it. */
-static __always_inline bool lb_flow_of(struct xdp_md *ctx, const struct pkt *p,
-				       struct lb_flow *f)
+static __always_inline bool lb_flow_of(struct xdp_md *ctx, const struct pkt *p, struct lb_flow *f)
 {
 	__builtin_memset(f, 0, sizeof(*f));
 	f->family = lb_is_v4(p) ? 4 : 6;
@@ -358,7 +356,7 @@ static __always_inline struct lb_vip *lb_vip_probe(void *vips, const struct lb_v
 
 static __always_inline struct lb_vip *lb_vip_exact(const struct lb_flow *f)
 {
-	struct lb_vip_key k = { .family = f->family, .proto = f->proto };
+	struct lb_vip_key k = {.family = f->family, .proto = f->proto};
 	struct lb_vip *v;
 	__u32 zero = 0;
 	void *vips;
@@ -383,7 +381,7 @@ static __always_inline struct lb_vip *lb_vip_exact(const struct lb_flow *f)
  * which an IPv4 key uses the first 12 bytes. */
 static __always_inline struct lb_vip *lb_vip_prefix(const struct lb_flow *f)
 {
-	struct lb_vip_lpm_v6 k = { .frag = f->frag, .proto = f->proto };
+	struct lb_vip_lpm_v6 k = {.frag = f->frag, .proto = f->proto};
 	__u16 port = f->frag ? 0 : bpf_htons(f->dport);
 	struct lb_vip *v;
 	__u32 zero = 0;
@@ -477,10 +475,10 @@ struct lb_fwd {
 	__u32 service;
 	__u32 server;
 	__u32 hash;
-	__u32 inner_len; /* the IP packet's own length */
-	__u32 trim;	 /* bytes after it (Ethernet padding, trailers): not carried */
-	__u32 bytes;	 /* the frame as it arrived, for the counters */
-	__u8 encap;	 /* enum lb_encap of the service */
+	__u32 inner_len;    /* the IP packet's own length */
+	__u32 trim;         /* bytes after it (Ethernet padding, trailers): not carried */
+	__u32 bytes;        /* the frame as it arrived, for the counters */
+	__u8 encap;         /* enum lb_encap of the service */
 	__u8 second_chance; /* a second-chance hop: GUE with the marker, whatever the encap */
 	__u8 inner_v6;
 	__u8 syn;
@@ -531,7 +529,7 @@ struct lb_outer {
 };
 
 static __always_inline void lb_write_eth(struct ethhdr *eth, const struct lb_nexthop *nh,
-					 __u16 proto)
+                                         __u16 proto)
 {
 	__builtin_memcpy(eth->h_dest, nh->dmac, LB_ETH_ALEN);
 	__builtin_memcpy(eth->h_source, nh->smac, LB_ETH_ALEN);
@@ -539,7 +537,7 @@ static __always_inline void lb_write_eth(struct ethhdr *eth, const struct lb_nex
 }
 
 static __always_inline void lb_write_gue(struct udphdr *udp, const struct lb_outer *o,
-					 __u32 gue_len, bool sc)
+                                         __u32 gue_len, bool sc)
 {
 	struct lb_gue_hdr *g = (void *)(udp + 1);
 
@@ -559,7 +557,7 @@ static __always_inline void lb_write_gue(struct udphdr *udp, const struct lb_out
 /* Writes Ethernet + IPv4 [+ UDP + GUE [+ marker]] in front of the inner packet, which starts
  * right after; GUE and SC are constants at each call, so each layout is its own code. */
 static __always_inline int lb_push_v4(struct xdp_md *ctx, const struct lb_outer *o, bool gue,
-				      bool sc)
+                                      bool sc)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
 	__u32 gue_len = sizeof(struct lb_gue_hdr) + (sc ? 4 : 0);
@@ -594,7 +592,7 @@ static __always_inline int lb_push_v4(struct xdp_md *ctx, const struct lb_outer 
 }
 
 static __always_inline int lb_push_v6(struct xdp_md *ctx, const struct lb_outer *o, bool gue,
-				      bool sc)
+                                      bool sc)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
 	__u32 gue_len = sizeof(struct lb_gue_hdr) + (sc ? 4 : 0);
@@ -622,8 +620,8 @@ static __always_inline int lb_push_v6(struct xdp_md *ctx, const struct lb_outer 
 }
 
 /* One constant layout per branch: the verifier checks each write against a fixed length. */
-static __always_inline int lb_push(struct xdp_md *ctx, const struct lb_outer *o, bool v6,
-				   bool gue, bool sc)
+static __always_inline int lb_push(struct xdp_md *ctx, const struct lb_outer *o, bool v6, bool gue,
+                                   bool sc)
 {
 	if (v6 && sc)
 		return lb_push_v6(ctx, o, true, true);
@@ -650,8 +648,8 @@ static __always_inline __u32 lb_outer_len(bool v6, bool gue, bool sc)
 /* One FIB lookup for a packet from our fleet address to SRV; a TOT_LEN makes the kernel check
  * it against the egress MTU. Returns a BPF_FIB_LKUP_RET_*. */
 static __always_inline int lb_fib(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
-				  const struct lb_settings *s, const struct lb_server *srv,
-				  __u16 tot_len, __u8 tos)
+                                  const struct lb_settings *s, const struct lb_server *srv,
+                                  __u16 tot_len, __u8 tos)
 {
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->ifindex = ctx->ingress_ifindex;
@@ -674,8 +672,8 @@ static __always_inline int lb_fib(struct xdp_md *ctx, struct bpf_fib_lookup *fib
  * egress MTU when it is smaller (a successful lookup does not report it), then for the
  * Ethernet addresses. Returns a BPF_FIB_LKUP_RET_*; NH is valid only on success. */
 static __always_inline int lb_nexthop_refresh(struct xdp_md *ctx, struct lb_nexthop *nh,
-					      const struct lb_settings *s,
-					      const struct lb_server *srv, __u8 tos, __u64 now)
+                                              const struct lb_settings *s,
+                                              const struct lb_server *srv, __u8 tos, __u64 now)
 {
 	struct bpf_fib_lookup fib;
 	__u16 mtu = 0xffff;
@@ -692,7 +690,7 @@ static __always_inline int lb_nexthop_refresh(struct xdp_md *ctx, struct lb_next
 	nh->ifindex = fib.ifindex;
 	nh->mtu = mtu;
 	nh->gen = srv->gen;
-	nh->expires_ns = now + LB_NEXTHOP_TTL_NS;
+	nh->expires = now + LB_NEXTHOP_TTL_JIFFIES;
 	__builtin_memcpy(nh->smac, fib.smac, LB_ETH_ALEN);
 	__builtin_memcpy(nh->dmac, fib.dmac, LB_ETH_ALEN);
 	nh->valid = 1;
@@ -740,8 +738,8 @@ __noinline int lb_forward(struct xdp_md *ctx, const struct lb_fwd *fwd)
 		lb_count_svc(fwd->service, LB_SVC_NO_ROUTE, 1);
 		return EDGE_VERDICT_DROP;
 	}
-	now = bpf_ktime_get_ns();
-	if ((!nh->valid || nh->gen != srv->gen || now >= nh->expires_ns) &&
+	now = bpf_jiffies64();
+	if ((!nh->valid || nh->gen != srv->gen || now >= nh->expires) &&
 	    lb_nexthop_refresh(ctx, nh, s, srv, o.tos, now) != BPF_FIB_LKUP_RET_SUCCESS) {
 		lb_count_svc(fwd->service, LB_SVC_NO_ROUTE, 1);
 		/* No route, or the neighbour is not resolved yet (edged's health checks keep it
@@ -766,7 +764,7 @@ __noinline int lb_forward(struct xdp_md *ctx, const struct lb_fwd *fwd)
 	if (nh->ifindex == ctx->ingress_ifindex)
 		return EDGE_VERDICT_TX;
 	return bpf_redirect(nh->ifindex, 0) == XDP_REDIRECT ? EDGE_VERDICT_REDIRECT
-							    : EDGE_VERDICT_DROP;
+	                                                    : EDGE_VERDICT_DROP;
 }
 
 /* ---- local delivery and second chance ------------------------------------------------ */
@@ -774,7 +772,7 @@ __noinline int lb_forward(struct xdp_md *ctx, const struct lb_fwd *fwd)
 /* Whether the ACK completes a SYN-cookie handshake with listener SK: no request socket
  * exists then, and without this check the ACK would look like another server's flow. */
 static __always_inline bool lb_syncookie_ok(struct xdp_md *ctx, const struct pkt *p,
-					    struct bpf_sock *sk)
+                                            struct bpf_sock *sk)
 {
 	struct tcphdr th;
 	union {
@@ -856,8 +854,8 @@ static __always_inline __u32 lb_second_target(const struct lb_bucket *b)
  * once to the server that had the bucket before (second chance), through FWD. Fragments,
  * ICMP errors, UDP and SYNs are always delivered here. */
 static __always_inline int lb_local(struct xdp_md *ctx, const struct pkt *p,
-				    const struct lb_flow *f, const struct lb_vip *vip,
-				    const struct lb_bucket *b, struct lb_fwd *fwd)
+                                    const struct lb_flow *f, const struct lb_vip *vip,
+                                    const struct lb_bucket *b, struct lb_fwd *fwd)
 {
 	__u32 target;
 
@@ -896,7 +894,7 @@ static __always_inline bool lb_tunnel_to_us(const struct pkt *p, const struct lb
 	if (p->frag) /* outer fragments cannot be unwrapped here; the stack drops them */
 		return false;
 	if (lb_is_v4(p) ? !s->has_src_v4 || !lb_addr_eq(&p->daddr.v4, s->src_v4, 1)
-			: !s->has_src_v6 || !lb_addr_eq(&p->daddr.v6, s->src_v6, 4))
+	                : !s->has_src_v6 || !lb_addr_eq(&p->daddr.v6, s->src_v6, 4))
 		return false;
 	if (p->l4_proto == IPPROTO_IPIP || p->l4_proto == IPPROTO_IPV6)
 		return true;
@@ -905,7 +903,7 @@ static __always_inline bool lb_tunnel_to_us(const struct pkt *p, const struct lb
 
 static __always_inline bool lb_trusted(const struct pkt *p)
 {
-	struct lb_addr_key k = { .family = lb_is_v4(p) ? 4 : 6 };
+	struct lb_addr_key k = {.family = lb_is_v4(p) ? 4 : 6};
 	__u32 zero = 0;
 	void *fleet;
 
@@ -921,14 +919,14 @@ static __always_inline bool lb_trusted(const struct pkt *p)
 
 /* What to strip: the outer headers after Ethernet. */
 struct lb_tunnel {
-	__u32 strip;	/* bytes between the Ethernet header and the inner packet */
-	__u16 proto;	/* ETH_P_IP or ETH_P_IPV6: the inner packet's */
+	__u32 strip; /* bytes between the Ethernet header and the inner packet */
+	__u16 proto; /* ETH_P_IP or ETH_P_IPV6: the inner packet's */
 	__u8 second_chance;
 };
 
 /* Reads the tunnel headers; -1 when they are not ones we send. */
 static __always_inline int lb_tunnel_parse(struct xdp_md *ctx, const struct pkt *p,
-					   struct lb_tunnel *t)
+                                           struct lb_tunnel *t)
 {
 	__u32 off = (__u32)p->l4_off + sizeof(struct udphdr), hlen;
 	__u8 g[4];
@@ -990,7 +988,7 @@ static __always_inline int lb_strip(struct xdp_md *ctx, const struct lb_tunnel *
  */
 __noinline int lb_decap(struct xdp_md *ctx, const struct pkt *p, struct lb_fwd *fwd)
 {
-	struct pkt in = { .rule_id = EDGE_RULE_NONE };
+	struct pkt in = {.rule_id = EDGE_RULE_NONE};
 	struct lb_tunnel t = {};
 	struct lb_bucket *b;
 	struct lb_flow f;
@@ -1036,8 +1034,7 @@ __noinline int lb_decap(struct xdp_md *ctx, const struct pkt *p, struct lb_fwd *
 /* ---- the stage ----------------------------------------------------------------------- */
 
 /* A packet for a VIP: to the bucket's first server, here or encapsulated. */
-static __always_inline int lb_balance(struct xdp_md *ctx, const struct pkt *p,
-				      struct lb_fwd *fwd)
+static __always_inline int lb_balance(struct xdp_md *ctx, const struct pkt *p, struct lb_fwd *fwd)
 {
 	struct lb_server *srv;
 	struct lb_bucket *b;

@@ -32,14 +32,14 @@
 /* Services and fleet members one edged serves. Ids index the counters and tables, and stay
  * with their service (by name) and server (by address) across reloads and restarts. */
 #define LB_MAX_SERVICES 1024
-#define LB_MAX_SERVERS	4096
+#define LB_MAX_SERVERS  4096
 /* VIP entries: a service has one, plus one per (address, protocol) for fragments. */
-#define LB_MAX_VIPS	    (2 * LB_MAX_SERVICES)
+#define LB_MAX_VIPS (2 * LB_MAX_SERVICES)
 /* Exact VIPs live in an open-addressed array (linear probing) rather than a BPF hash map: an
  * array lookup is inlined by the verifier, a hash lookup is a call and measured 55 ns here.
  * Twice the entries keeps it half full: a miss usually stops at the first empty slot. */
-#define LB_VIP_SLOTS  (2 * LB_MAX_VIPS)
-#define LB_VIP_PROBES 16 /* edged refuses a set that needs more (it never came close) */
+#define LB_VIP_SLOTS        (2 * LB_MAX_VIPS)
+#define LB_VIP_PROBES       16 /* edged refuses a set that needs more (it never came close) */
 #define LB_MAX_VIP_PREFIXES LB_MAX_SERVICES
 /* Fleet members allowed to send us encapsulated packets: servers plus LB-only edges. */
 #define LB_MAX_FLEET (LB_MAX_SERVERS + 1024)
@@ -65,7 +65,7 @@ struct lb_server {
 	__u8 family;   /* 4 or 6; 0 = the id is free */
 	__u8 flags;    /* LB_SERVER_* */
 	__u16 pad;
-	__u32 gen;     /* changes when edged rewrites the entry: next-hop caches start over */
+	__u32 gen; /* changes when edged rewrites the entry: next-hop caches start over */
 };
 
 /* This machine: the table sending a flow here means local delivery, not encapsulation. */
@@ -73,7 +73,7 @@ struct lb_server {
 
 enum lb_encap {
 	LB_ENCAP_GUE = 0, /* UDP to gue_port, GUE version 0, then the IP packet */
-	LB_ENCAP_IPIP,	  /* IP in IP: protocol 4 (IPv4 inside) or 41 (IPv6 inside) */
+	LB_ENCAP_IPIP,    /* IP in IP: protocol 4 (IPv4 inside) or 41 (IPv6 inside) */
 };
 
 /* Key of the exact VIP hash: a service of one port, or of any port (port 0), or the entry
@@ -125,11 +125,12 @@ struct lb_vip_slot {
 /*
  * The next hop of a server, as the last FIB lookup found it (lb_nexthops, per CPU, by server
  * id). A lookup costs about 150 ns here, so the data path asks the FIB again only when the
- * entry is older than LB_NEXTHOP_TTL_NS or edged rewrote the server: a neighbour's new MAC is
- * picked up within that time.
+ * entry is older than LB_NEXTHOP_TTL_JIFFIES or edged rewrote the server: a neighbour's new
+ * MAC is picked up within that time. Jiffies, not nanoseconds: the verifier inlines
+ * bpf_jiffies64(), while bpf_ktime_get_ns() measured 39 ns on this VM's clock source.
  */
 struct lb_nexthop {
-	__u64 expires_ns; /* bpf_ktime_get_ns() */
+	__u64 expires; /* bpf_jiffies64() */
 	__u32 ifindex;
 	__u32 gen; /* lb_server.gen at the lookup */
 	__u16 mtu; /* of the egress device: the outer packet must fit */
@@ -139,7 +140,8 @@ struct lb_nexthop {
 	__u8 pad;
 };
 
-#define LB_NEXTHOP_TTL_NS (100 * 1000 * 1000ULL)
+/* 25 jiffies: 25 ms at HZ=1000, 100 ms at Debian's HZ=250, 250 ms at HZ=100. */
+#define LB_NEXTHOP_TTL_JIFFIES 25
 
 /* Key of the fleet set (servers and LB-only edges): who may send us encapsulated packets. */
 struct lb_addr_key {
@@ -150,10 +152,10 @@ struct lb_addr_key {
 
 /* Global settings, one element of lb_settings. */
 struct lb_settings {
-	__u8 src_v4[4];	  /* our fleet address: outer source, and what we decapsulate */
+	__u8 src_v4[4]; /* our fleet address: outer source, and what we decapsulate */
 	__u8 src_v6[16];
-	__be16 gue_port;  /* network order; 0 = GUE off (no service uses it, nothing to decap) */
-	__u8 has_src_v4;  /* an IPv4 fleet address exists: encapsulation over IPv4 is possible */
+	__be16 gue_port; /* network order; 0 = GUE off (no service uses it, nothing to decap) */
+	__u8 has_src_v4; /* an IPv4 fleet address exists: encapsulation over IPv4 is possible */
 	__u8 has_src_v6;
 	__u8 prefixes_v4; /* any IPv4 prefix VIP: otherwise the LPM lookup is skipped */
 	__u8 prefixes_v6;
@@ -183,15 +185,15 @@ struct lb_gue_hdr {
 
 /* Per-service counters (lb_service_stats, per CPU). */
 enum lb_svc_counter {
-	LB_SVC_PACKETS = 0,   /* every packet that matched the service */
+	LB_SVC_PACKETS = 0, /* every packet that matched the service */
 	LB_SVC_BYTES,
 	LB_SVC_NEW_FLOWS,     /* TCP SYNs (without ACK) */
-	LB_SVC_ENCAP,	      /* sent to another server */
-	LB_SVC_LOCAL,	      /* delivered here */
+	LB_SVC_ENCAP,         /* sent to another server */
+	LB_SVC_LOCAL,         /* delivered here */
 	LB_SVC_SECOND_CHANCE, /* no local socket: forwarded to the bucket's second server */
-	LB_SVC_ICMP,	      /* ICMP errors about the service's flows */
+	LB_SVC_ICMP,          /* ICMP errors about the service's flows */
 	LB_SVC_NO_SERVER,     /* the bucket has no server: delivered here instead */
-	LB_SVC_TOO_BIG,	      /* dropped: with the outer headers above the egress MTU */
+	LB_SVC_TOO_BIG,       /* dropped: with the outer headers above the egress MTU */
 	LB_SVC_NO_ROUTE,      /* no route or neighbour to the server: see lb_stage */
 	LB_SVC_NCOUNTERS,
 };
@@ -215,14 +217,14 @@ struct lb_server_counters {
 
 /* Counters of what is not one service's (lb_stats, per CPU). */
 enum lb_global_counter {
-	LB_G_DECAP = 0,		 /* encapsulated packets for us, decapsulated */
-	LB_G_DECAP_UNTRUSTED,	 /* dropped: outer source not a fleet member */
-	LB_G_DECAP_MALFORMED,	 /* dropped: bad GUE header or inner packet */
-	LB_G_DECAP_NO_VIP,	 /* dropped: the inner packet is for no VIP of ours */
-	LB_G_SECOND_CHANCE_IN,	 /* second-chance hops received (delivered here) */
-	LB_G_SOCKET_OWNED,	 /* a local socket owned the packet */
-	LB_G_SYNCOOKIE_OWNED,	 /* an ACK carried a valid SYN cookie of a local listener */
-	LB_G_UNSUPPORTED,	 /* VLAN-tagged VIP traffic: passed up unbalanced */
+	LB_G_DECAP = 0,        /* encapsulated packets for us, decapsulated */
+	LB_G_DECAP_UNTRUSTED,  /* dropped: outer source not a fleet member */
+	LB_G_DECAP_MALFORMED,  /* dropped: bad GUE header or inner packet */
+	LB_G_DECAP_NO_VIP,     /* dropped: the inner packet is for no VIP of ours */
+	LB_G_SECOND_CHANCE_IN, /* second-chance hops received (delivered here) */
+	LB_G_SOCKET_OWNED,     /* a local socket owned the packet */
+	LB_G_SYNCOOKIE_OWNED,  /* an ACK carried a valid SYN cookie of a local listener */
+	LB_G_UNSUPPORTED,      /* VLAN-tagged VIP traffic: passed up unbalanced */
 	LB_G_NCOUNTERS,
 };
 
@@ -275,19 +277,18 @@ LB_INLINE __u32 lb_hash_final(__u32 h, __u32 nwords)
 	return h;
 }
 
-/* The first slot of an exact VIP key in the slot array. Local to one machine (edged and its
- * data path), not fleet protocol: the key's words as they lie in memory. */
+/* log2(LB_VIP_SLOTS) */
+#define LB_VIP_SLOT_BITS 12
+
+/* The first slot of an exact VIP key in the slot array: the key's words folded, then a
+ * Fibonacci multiply whose top bits pick the slot. Local to one machine (edged and its data
+ * path), not fleet protocol, so it can be this cheap: a few VIPs, linear probing behind it. */
 LB_INLINE __u32 lb_vip_slot_of(const struct lb_vip_key *k)
 {
 	const __u32 *w = (const __u32 *)k;
-	__u32 h = LB_HASH_SEED;
+	__u32 h = w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4] ^ w[5];
 
-#ifdef __VMLINUX_H__
-#pragma unroll
-#endif
-	for (int i = 0; i < (int)(sizeof(*k) / 4); i++)
-		h = lb_hash_word(h, w[i]);
-	return lb_hash_final(h, sizeof(*k) / 4) & (LB_VIP_SLOTS - 1);
+	return (h * 0x9e3779b1u) >> (32 - LB_VIP_SLOT_BITS);
 }
 
 /* The bucket (1..M) of a hash: multiply-shift instead of a modulo, one multiplication. */

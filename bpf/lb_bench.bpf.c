@@ -48,14 +48,13 @@ static __always_inline int eth_restore(struct xdp_md *ctx, const struct bench_et
 SEC("xdp")
 int lb_bench_encap(struct xdp_md *ctx)
 {
-	struct pkt p = { .rule_id = EDGE_RULE_NONE };
+	struct pkt p = {.rule_id = EDGE_RULE_NONE};
 	__u32 len = bpf_xdp_get_buff_len(ctx);
 	struct bench_eth e;
 
 	if (eth_save(ctx, &e))
 		return XDP_ABORTED;
-	if (parse_packet(&p, (void *)(long)ctx->data, (void *)(long)ctx->data_end, len) !=
-	    PARSE_OK)
+	if (parse_packet(&p, (void *)(long)ctx->data, (void *)(long)ctx->data_end, len) != PARSE_OK)
 		return XDP_ABORTED;
 	if (lb_stage(ctx, &p) != EDGE_VERDICT_TX)
 		return XDP_ABORTED; /* the bench sends only packets that go to another server */

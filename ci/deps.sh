@@ -17,12 +17,24 @@ packages=(
 	qemu-system-x86 busybox-static xz-utils
 )
 
+# The QEMU tier's guest kernel, Debian's linux-image-6.1.0-*-amd64-unsigned: `apt-get download`
+# and extracted into build/qemu/kernel/ (never installed into /boot); quiet once cached. Only
+# the QEMU tier needs it: a failure is a warning, not the end of `make lab`.
+guest_kernel() {
+	if ! bash "$(dirname "$0")/../tests/qemu/guest-kernel.sh" >/dev/null; then
+		echo "deps: warning: no guest kernel (above); make lab-qemu and the QEMU tests need it" >&2
+	fi
+}
+
 missing=()
 for p in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -eq 0 ]]; then
+	guest_kernel
+	exit 0
+fi
 
 if [[ $(id -u) -ne 0 ]]; then
 	echo "deps: missing Debian packages: ${missing[*]}" >&2
@@ -34,4 +46,5 @@ export DEBIAN_FRONTEND=noninteractive
 # --no-install-recommends: wireguard-tools recommends a whole kernel image.
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+guest_kernel
 echo "deps: done"

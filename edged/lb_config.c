@@ -41,7 +41,7 @@ struct member_ref {
 struct service_parse {
 	yaml_mark_t mark;    /* where the service starts */
 	bool have_servers;   /* an explicit `servers:` list */
-	bool encap_set;	     /* else the section's encap */
+	bool encap_set;      /* else the section's encap */
 	bool table_size_set; /* else sized for its servers */
 	bool have_health;
 	yaml_mark_t health_mark;
@@ -54,10 +54,9 @@ struct lb_parse {
 	struct service_parse *sp; /* one per service */
 };
 
-static const char *const encap_names[] = { [LB_ENCAP_GUE] = "gue", [LB_ENCAP_IPIP] = "ipip" };
-static const char *const health_names[] = { [LB_HEALTH_NONE] = "none",
-					    [LB_HEALTH_TCP] = "tcp",
-					    [LB_HEALTH_HTTP] = "http" };
+static const char *const encap_names[] = {[LB_ENCAP_GUE] = "gue", [LB_ENCAP_IPIP] = "ipip"};
+static const char *const health_names[] = {
+        [LB_HEALTH_NONE] = "none", [LB_HEALTH_TCP] = "tcp", [LB_HEALTH_HTTP] = "http"};
 
 const char *lb_encap_name(int encap)
 {
@@ -128,10 +127,11 @@ static void parse_name(struct parser *p, yaml_node_t *v, const char *path, char 
 	if (!s)
 		return;
 	if (!name_ok(s)) {
-		cfg_err_at(p, v->start_mark, path,
-			   "'%.80s': a name is 1-%d characters of letters, digits, '-', '_' and '.', "
-			   "starting with a letter or digit",
-			   s, LB_NAME_MAX - 1);
+		cfg_err_at(
+		        p, v->start_mark, path,
+		        "'%.80s': a name is 1-%d characters of letters, digits, '-', '_' and '.', "
+		        "starting with a letter or digit",
+		        s, LB_NAME_MAX - 1);
 		return;
 	}
 	snprintf(out, LB_NAME_MAX, "%s", s);
@@ -140,14 +140,15 @@ static void parse_name(struct parser *p, yaml_node_t *v, const char *path, char 
 /* A single address, not a prefix: what a server or an edge is. */
 static int parse_host(struct parser *p, yaml_node_t *v, const char *path, struct prefix *out)
 {
-	char fixed[PREFIX_STRLEN];
+	char text[PREFIX_STRLEN], host[PREFIX_STRLEN];
 
 	if (cfg_prefix(p, v, path, out))
 		return -1;
 	if (out->len != (out->family == AF_INET ? 32 : 128)) {
-		cfg_err_at(p, v->start_mark, path,
-			   "'%s' is a prefix; give one address, such as %s",
-			   prefix_format(out, fixed, sizeof(fixed)), strtok(fixed, "/"));
+		prefix_format(out, text, sizeof(text));
+		snprintf(host, sizeof(host), "%.*s", (int)strcspn(text, "/"), text);
+		cfg_err_at(p, v->start_mark, path, "'%s' is a prefix; give one address, such as %s",
+		           text, host);
 		return -1;
 	}
 	return 0;
@@ -176,14 +177,14 @@ static int parse_encap(struct parser *p, yaml_node_t *v, const char *path, uint8
 		}
 	}
 	cfg_err_at(p, v->start_mark, path,
-		   "'%.80s': use gue (UDP, spreads over NIC queues and ECMP paths) or ipip", s);
+	           "'%.80s': use gue (UDP, spreads over NIC queues and ECMP paths) or ipip", s);
 	return -1;
 }
 
 /* "2s", "1m" or a bare number of seconds. Health checks run on edged's one-second tick, so
  * durations are whole seconds. */
 static int parse_seconds(struct parser *p, yaml_node_t *v, const char *path, uint32_t max,
-			 uint32_t *out)
+                         uint32_t *out)
 {
 	const char *s = cfg_string(p, v, path);
 	unsigned long n = 0, mult = 1;
@@ -197,9 +198,9 @@ static int parse_seconds(struct parser *p, yaml_node_t *v, const char *path, uin
 		end = (char *)s;
 	if (end != s && strcmp(end, "ms") == 0) {
 		cfg_err_at(p, v->start_mark, path,
-			   "'%.40s': health checks run on edged's 1-second tick; give whole "
-			   "seconds such as 1s",
-			   s);
+		           "'%.40s': health checks run on edged's 1-second tick; give whole "
+		           "seconds such as 1s",
+		           s);
 		return -1;
 	}
 	if (*end == 's' && !end[1])
@@ -210,7 +211,7 @@ static int parse_seconds(struct parser *p, yaml_node_t *v, const char *path, uin
 		mult = 0;
 	if (!mult || n == 0 || n * mult > max) {
 		cfg_err_at(p, v->start_mark, path,
-			   "'%.40s': expected a duration of 1s to %us, such as 2s or 1m", s, max);
+		           "'%.40s': expected a duration of 1s to %us, such as 2s or 1m", s, max);
 		return -1;
 	}
 	*out = (uint32_t)(n * mult);
@@ -235,9 +236,9 @@ static void on_server_weight(struct parser *p, yaml_node_t *v, const char *path,
 }
 
 static const struct key_handler server_keys[] = {
-	{ "name", on_server_name, "a name for edgectl and metrics: `name: s1`" },
-	{ "address", on_server_address, "its fleet address: `address: 198.51.100.11`" },
-	{ "weight", on_server_weight, NULL },
+        {"name", on_server_name, "a name for edgectl and metrics: `name: s1`"},
+        {"address", on_server_address, "its fleet address: `address: 198.51.100.11`"},
+        {"weight", on_server_weight, NULL},
 };
 
 static bool same_addr(const struct prefix *a, const struct prefix *b)
@@ -247,21 +248,21 @@ static bool same_addr(const struct prefix *a, const struct prefix *b)
 }
 
 static void check_server_unique(struct parser *p, const struct lb_config *lc,
-				const struct lb_server_config *sv, yaml_mark_t mark,
-				const char *path)
+                                const struct lb_server_config *sv, yaml_mark_t mark,
+                                const char *path)
 {
 	char text[PREFIX_STRLEN];
 
 	for (int i = 0; i < lc->n_servers - 1; i++) {
 		if (sv->name[0] && strcmp(lc->servers[i].name, sv->name) == 0)
 			cfg_err_at(p, mark, path,
-				   "a server named '%s' already exists (servers[%d]): names must "
-				   "be unique",
-				   sv->name, i);
+			           "a server named '%s' already exists (servers[%d]): names must "
+			           "be unique",
+			           sv->name, i);
 		if (sv->addr.family && same_addr(&lc->servers[i].addr, &sv->addr))
 			cfg_err_at(p, mark, path,
-				   "servers[%d] has the address %s too: one server per address", i,
-				   prefix_format(&sv->addr, text, sizeof(text)));
+			           "servers[%d] has the address %s too: one server per address", i,
+			           prefix_format(&sv->addr, text, sizeof(text)));
 	}
 }
 
@@ -273,8 +274,8 @@ static void add_server(struct parser *p, yaml_node_t *item, const char *path, in
 	(void)i;
 	if (item->type != YAML_MAPPING_NODE) {
 		cfg_err_at(p, item->start_mark, path,
-			   "expected a server such as {name: s1, address: 198.51.100.11}, got %s",
-			   cfg_kind(item));
+		           "expected a server such as {name: s1, address: 198.51.100.11}, got %s",
+		           cfg_kind(item));
 		return;
 	}
 	if (lc->n_servers >= LB_MAX_SERVERS) {
@@ -305,9 +306,8 @@ static struct service_parse *cur_parse(void *obj)
 	return &lp->sp[lp->lc->n_services - 1];
 }
 
-
 static struct member_ref *add_ref(struct parser *p, struct lb_parse *lp, yaml_node_t *item,
-				  const char *path)
+                                  const char *path)
 {
 	struct lb_service_config *svc = &lp->lc->services[lp->lc->n_services - 1];
 	struct lb_member_config *m = grow(&svc->members, &svc->n_members, sizeof(*m));
@@ -354,14 +354,14 @@ static void on_member_name_ctx(struct parser *p, yaml_node_t *v, const char *pat
 }
 
 static const struct key_handler member_keys[] = {
-	{ "name", on_member_name_ctx, "the server's name or address: `name: s1`" },
-	{ "weight", on_member_weight, NULL },
+        {"name", on_member_name_ctx, "the server's name or address: `name: s1`"},
+        {"weight", on_member_weight, NULL},
 };
 
 static void add_member(struct parser *p, yaml_node_t *item, const char *path, int i, void *obj)
 {
 	struct lb_parse *lp = obj;
-	struct member_ctx mc = { .lp = lp };
+	struct member_ctx mc = {.lp = lp};
 
 	(void)i;
 	if (item->type == YAML_SCALAR_NODE && !cfg_is_null(item)) {
@@ -374,8 +374,8 @@ static void add_member(struct parser *p, yaml_node_t *item, const char *path, in
 			CFG_WALK(p, item, path, member_keys, &mc);
 	} else {
 		cfg_err_at(p, item->start_mark, path,
-			   "expected a server's name, or {name: s1, weight: 50}, got %s",
-			   cfg_kind(item));
+		           "expected a server's name, or {name: s1, weight: 50}, got %s",
+		           cfg_kind(item));
 	}
 }
 
@@ -401,7 +401,7 @@ static void on_health_check(struct parser *p, yaml_node_t *v, const char *path, 
 		}
 	}
 	cfg_err_at(p, v->start_mark, path,
-		   "'%.80s': use tcp (a connect completes) or http (GET path answers 2xx/3xx)", s);
+	           "'%.80s': use tcp (a connect completes) or http (GET path answers 2xx/3xx)", s);
 }
 
 static void on_health_port(struct parser *p, yaml_node_t *v, const char *path, void *obj)
@@ -421,9 +421,9 @@ static void on_health_path(struct parser *p, yaml_node_t *v, const char *path, v
 		return;
 	if (s[0] != '/' || strlen(s) >= sizeof(h->path) || strpbrk(s, " \t\r\n")) {
 		cfg_err_at(p, v->start_mark, path,
-			   "'%.80s': a path starts with '/', has no spaces and at most %zu "
-			   "characters",
-			   s, sizeof(h->path) - 1);
+		           "'%.80s': a path starts with '/', has no spaces and at most %zu "
+		           "characters",
+		           s, sizeof(h->path) - 1);
 		return;
 	}
 	snprintf(h->path, sizeof(h->path), "%s", s);
@@ -456,18 +456,18 @@ static void on_health_fall(struct parser *p, yaml_node_t *v, const char *path, v
 }
 
 static const struct key_handler health_keys[] = {
-	{ "check", on_health_check, "what to check: `check: tcp` or `check: http`" },
-	{ "port", on_health_port, NULL },
-	{ "path", on_health_path, NULL },
-	{ "interval", on_health_interval, NULL },
-	{ "timeout", on_health_timeout, NULL },
-	{ "rise", on_health_rise, NULL },
-	{ "fall", on_health_fall, NULL },
+        {"check", on_health_check, "what to check: `check: tcp` or `check: http`"},
+        {"port", on_health_port, NULL},
+        {"path", on_health_path, NULL},
+        {"interval", on_health_interval, NULL},
+        {"timeout", on_health_timeout, NULL},
+        {"rise", on_health_rise, NULL},
+        {"fall", on_health_fall, NULL},
 };
 
 /* After the whole service: the port may come after `health:`. */
 static void check_health(struct parser *p, yaml_mark_t mark, const char *path,
-			 const struct lb_service_config *svc)
+                         const struct lb_service_config *svc)
 {
 	const struct lb_health_config *h = &svc->health;
 
@@ -475,13 +475,13 @@ static void check_health(struct parser *p, yaml_mark_t mark, const char *path,
 		return; /* `check:` missing: reported by the walk */
 	if (!h->port && !svc->port)
 		cfg_err_at(p, mark, path,
-			   "the service takes any port: give the port to check, such as `port: "
-			   "80`");
+		           "the service takes any port: give the port to check, such as `port: "
+		           "80`");
 	if (h->timeout_s > h->interval_s)
 		cfg_err_at(p, mark, path,
-			   "timeout %us is longer than interval %us: a check must end before the "
-			   "next starts",
-			   h->timeout_s, h->interval_s);
+		           "timeout %us is longer than interval %us: a check must end before the "
+		           "next starts",
+		           h->timeout_s, h->interval_s);
 	if (h->type == LB_HEALTH_TCP && h->path[0])
 		cfg_err_at(p, mark, path, "path is for `check: http`");
 	if (h->type == LB_HEALTH_HTTP && !h->path[0])
@@ -496,8 +496,8 @@ static void on_service_health(struct parser *p, yaml_node_t *v, const char *path
 
 	if (v->type != YAML_MAPPING_NODE) {
 		cfg_err_at(p, v->start_mark, path,
-			   "expected a mapping such as {check: tcp, interval: 2s}, got %s",
-			   cfg_kind(v));
+		           "expected a mapping such as {check: tcp, interval: 2s}, got %s",
+		           cfg_kind(v));
 		return;
 	}
 	h->interval_s = LB_HEALTH_INTERVAL_S;
@@ -568,9 +568,9 @@ static void on_service_table_size(struct parser *p, yaml_node_t *v, const char *
 		return;
 	if (!maglev_is_prime((uint32_t)m)) {
 		cfg_err_at(p, v->start_mark, path,
-			   "%llu is not prime: Maglev needs a prime, such as 65537, 131071 or "
-			   "262139",
-			   (unsigned long long)m);
+		           "%llu is not prime: Maglev needs a prime, such as 65537, 131071 or "
+		           "262139",
+		           (unsigned long long)m);
 		return;
 	}
 	cur_service(obj)->table_size = (uint32_t)m;
@@ -578,14 +578,14 @@ static void on_service_table_size(struct parser *p, yaml_node_t *v, const char *
 }
 
 static const struct key_handler service_keys[] = {
-	{ "name", on_service_name, "a name for edgectl and metrics: `name: web`" },
-	{ "vip", on_service_vip, "the address or prefix clients connect to: `vip: 203.0.113.10`" },
-	{ "proto", on_service_proto, "`proto: tcp` or `proto: udp`" },
-	{ "port", on_service_port, "a port, or `port: any`" },
-	{ "encap", on_service_encap, NULL },
-	{ "table_size", on_service_table_size, NULL },
-	{ "servers", on_service_servers, NULL },
-	{ "health", on_service_health, NULL },
+        {"name", on_service_name, "a name for edgectl and metrics: `name: web`"},
+        {"vip", on_service_vip, "the address or prefix clients connect to: `vip: 203.0.113.10`"},
+        {"proto", on_service_proto, "`proto: tcp` or `proto: udp`"},
+        {"port", on_service_port, "a port, or `port: any`"},
+        {"encap", on_service_encap, NULL},
+        {"table_size", on_service_table_size, NULL},
+        {"servers", on_service_servers, NULL},
+        {"health", on_service_health, NULL},
 };
 
 /* Without `servers:`, a service uses the whole fleet (resolved once the fleet is known). */
@@ -596,7 +596,7 @@ static void default_members(struct lb_config *lc, struct lb_service_config *svc)
 		return;
 	svc->n_members = lc->n_servers;
 	for (int i = 0; i < lc->n_servers; i++)
-		svc->members[i] = (struct lb_member_config){ .server = i };
+		svc->members[i] = (struct lb_member_config){.server = i};
 }
 
 static void add_service(struct parser *p, yaml_node_t *item, const char *path, int i, void *obj)
@@ -609,7 +609,7 @@ static void add_service(struct parser *p, yaml_node_t *item, const char *path, i
 	(void)i;
 	if (item->type != YAML_MAPPING_NODE) {
 		cfg_err_at(p, item->start_mark, path,
-			   "expected a service (name, vip, proto, port), got %s", cfg_kind(item));
+		           "expected a service (name, vip, proto, port), got %s", cfg_kind(item));
 		return;
 	}
 	if (lc->n_services >= LB_MAX_SERVICES) {
@@ -623,12 +623,12 @@ static void add_service(struct parser *p, yaml_node_t *item, const char *path, i
 	svc = grow(&lc->services, &lc->n_services, sizeof(*svc));
 	if (!svc)
 		return;
-	sp[lc->n_services - 1] = (struct service_parse){ .mark = item->start_mark };
+	sp[lc->n_services - 1] = (struct service_parse){.mark = item->start_mark};
 	CFG_WALK(p, item, path, service_keys, lp);
 	svc = &lc->services[lc->n_services - 1];
 	if (lp->sp[lc->n_services - 1].have_servers && svc->n_members == 0)
 		cfg_err_at(p, item->start_mark, path,
-			   "servers is empty: list at least one, or leave it out for all");
+		           "servers is empty: list at least one, or leave it out for all");
 }
 
 static void on_services(struct parser *p, yaml_node_t *v, const char *path, void *obj)
@@ -658,13 +658,13 @@ static void on_gue_port(struct parser *p, yaml_node_t *v, const char *path, void
 }
 
 static void on_source(struct parser *p, yaml_node_t *v, const char *path, struct prefix *out,
-		      int family)
+                      int family)
 {
 	if (parse_host(p, v, path, out))
 		return;
 	if (out->family != family) {
 		cfg_err_at(p, v->start_mark, path, "expected an IPv%d address",
-			   family == AF_INET ? 4 : 6);
+		           family == AF_INET ? 4 : 6);
 		out->family = 0;
 	}
 }
@@ -702,14 +702,10 @@ static void on_edges(struct parser *p, yaml_node_t *v, const char *path, void *o
 }
 
 static const struct key_handler lb_keys[] = {
-	{ "enabled", on_lb_enabled, NULL },
-	{ "encap", on_encap, NULL },
-	{ "gue_port", on_gue_port, NULL },
-	{ "source_v4", on_source_v4, NULL },
-	{ "source_v6", on_source_v6, NULL },
-	{ "edges", on_edges, NULL },
-	{ "servers", on_servers, NULL },
-	{ "services", on_services, NULL },
+        {"enabled", on_lb_enabled, NULL},  {"encap", on_encap, NULL},
+        {"gue_port", on_gue_port, NULL},   {"source_v4", on_source_v4, NULL},
+        {"source_v6", on_source_v6, NULL}, {"edges", on_edges, NULL},
+        {"servers", on_servers, NULL},     {"services", on_services, NULL},
 };
 
 /* ---- checks of the whole section ---- */
@@ -728,16 +724,16 @@ static void resolve_members(struct parser *p, struct lb_parse *lp)
 		m->server = lb_config_find_server(lc, r->name);
 		if (m->server < 0) {
 			cfg_err_at(p, r->mark, r->path,
-				   "no server '%.60s' in lb.servers: add it there, or use one of "
-				   "its names",
-				   r->name);
+			           "no server '%.60s' in lb.servers: add it there, or use one of "
+			           "its names",
+			           r->name);
 			continue;
 		}
 		for (int j = 0; j < r->member; j++)
 			if (svc->members[j].server == m->server)
 				cfg_err_at(p, r->mark, r->path,
-					   "server '%s' is listed twice in this service",
-					   lc->servers[m->server].name);
+				           "server '%s' is listed twice in this service",
+				           lc->servers[m->server].name);
 	}
 }
 
@@ -764,25 +760,25 @@ static void check_service(struct parser *p, struct lb_parse *lp, int i)
 	for (int j = 0; j < i; j++) {
 		if (svc->name[0] && strcmp(lc->services[j].name, svc->name) == 0)
 			cfg_err_at(p, sp->mark, path,
-				   "a service named '%s' already exists (services[%d])", svc->name,
-				   j);
+			           "a service named '%s' already exists (services[%d])", svc->name,
+			           j);
 		if (svc->vip.family && same_vip(&lc->services[j], svc))
 			cfg_err_at(p, sp->mark, path,
-				   "services[%d] has the same VIP %s, protocol and port: a packet "
-				   "must have one service",
-				   j, prefix_format(&svc->vip, text, sizeof(text)));
+			           "services[%d] has the same VIP %s, protocol and port: a packet "
+			           "must have one service",
+			           j, prefix_format(&svc->vip, text, sizeof(text)));
 	}
 	need = maglev_size_for(svc->n_members > 0 ? svc->n_members : 1);
 	if (!sp->table_size_set)
 		svc->table_size = need;
 	else if (svc->table_size < (uint64_t)svc->n_members * MAGLEV_SLOTS_PER_SERVER)
 		cfg_err_at(p, sp->mark, path,
-			   "table_size %u is too small for %d servers: Maglev balances within 1%% "
-			   "from %d slots per server; use %u or more (or leave it out)",
-			   svc->table_size, svc->n_members, MAGLEV_SLOTS_PER_SERVER, need);
+		           "table_size %u is too small for %d servers: Maglev balances within 1%% "
+		           "from %d slots per server; use %u or more (or leave it out)",
+		           svc->table_size, svc->n_members, MAGLEV_SLOTS_PER_SERVER, need);
 	if (svc->table_size > LB_TABLE_MAX)
 		cfg_err_at(p, sp->mark, path, "%d servers need a table larger than %u buckets",
-			   svc->n_members, LB_TABLE_MAX);
+		           svc->n_members, LB_TABLE_MAX);
 	for (int j = 0; j < svc->n_members; j++)
 		if (svc->members[j].server >= 0 && !svc->members[j].weight)
 			svc->members[j].weight = lc->servers[svc->members[j].server].weight;
@@ -803,7 +799,7 @@ static void check_section(struct parser *p, struct lb_parse *lp)
 
 void lb_config_parse(struct parser *p, yaml_node_t *v, const char *path)
 {
-	struct lb_parse lp = { .lc = &p->cfg->lb };
+	struct lb_parse lp = {.lc = &p->cfg->lb};
 
 	p->cfg->lb.encap = LB_ENCAP_GUE;
 	p->cfg->lb.gue_port = LB_DEFAULT_GUE_PORT;

@@ -13,22 +13,22 @@
 #include "addr.h"
 #include "lb.h"
 
-#define LB_NAME_MAX	    32
+#define LB_NAME_MAX         32
 #define LB_HEALTH_PATH_MAX  128
-#define LB_MAX_EDGES	    1024
+#define LB_MAX_EDGES        1024
 #define LB_DEFAULT_WEIGHT   100
 #define LB_DEFAULT_GUE_PORT 6080
 /* Health defaults: a server leaves after 3 failed checks 2 s apart (about 6 s), and comes
  * back after 2 good ones, so one lost SYN neither removes nor flaps it. */
 #define LB_HEALTH_INTERVAL_S 2
 #define LB_HEALTH_TIMEOUT_S  1
-#define LB_HEALTH_RISE	     2
-#define LB_HEALTH_FALL	     3
+#define LB_HEALTH_RISE       2
+#define LB_HEALTH_FALL       3
 
 enum lb_health_type {
 	LB_HEALTH_NONE = 0, /* no checks: the server is always up */
-	LB_HEALTH_TCP,	    /* a TCP connect to address:port completes */
-	LB_HEALTH_HTTP,	    /* GET path answers with a 2xx or 3xx status */
+	LB_HEALTH_TCP,      /* a TCP connect to address:port completes */
+	LB_HEALTH_HTTP,     /* GET path answers with a 2xx or 3xx status */
 };
 
 struct lb_health_config {
@@ -56,9 +56,9 @@ struct lb_member_config {
 struct lb_service_config {
 	char name[LB_NAME_MAX];
 	struct prefix vip; /* an address (/32, /128) or a prefix */
-	uint8_t proto;	   /* IPPROTO_TCP or IPPROTO_UDP */
-	uint16_t port;	   /* 0 = any port */
-	uint8_t encap;	   /* enum lb_encap */
+	uint8_t proto;     /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t port;     /* 0 = any port */
+	uint8_t encap;     /* enum lb_encap */
 	uint32_t table_size;
 	struct lb_member_config *members;
 	int n_members;
@@ -69,7 +69,7 @@ struct lb_config {
 	uint8_t encap; /* default of the services */
 	uint16_t gue_port;
 	struct prefix source_v4, source_v6; /* family 0 = find it (lb_maps.c) */
-	struct prefix *edges;		    /* LB-only edges allowed to send us tunnels */
+	struct prefix *edges;               /* LB-only edges allowed to send us tunnels */
 	int n_edges;
 	struct lb_server_config *servers;
 	int n_servers;

@@ -24,29 +24,29 @@
 	"lb weight SERVER N|config\n"
 
 static const char *const svc_counter_names[LB_SVC_NCOUNTERS] = {
-	[LB_SVC_PACKETS] = "packets",	  [LB_SVC_BYTES] = "bytes",
-	[LB_SVC_NEW_FLOWS] = "new_flows", [LB_SVC_ENCAP] = "encapsulated",
-	[LB_SVC_LOCAL] = "local",	  [LB_SVC_SECOND_CHANCE] = "second_chance",
-	[LB_SVC_ICMP] = "icmp_errors",	  [LB_SVC_NO_SERVER] = "no_server",
-	[LB_SVC_TOO_BIG] = "too_big",	  [LB_SVC_NO_ROUTE] = "no_route",
+        [LB_SVC_PACKETS] = "packets",     [LB_SVC_BYTES] = "bytes",
+        [LB_SVC_NEW_FLOWS] = "new_flows", [LB_SVC_ENCAP] = "encapsulated",
+        [LB_SVC_LOCAL] = "local",         [LB_SVC_SECOND_CHANCE] = "second_chance",
+        [LB_SVC_ICMP] = "icmp_errors",    [LB_SVC_NO_SERVER] = "no_server",
+        [LB_SVC_TOO_BIG] = "too_big",     [LB_SVC_NO_ROUTE] = "no_route",
 };
 
 static const char *const srv_counter_names[LB_SRV_NCOUNTERS] = {
-	[LB_SRV_PACKETS] = "packets",
-	[LB_SRV_BYTES] = "bytes",
-	[LB_SRV_NEW_FLOWS] = "new_flows",
-	[LB_SRV_SECOND_CHANCE] = "second_chance",
+        [LB_SRV_PACKETS] = "packets",
+        [LB_SRV_BYTES] = "bytes",
+        [LB_SRV_NEW_FLOWS] = "new_flows",
+        [LB_SRV_SECOND_CHANCE] = "second_chance",
 };
 
 static const char *const global_counter_names[LB_G_NCOUNTERS] = {
-	[LB_G_DECAP] = "decapsulated",
-	[LB_G_DECAP_UNTRUSTED] = "decap_untrusted_source",
-	[LB_G_DECAP_MALFORMED] = "decap_malformed",
-	[LB_G_DECAP_NO_VIP] = "decap_no_vip",
-	[LB_G_SECOND_CHANCE_IN] = "second_chance_received",
-	[LB_G_SOCKET_OWNED] = "local_socket_owned",
-	[LB_G_SYNCOOKIE_OWNED] = "syncookie_owned",
-	[LB_G_UNSUPPORTED] = "vlan_not_balanced",
+        [LB_G_DECAP] = "decapsulated",
+        [LB_G_DECAP_UNTRUSTED] = "decap_untrusted_source",
+        [LB_G_DECAP_MALFORMED] = "decap_malformed",
+        [LB_G_DECAP_NO_VIP] = "decap_no_vip",
+        [LB_G_SECOND_CHANCE_IN] = "second_chance_received",
+        [LB_G_SOCKET_OWNED] = "local_socket_owned",
+        [LB_G_SYNCOOKIE_OWNED] = "syncookie_owned",
+        [LB_G_UNSUPPORTED] = "vlan_not_balanced",
 };
 
 static const char *proto_name(uint8_t proto)
@@ -64,7 +64,7 @@ static void port_text(uint16_t port, char *buf, size_t len)
 
 /* The weight a server has now: the operator's, else the config's. */
 static uint32_t server_weight(const struct lb_state *st, const struct lb_server_config *sv,
-			      bool *drained)
+                              bool *drained)
 {
 	struct lb_runtime rt;
 
@@ -93,16 +93,16 @@ static void list_json(struct edged *e, struct strbuf *out)
 		sb_printf(out, "%s{\"name\":", i ? "," : "");
 		sb_json_str(out, svc->name);
 		sb_printf(out,
-			  ",\"id\":%d,\"vip\":\"%s\",\"proto\":\"%s\",\"port\":%u,\"encap\":\"%s\","
-			  "\"table_size\":%u,\"servers\":%d,\"servers_active\":%u,"
-			  "\"digest\":\"%016llx\",\"counters\":{",
-			  sid, prefix_format(&svc->vip, vip, sizeof(vip)), proto_name(svc->proto),
-			  svc->port, lb_encap_name(svc->encap), svc->table_size, svc->n_members,
-			  sid >= 0 ? e->lb.active[sid] : 0,
-			  (unsigned long long)(sid >= 0 ? e->lb.digest[sid] : 0));
+		          ",\"id\":%d,\"vip\":\"%s\",\"proto\":\"%s\",\"port\":%u,\"encap\":\"%s\","
+		          "\"table_size\":%u,\"servers\":%d,\"servers_active\":%u,"
+		          "\"digest\":\"%016llx\",\"counters\":{",
+		          sid, prefix_format(&svc->vip, vip, sizeof(vip)), proto_name(svc->proto),
+		          svc->port, lb_encap_name(svc->encap), svc->table_size, svc->n_members,
+		          sid >= 0 ? e->lb.active[sid] : 0,
+		          (unsigned long long)(sid >= 0 ? e->lb.digest[sid] : 0));
 		for (int k = 0; k < LB_SVC_NCOUNTERS; k++)
 			sb_printf(out, "%s\"%s\":%llu", k ? "," : "", svc_counter_names[k],
-				  (unsigned long long)c.c[k]);
+			          (unsigned long long)c.c[k]);
 		sb_printf(out, "}}");
 	}
 	sb_printf(out, "]}\n");
@@ -113,8 +113,8 @@ static void list_text(struct edged *e, struct strbuf *out)
 	const struct lb_config *lc = &e->cfg.lb;
 
 	sb_printf(out, "%-16s %-24s %-5s %-5s %-5s %-7s %12s %10s %12s %10s %10s  %s\n", "SERVICE",
-		  "VIP", "PROTO", "PORT", "ENCAP", "SERVERS", "PACKETS", "NEW_FLOWS", "ENCAPSULATED",
-		  "LOCAL", "2ND_CHANCE", "DIGEST");
+	          "VIP", "PROTO", "PORT", "ENCAP", "SERVERS", "PACKETS", "NEW_FLOWS",
+	          "ENCAPSULATED", "LOCAL", "2ND_CHANCE", "DIGEST");
 	for (int i = 0; i < lc->n_services; i++) {
 		const struct lb_service_config *svc = &lc->services[i];
 		int sid = lb_service_id(&e->lb, i);
@@ -125,16 +125,18 @@ static void list_text(struct edged *e, struct strbuf *out)
 			memset(&c, 0, sizeof(c));
 		port_text(svc->port, port, sizeof(port));
 		snprintf(servers, sizeof(servers), "%u/%d", sid >= 0 ? e->lb.active[sid] : 0,
-			 svc->n_members);
-		sb_printf(out, "%-16s %-24s %-5s %-5s %-5s %-7s %12llu %10llu %12llu %10llu %10llu  %016llx\n",
-			  svc->name, prefix_format(&svc->vip, vip, sizeof(vip)),
-			  proto_name(svc->proto), port, lb_encap_name(svc->encap), servers,
-			  (unsigned long long)c.c[LB_SVC_PACKETS],
-			  (unsigned long long)c.c[LB_SVC_NEW_FLOWS],
-			  (unsigned long long)c.c[LB_SVC_ENCAP],
-			  (unsigned long long)c.c[LB_SVC_LOCAL],
-			  (unsigned long long)c.c[LB_SVC_SECOND_CHANCE],
-			  (unsigned long long)(sid >= 0 ? e->lb.digest[sid] : 0));
+		         svc->n_members);
+		sb_printf(out,
+		          "%-16s %-24s %-5s %-5s %-5s %-7s %12llu %10llu %12llu %10llu %10llu  "
+		          "%016llx\n",
+		          svc->name, prefix_format(&svc->vip, vip, sizeof(vip)),
+		          proto_name(svc->proto), port, lb_encap_name(svc->encap), servers,
+		          (unsigned long long)c.c[LB_SVC_PACKETS],
+		          (unsigned long long)c.c[LB_SVC_NEW_FLOWS],
+		          (unsigned long long)c.c[LB_SVC_ENCAP],
+		          (unsigned long long)c.c[LB_SVC_LOCAL],
+		          (unsigned long long)c.c[LB_SVC_SECOND_CHANCE],
+		          (unsigned long long)(sid >= 0 ? e->lb.digest[sid] : 0));
 	}
 	if (!lc->n_services)
 		sb_printf(out, "(no services)\n");
@@ -159,7 +161,7 @@ static void server_state(struct edged *e, int srv, char *buf, size_t len)
 			return;
 		}
 		used += snprintf(buf + used, len > used ? len - used : 0, "%s%s",
-				 used ? "," : "down:", lc->services[i].name);
+		                 used ? "," : "down:", lc->services[i].name);
 	}
 	if (!buf[0])
 		snprintf(buf, len, "up");
@@ -173,15 +175,15 @@ static void health_json(struct edged *e, int srv, struct strbuf *out)
 	sb_printf(out, ",\"health\":[");
 	for (int i = 0; i < lc->n_services; i++) {
 		const struct lb_check *c = lb_health_find(&e->lb.health, lb_service_id(&e->lb, i),
-							  lb_server_id(&e->lb, srv));
+		                                          lb_server_id(&e->lb, srv));
 
 		if (!c || c->srv != srv)
 			continue;
 		sb_printf(out, "%s{\"service\":", n++ ? "," : "");
 		sb_json_str(out, lc->services[i].name);
 		sb_printf(out, ",\"up\":%s,\"checks\":%llu,\"failures\":%llu,\"last_error\":",
-			  c->up ? "true" : "false", (unsigned long long)c->checks,
-			  (unsigned long long)c->failures);
+		          c->up ? "true" : "false", (unsigned long long)c->checks,
+		          (unsigned long long)c->failures);
 		sb_json_str(out, c->last_error);
 		sb_printf(out, "}");
 	}
@@ -196,7 +198,7 @@ static void servers_render(struct edged *e, bool json, struct strbuf *out)
 		sb_printf(out, "{\"servers\":[");
 	else
 		sb_printf(out, "%-16s %-40s %6s %-4s %-20s %12s %10s %10s\n", "SERVER", "ADDRESS",
-			  "WEIGHT", "SELF", "STATE", "PACKETS", "NEW_FLOWS", "2ND_CHANCE");
+		          "WEIGHT", "SELF", "STATE", "PACKETS", "NEW_FLOWS", "2ND_CHANCE");
 	for (int i = 0; i < lc->n_servers; i++) {
 		const struct lb_server_config *sv = &lc->servers[i];
 		int id = lb_server_id(&e->lb, i);
@@ -211,23 +213,23 @@ static void servers_render(struct edged *e, bool json, struct strbuf *out)
 		addr[strcspn(addr, "/")] = '\0';
 		server_state(e, i, state, sizeof(state));
 		if (!json) {
-			sb_printf(out, "%-16s %-40s %6u %-4s %-20s %12llu %10llu %10llu\n", sv->name,
-				  addr, weight, self ? "yes" : "", state,
-				  (unsigned long long)c.c[LB_SRV_PACKETS],
-				  (unsigned long long)c.c[LB_SRV_NEW_FLOWS],
-				  (unsigned long long)c.c[LB_SRV_SECOND_CHANCE]);
+			sb_printf(out, "%-16s %-40s %6u %-4s %-20s %12llu %10llu %10llu\n",
+			          sv->name, addr, weight, self ? "yes" : "", state,
+			          (unsigned long long)c.c[LB_SRV_PACKETS],
+			          (unsigned long long)c.c[LB_SRV_NEW_FLOWS],
+			          (unsigned long long)c.c[LB_SRV_SECOND_CHANCE]);
 			continue;
 		}
 		sb_printf(out, "%s{\"name\":", i ? "," : "");
 		sb_json_str(out, sv->name);
 		sb_printf(out,
-			  ",\"id\":%d,\"address\":\"%s\",\"weight\":%u,\"config_weight\":%u,"
-			  "\"drained\":%s,\"self\":%s,\"state\":\"%s\",\"counters\":{",
-			  id, addr, weight, sv->weight, drained ? "true" : "false",
-			  self ? "true" : "false", state);
+		          ",\"id\":%d,\"address\":\"%s\",\"weight\":%u,\"config_weight\":%u,"
+		          "\"drained\":%s,\"self\":%s,\"state\":\"%s\",\"counters\":{",
+		          id, addr, weight, sv->weight, drained ? "true" : "false",
+		          self ? "true" : "false", state);
 		for (int k = 0; k < LB_SRV_NCOUNTERS; k++)
 			sb_printf(out, "%s\"%s\":%llu", k ? "," : "", srv_counter_names[k],
-				  (unsigned long long)c.c[k]);
+			          (unsigned long long)c.c[k]);
 		sb_printf(out, "}");
 		health_json(e, i, out);
 		sb_printf(out, "}");
@@ -243,14 +245,15 @@ static int find_server(struct edged *e, const char *s, struct strbuf *out)
 	int i = lb_config_find_server(&e->cfg.lb, s);
 
 	if (i < 0)
-		sb_printf(out, "no server '%s' in %s: give a name or address from `edgectl lb "
-			       "servers`\n",
-			  s, e->cfg.path);
+		sb_printf(out,
+		          "no server '%s' in %s: give a name or address from `edgectl lb "
+		          "servers`\n",
+		          s, e->cfg.path);
 	return i;
 }
 
-static bool set_runtime(struct edged *e, const struct request *rq, struct strbuf *out,
-			int srv, const struct lb_runtime *rt, const char *what)
+static bool set_runtime(struct edged *e, const struct request *rq, struct strbuf *out, int srv,
+                        const struct lb_runtime *rt, const char *what)
 {
 	const struct lb_server_config *sv = &e->cfg.lb.servers[srv];
 	int err, failed;
@@ -261,7 +264,7 @@ static bool set_runtime(struct edged *e, const struct request *rq, struct strbuf
 	pthread_mutex_unlock(&e->lock);
 	if (err || failed) {
 		sb_printf(out, "%s %s: %s (see edged's log)\n", what, sv->name,
-			  err ? "could not record it" : "some tables could not be rebuilt");
+		          err ? "could not record it" : "some tables could not be rebuilt");
 		return false;
 	}
 	if (rq->json)
@@ -306,9 +309,9 @@ static bool cmd_weight(struct edged *e, const struct request *rq, struct strbuf 
 		w = strtoul(rq->argv[3], &end, 10);
 		if (!*rq->argv[3] || *end || w < 1 || w > 65535) {
 			sb_printf(out,
-				  "weight '%s': give 1 to 65535, or `config` for the config's "
-				  "weight (to stop new flows, use `edgectl lb drain`)\n",
-				  rq->argv[3]);
+			          "weight '%s': give 1 to 65535, or `config` for the config's "
+			          "weight (to stop new flows, use `edgectl lb drain`)\n",
+			          rq->argv[3]);
 			return false;
 		}
 	}
@@ -323,7 +326,7 @@ bool lb_command(struct edged *e, const struct request *rq, struct strbuf *out)
 
 	if (!e->cfg.fn[FN_LB].enabled) {
 		sb_printf(out, "the load balancer is off: add an `lb:` section to %s and reload\n",
-			  e->cfg.path);
+		          e->cfg.path);
 		return false;
 	}
 	if (!strcmp(what, "list") && rq->argc == 2) {
@@ -372,9 +375,10 @@ static void service_metrics(struct edged *e, struct strbuf *sb)
 		if (sid < 0 || lb_service_counters(&e->dp, sid, &c))
 			continue;
 		for (int k = 0; k < LB_SVC_NCOUNTERS; k++)
-			sb_printf(sb, "edged_lb_service_total{service=\"%s\",counter=\"%s\"} %llu\n",
-				  lc->services[i].name, svc_counter_names[k],
-				  (unsigned long long)c.c[k]);
+			sb_printf(sb,
+			          "edged_lb_service_total{service=\"%s\",counter=\"%s\"} %llu\n",
+			          lc->services[i].name, svc_counter_names[k],
+			          (unsigned long long)c.c[k]);
 	}
 	help(sb, "edged_lb_service_servers_active", "gauge",
 	     "Servers in the service's table (not drained, not down).");
@@ -382,7 +386,7 @@ static void service_metrics(struct edged *e, struct strbuf *sb)
 		int sid = lb_service_id(&e->lb, i);
 
 		sb_printf(sb, "edged_lb_service_servers_active{service=\"%s\"} %u\n",
-			  lc->services[i].name, sid >= 0 ? e->lb.active[sid] : 0);
+		          lc->services[i].name, sid >= 0 ? e->lb.active[sid] : 0);
 	}
 }
 
@@ -400,8 +404,8 @@ static void server_metrics(struct edged *e, struct strbuf *sb)
 			continue;
 		for (int k = 0; k < LB_SRV_NCOUNTERS; k++)
 			sb_printf(sb, "edged_lb_server_total{server=\"%s\",counter=\"%s\"} %llu\n",
-				  lc->servers[i].name, srv_counter_names[k],
-				  (unsigned long long)c.c[k]);
+			          lc->servers[i].name, srv_counter_names[k],
+			          (unsigned long long)c.c[k]);
 	}
 	help(sb, "edged_lb_server_up", "gauge",
 	     "1 while the server is in the service's table: health checks pass and it is not "
@@ -411,8 +415,8 @@ static void server_metrics(struct edged *e, struct strbuf *sb)
 			int srv = lc->services[i].members[j].server;
 
 			sb_printf(sb, "edged_lb_server_up{service=\"%s\",server=\"%s\"} %d\n",
-				  lc->services[i].name, lc->servers[srv].name,
-				  lb_member_out(&e->lb, lc, i, srv) == NULL);
+			          lc->services[i].name, lc->servers[srv].name,
+			          lb_member_out(&e->lb, lc, i, srv) == NULL);
 		}
 	help(sb, "edged_lb_server_drained", "gauge", "1 while an operator drains the server.");
 	for (int i = 0; i < lc->n_servers; i++) {
@@ -420,14 +424,15 @@ static void server_metrics(struct edged *e, struct strbuf *sb)
 
 		server_weight(&e->lb, &lc->servers[i], &drained);
 		sb_printf(sb, "edged_lb_server_drained{server=\"%s\"} %d\n", lc->servers[i].name,
-			  drained);
+		          drained);
 	}
-	help(sb, "edged_lb_server_weight", "gauge", "The server's weight (operator's or config's).");
+	help(sb, "edged_lb_server_weight", "gauge",
+	     "The server's weight (operator's or config's).");
 	for (int i = 0; i < lc->n_servers; i++) {
 		bool drained;
 
 		sb_printf(sb, "edged_lb_server_weight{server=\"%s\"} %u\n", lc->servers[i].name,
-			  server_weight(&e->lb, &lc->servers[i], &drained));
+		          server_weight(&e->lb, &lc->servers[i], &drained));
 	}
 }
 
@@ -446,5 +451,5 @@ void lb_metrics_render(struct edged *e, struct strbuf *sb)
 	     "second-chance hops received, packets a local socket owned.");
 	for (int k = 0; k < LB_G_NCOUNTERS; k++)
 		sb_printf(sb, "edged_lb_events_total{event=\"%s\"} %llu\n", global_counter_names[k],
-			  (unsigned long long)g.c[k]);
+		          (unsigned long long)g.c[k]);
 }

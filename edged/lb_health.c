@@ -58,7 +58,7 @@ static int check_cmp(const void *a, const void *b)
 
 const struct lb_check *lb_health_find(const struct lb_health *h, int sid, int srv_id)
 {
-	struct lb_check key = { .sid = sid, .srv_id = srv_id };
+	struct lb_check key = {.sid = sid, .srv_id = srv_id};
 
 	if (!h->n)
 		return NULL;
@@ -108,9 +108,12 @@ static int sync_checks(struct edged *e, bool *rebuild)
 			struct lb_check *c = &next[n++];
 			int srv = svc->members[j].server;
 
-			*c = (struct lb_check){ .sid = lb_service_id(&e->lb, i),
-						.srv_id = lb_server_id(&e->lb, srv),
-						.svc = i, .srv = srv, .up = true, .fd = -1 };
+			*c = (struct lb_check){.sid = lb_service_id(&e->lb, i),
+			                       .srv_id = lb_server_id(&e->lb, srv),
+			                       .svc = i,
+			                       .srv = srv,
+			                       .up = true,
+			                       .fd = -1};
 			/* Spread the first checks over the interval: a thousand servers are not
 			 * checked in the same second. */
 			c->next_due = now + (c->srv_id % svc->health.interval_s);
@@ -174,11 +177,11 @@ static void check_done(struct edged *e, struct lb_check *c, bool ok, const char 
 	if (!changed)
 		return;
 	if (c->up)
-		pr_info("lb: server %s is up for service %s (%u good checks)", lc->servers[c->srv].name,
-			lc->services[c->svc].name, c->ok_streak);
+		pr_info("lb: server %s is up for service %s (%u good checks)",
+		        lc->servers[c->srv].name, lc->services[c->svc].name, c->ok_streak);
 	else
 		pr_warn("lb: server %s is down for service %s (%u failed checks, last: %s)",
-			lc->servers[c->srv].name, lc->services[c->svc].name, c->fail_streak, why);
+		        lc->servers[c->srv].name, lc->services[c->svc].name, c->fail_streak, why);
 	c->ok_streak = c->fail_streak = 0;
 	lb_rebuild(&e->lb, &e->dp, lc, c->svc, -1);
 }
@@ -202,7 +205,7 @@ static void check_start(struct edged *e, struct lb_check *c, double now)
 	const struct lb_service_config *svc = &e->cfg.lb.services[c->svc];
 	const struct prefix *addr = &e->cfg.lb.servers[c->srv].addr;
 	uint16_t port = svc->health.port ? svc->health.port : svc->port;
-	struct epoll_event ev = { .events = EPOLLOUT };
+	struct epoll_event ev = {.events = EPOLLOUT};
 	struct sockaddr_storage ss;
 	socklen_t len = sockaddr_of(addr, port, &ss);
 
@@ -227,16 +230,16 @@ static void check_start(struct edged *e, struct lb_check *c, double now)
 static void http_send(struct edged *e, struct lb_check *c)
 {
 	const struct lb_health_config *hc = check_config(e, c);
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = c->fd };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = c->fd};
 	char req[LB_HEALTH_PATH_MAX + 128], host[PREFIX_STRLEN];
 	int n;
 
 	prefix_format(&e->cfg.lb.servers[c->srv].addr, host, sizeof(host));
 	host[strcspn(host, "/")] = '\0';
 	n = snprintf(req, sizeof(req),
-		     "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: edged-health/%s\r\n"
-		     "Connection: close\r\n\r\n",
-		     hc->path, host, EDGED_VERSION);
+	             "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: edged-health/%s\r\n"
+	             "Connection: close\r\n\r\n",
+	             hc->path, host, EDGED_VERSION);
 	/* A fresh connection's send buffer takes a request this small whole. */
 	if (send(c->fd, req, n, MSG_NOSIGNAL) != n) {
 		check_done(e, c, false, "could not send the request");

@@ -36,9 +36,9 @@ struct lb_check {
 	uint64_t checks, failures; /* since edged started */
 	enum lb_check_phase phase;
 	int fd;
-	double started;	 /* CLOCK_MONOTONIC seconds of the check under way */
+	double started;  /* CLOCK_MONOTONIC seconds of the check under way */
 	double next_due; /* when the next one starts */
-	char buf[128];	 /* the response so far (its first line is enough) */
+	char buf[128];   /* the response so far (its first line is enough) */
 	size_t len;
 	char last_error[96];
 };
@@ -47,7 +47,7 @@ struct lb_health {
 	struct lb_check *checks; /* sorted by (sid, srv_id) */
 	int n;
 	unsigned long generation; /* of the config the checks were made for; 0 = none yet */
-	int efd;		  /* the event loop's epoll, -1 until the loop runs */
+	int efd;                  /* the event loop's epoll, -1 until the loop runs */
 };
 
 void lb_health_init(struct lb_health *h);

@@ -38,6 +38,10 @@
 #include "log.h"
 #include "maglev.h"
 
+/* bpf/lb.h's slot hash reads a key as six words and picks slots by their top bits. */
+_Static_assert(sizeof(struct lb_vip_key) == 24, "lb_vip_slot_of() folds six words");
+_Static_assert(LB_VIP_SLOTS == 1u << LB_VIP_SLOT_BITS, "slots are a power of two");
+
 #define LB_PIN_NAMES   "lb_service_names"
 #define LB_PIN_RUNTIME "lb_runtime"
 
@@ -45,7 +49,7 @@
 
 static struct lb_addr_key addr_key(const struct prefix *p)
 {
-	struct lb_addr_key k = { .family = p->family == AF_INET ? 4 : 6 };
+	struct lb_addr_key k = {.family = p->family == AF_INET ? 4 : 6};
 
 	memcpy(k.addr, &p->addr, p->family == AF_INET ? 4 : 16);
 	return k;
@@ -61,7 +65,7 @@ static bool server_is(const struct lb_server *s, const struct prefix *p)
 static struct lb_server server_entry(const struct prefix *p, bool self)
 {
 	struct lb_addr_key k = addr_key(p);
-	struct lb_server s = { .family = k.family, .flags = self ? LB_SERVER_SELF : 0 };
+	struct lb_server s = {.family = k.family, .flags = self ? LB_SERVER_SELF : 0};
 
 	memcpy(s.addr, k.addr, 16);
 	return s;
@@ -78,8 +82,8 @@ static bool addr_local(const struct ifaddrs *ifa, const struct prefix *p)
 		if (p->family == AF_INET &&
 		    ((const struct sockaddr_in *)sa)->sin_addr.s_addr == p->addr.v4.s_addr)
 			return true;
-		if (p->family == AF_INET6 && !memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr,
-						     &p->addr.v6, 16))
+		if (p->family == AF_INET6 &&
+		    !memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &p->addr.v6, 16))
 			return true;
 	}
 	return false;
@@ -120,8 +124,8 @@ static int route_source(const struct prefix *p, struct prefix *src)
 
 /* Our fleet address of FAMILY: configured, else our own server's, else the route's source
  * towards the first server of the family. */
-static bool pick_source(const struct lb_config *lc, const struct lb_server *entries,
-			const int *ids, int family, struct prefix *out)
+static bool pick_source(const struct lb_config *lc, const struct lb_server *entries, const int *ids,
+                        int family, struct prefix *out)
 {
 	const struct prefix *cfg = family == AF_INET ? &lc->source_v4 : &lc->source_v6;
 
@@ -130,7 +134,8 @@ static bool pick_source(const struct lb_config *lc, const struct lb_server *entr
 		return true;
 	}
 	for (int i = 0; i < lc->n_servers; i++)
-		if (lc->servers[i].addr.family == family && (entries[ids[i]].flags & LB_SERVER_SELF)) {
+		if (lc->servers[i].addr.family == family &&
+		    (entries[ids[i]].flags & LB_SERVER_SELF)) {
 			*out = lc->servers[i].addr;
 			return true;
 		}
@@ -140,8 +145,8 @@ static bool pick_source(const struct lb_config *lc, const struct lb_server *entr
 		if (route_source(&lc->servers[i].addr, out) == 0)
 			return true;
 		pr_warn("lb: no route to server %s: cannot pick an IPv%d source address for "
-			"tunnels; set lb.source_v%d",
-			lc->servers[i].name, family == AF_INET ? 4 : 6, family == AF_INET ? 4 : 6);
+		        "tunnels; set lb.source_v%d",
+		        lc->servers[i].name, family == AF_INET ? 4 : 6, family == AF_INET ? 4 : 6);
 		return false;
 	}
 	return false;
@@ -150,7 +155,7 @@ static bool pick_source(const struct lb_config *lc, const struct lb_server *entr
 /* ---- pinned maps of edged's own ---- */
 
 static int open_pinned(const struct datapath *dp, const char *name, enum bpf_map_type type,
-		       __u32 key_size, __u32 value_size, __u32 max_entries)
+                       __u32 key_size, __u32 value_size, __u32 max_entries)
 {
 	char path[PATH_MAX];
 	int fd;
@@ -176,11 +181,11 @@ static int load_state(struct lb_state *st, const struct datapath *dp)
 
 	if (st->loaded)
 		return 0;
-	st->names_fd = open_pinned(dp, LB_PIN_NAMES, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
-				   LB_NAME_MAX, LB_MAX_SERVICES);
-	st->runtime_fd = open_pinned(dp, LB_PIN_RUNTIME, BPF_MAP_TYPE_HASH,
-				     sizeof(struct lb_addr_key), sizeof(struct lb_runtime),
-				     LB_MAX_SERVERS);
+	st->names_fd = open_pinned(dp, LB_PIN_NAMES, BPF_MAP_TYPE_ARRAY, sizeof(__u32), LB_NAME_MAX,
+	                           LB_MAX_SERVICES);
+	st->runtime_fd =
+	        open_pinned(dp, LB_PIN_RUNTIME, BPF_MAP_TYPE_HASH, sizeof(struct lb_addr_key),
+	                    sizeof(struct lb_runtime), LB_MAX_SERVERS);
 	if (st->names_fd < 0 || st->runtime_fd < 0 || servers_fd < 0)
 		return -1;
 	for (__u32 id = 0; id < LB_MAX_SERVICES; id++)
@@ -219,7 +224,7 @@ int lb_runtime_set(struct lb_state *st, const struct prefix *addr, const struct 
 /* Servers keep their id while their address stays; a new one takes an id no live table can
  * name (free now and in the new set). */
 static int assign_server_ids(struct lb_state *st, const struct lb_config *lc,
-			     const struct ifaddrs *ifa)
+                             const struct ifaddrs *ifa)
 {
 	bool *used = calloc(LB_MAX_SERVERS, sizeof(bool));
 	int next_free = 0;
@@ -231,7 +236,8 @@ static int assign_server_ids(struct lb_state *st, const struct lb_config *lc,
 		int id = -1;
 
 		for (int j = 0; j < LB_MAX_SERVERS && id < 0; j++)
-			if (st->servers[j].family && server_is(&st->servers[j], &lc->servers[i].addr))
+			if (st->servers[j].family &&
+			    server_is(&st->servers[j], &lc->servers[i].addr))
 				id = j;
 		while (id < 0 && next_free < LB_MAX_SERVERS) {
 			if (!st->servers[next_free].family && !used[next_free])
@@ -245,7 +251,7 @@ static int assign_server_ids(struct lb_state *st, const struct lb_config *lc,
 		used[id] = true;
 		st->next_srv_ids[i] = id;
 		st->next_servers[id] =
-			server_entry(&lc->servers[i].addr, addr_local(ifa, &lc->servers[i].addr));
+		        server_entry(&lc->servers[i].addr, addr_local(ifa, &lc->servers[i].addr));
 	}
 	free(used);
 	return 0;
@@ -377,7 +383,7 @@ static void live_table_open(const struct datapath *dp, int sid, struct live_tabl
 
 /* The members of service I: weights with the operator's overrides, health, drains. */
 static int members_view(const struct lb_state *st, const struct lb_config *lc, int i,
-			const int *srv_ids, int sid, struct member_view *mv)
+                        const int *srv_ids, int sid, struct member_view *mv)
 {
 	const struct lb_service_config *svc = &lc->services[i];
 
@@ -387,23 +393,22 @@ static int members_view(const struct lb_state *st, const struct lb_config *lc, i
 
 		struct lb_addr_key k = addr_key(&sv->addr);
 
-		mv[j] = (struct member_view){ .id = srv_ids[svc->members[j].server],
-					      .weight = svc->members[j].weight };
+		mv[j] = (struct member_view){.id = srv_ids[svc->members[j].server],
+		                             .weight = svc->members[j].weight};
 		mv[j].key[0] = k.family;
 		memcpy(mv[j].key + 1, k.addr, 16);
 		mv[j].self = st->next_servers[mv[j].id].flags & LB_SERVER_SELF;
 		if (lb_runtime_get(st, &sv->addr, &rt) == 0 && rt.weight)
 			mv[j].weight = rt.weight;
-		mv[j].active = !(rt.flags & LB_RT_DRAINED) &&
-			       !lb_health_down(&st->health, sid, mv[j].id);
+		mv[j].active =
+		        !(rt.flags & LB_RT_DRAINED) && !lb_health_down(&st->health, sid, mv[j].id);
 	}
 	return svc->n_members;
 }
 
 /* FIRST[0..M-1] = server ids of Maglev over the active members but EXCLUDE (an id, or -1);
  * LB_NONE everywhere when none is left. Returns how many servers it used, or -1. */
-static int maglev_ids(const struct member_view *mv, int n, uint32_t m, int exclude,
-		      uint32_t *first)
+static int maglev_ids(const struct member_view *mv, int n, uint32_t m, int exclude, uint32_t *first)
 {
 	struct maglev_backend *b = calloc(n ? n : 1, sizeof(*b));
 	int *id_of = calloc(n ? n : 1, sizeof(*id_of)), k = 0, err = 0;
@@ -415,9 +420,8 @@ static int maglev_ids(const struct member_view *mv, int n, uint32_t m, int exclu
 	for (int j = 0; j < n; j++) {
 		if (!mv[j].active || mv[j].id == exclude)
 			continue;
-		b[k] = (struct maglev_backend){ .key = mv[j].key,
-						.key_len = sizeof(mv[j].key),
-						.weight = mv[j].weight };
+		b[k] = (struct maglev_backend){
+		        .key = mv[j].key, .key_len = sizeof(mv[j].key), .weight = mv[j].weight};
 		id_of[k++] = mv[j].id;
 	}
 	if (k == 0) {
@@ -451,8 +455,7 @@ struct table_ctx {
 	bool alive[LB_MAX_SERVERS]; /* may be a second: a member that is not down */
 };
 
-static uint32_t pick_second(const struct table_ctx *tc, const struct lb_bucket *old,
-			    uint32_t first)
+static uint32_t pick_second(const struct table_ctx *tc, const struct lb_bucket *old, uint32_t first)
 {
 	if (old->first != first && old->first < LB_MAX_SERVERS && tc->alive[old->first])
 		return old->first;
@@ -472,28 +475,28 @@ static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
 
 /* Fills the buckets of T from FIRST and the history (live table LT, or the joining rule with
  * JOIN: where the table without this machine sends each bucket). */
-static uint64_t fill_buckets(struct lb_bucket *t, const struct table_ctx *tc,
-			     const uint32_t *first, const struct live_table *lt,
-			     const uint32_t *join, const struct lb_server *servers)
+static uint64_t fill_buckets(struct lb_bucket *t, const struct table_ctx *tc, const uint32_t *first,
+                             const struct live_table *lt, const uint32_t *join,
+                             const struct lb_server *servers)
 {
 	uint64_t digest = 0xcbf29ce484222325ULL;
 	static const uint8_t none[17];
 
-	t[0] = (struct lb_bucket){ .first = tc->m, .second = 0 };
+	t[0] = (struct lb_bucket){.first = tc->m, .second = 0};
 	for (uint32_t b = 1; b <= tc->m; b++) {
 		uint32_t f = first[b - 1], s = LB_NONE;
 
 		if (lt->b) {
 			s = pick_second(tc, &lt->b[old_bucket(b, tc->m, lt->m)], f);
 		} else if (join && f != LB_NONE && (servers[f].flags & LB_SERVER_SELF) &&
-			   join[b - 1] != f) {
+		           join[b - 1] != f) {
 			s = join[b - 1];
 		}
-		t[b] = (struct lb_bucket){ .first = f, .second = s };
+		t[b] = (struct lb_bucket){.first = f, .second = s};
 		/* The digest names servers by address: ids differ between edges. */
 		digest = f == LB_NONE ? fnv_bytes(digest, none, 17)
-				      : fnv_bytes(fnv_bytes(digest, &servers[f].family, 1),
-						  servers[f].addr, 16);
+		                      : fnv_bytes(fnv_bytes(digest, &servers[f].family, 1),
+		                                  servers[f].addr, 16);
 	}
 	return digest;
 }
@@ -509,7 +512,7 @@ static int table_create(uint32_t m, struct lb_bucket **map)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lb_table", sizeof(__u32),
-				sizeof(struct lb_bucket), m + 1, &opts);
+	                        sizeof(struct lb_bucket), m + 1, &opts);
 	void *p;
 
 	if (fd < 0) {
@@ -528,8 +531,8 @@ static int table_create(uint32_t m, struct lb_bucket **map)
 
 /* Builds the next table of service I (config index) with id SID. */
 static int table_build(const struct lb_state *st, const struct datapath *dp,
-		       const struct lb_config *lc, int i, const int *srv_ids, int sid,
-		       struct built_table *out)
+                       const struct lb_config *lc, int i, const int *srv_ids, int sid,
+                       struct built_table *out)
 {
 	const struct lb_service_config *svc = &lc->services[i];
 	struct table_ctx *tc = calloc(1, sizeof(*tc));
@@ -579,7 +582,7 @@ out:
 /* ---- VIPs, fleet, settings ---- */
 
 static int create_map(enum bpf_map_type type, const char *name, __u32 ks, __u32 vs, __u32 max,
-		      __u32 flags)
+                      __u32 flags)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
 	int fd = bpf_map_create(type, name, ks, vs, max, &opts);
@@ -595,7 +598,7 @@ static bool is_host(const struct prefix *p)
 }
 
 int lb_vip_slot_insert(struct lb_vip_slot *slots, const struct lb_vip_key *k,
-		       const struct lb_vip *v, bool replace)
+                       const struct lb_vip *v, bool replace)
 {
 	__u32 first = lb_vip_slot_of(k);
 
@@ -603,7 +606,7 @@ int lb_vip_slot_insert(struct lb_vip_slot *slots, const struct lb_vip_key *k,
 		struct lb_vip_slot *e = &slots[(first + i) & (LB_VIP_SLOTS - 1)];
 
 		if (!e->key.family) {
-			*e = (struct lb_vip_slot){ .key = *k, .vip = *v };
+			*e = (struct lb_vip_slot){.key = *k, .vip = *v};
 			return 0;
 		}
 		if (!memcmp(&e->key, k, sizeof(*k))) {
@@ -618,7 +621,7 @@ int lb_vip_slot_insert(struct lb_vip_slot *slots, const struct lb_vip_key *k,
 int lb_vip_map_create(const struct lb_vip_slot *slots)
 {
 	int fd = create_map(BPF_MAP_TYPE_ARRAY, "lb_vips", sizeof(__u32),
-			    sizeof(struct lb_vip_slot), LB_VIP_SLOTS, 0);
+	                    sizeof(struct lb_vip_slot), LB_VIP_SLOTS, 0);
 
 	for (__u32 i = 0; fd >= 0 && i < LB_VIP_SLOTS; i++) {
 		if (!slots[i].key.family)
@@ -635,9 +638,9 @@ int lb_vip_map_create(const struct lb_vip_slot *slots)
 /* Fragments carry no port: each (address, protocol) gets one entry, naming its any-port
  * service if it has one, else its first. */
 static int vip_insert_exact(struct lb_vip_slot *slots, const struct lb_service_config *svc,
-			    const struct lb_vip *v)
+                            const struct lb_vip *v)
 {
-	struct lb_vip_key k = { .family = svc->vip.family == AF_INET ? 4 : 6, .proto = svc->proto };
+	struct lb_vip_key k = {.family = svc->vip.family == AF_INET ? 4 : 6, .proto = svc->proto};
 
 	memcpy(k.addr, &svc->vip.addr, svc->vip.family == AF_INET ? 4 : 16);
 	k.port = htons(svc->port);
@@ -648,11 +651,9 @@ static int vip_insert_exact(struct lb_vip_slot *slots, const struct lb_service_c
 	return lb_vip_slot_insert(slots, &k, v, svc->port == 0);
 }
 
-static int vip_insert_prefix(int fd, const struct lb_service_config *svc,
-			     const struct lb_vip *v)
+static int vip_insert_prefix(int fd, const struct lb_service_config *svc, const struct lb_vip *v)
 {
-	struct lb_vip_lpm_v6 k = { .prefixlen = LB_LPM_HDR_BITS + svc->vip.len,
-				   .proto = svc->proto };
+	struct lb_vip_lpm_v6 k = {.prefixlen = LB_LPM_HDR_BITS + svc->vip.len, .proto = svc->proto};
 	__be16 port = htons(svc->port);
 
 	memcpy(k.addr, &svc->vip.addr, svc->vip.family == AF_INET ? 4 : 16);
@@ -671,22 +672,22 @@ static int build_vips(struct lb_state *st, const struct lb_config *lc)
 	struct lb_vip_slot *slots = calloc(LB_VIP_SLOTS, sizeof(*slots));
 	int err = -1;
 
-	st->next_prefixes[0] = create_map(BPF_MAP_TYPE_LPM_TRIE, "lb_vip_pfx4",
-					  sizeof(struct lb_vip_lpm_v4), sizeof(struct lb_vip),
-					  LB_MAX_VIP_PREFIXES, BPF_F_NO_PREALLOC);
-	st->next_prefixes[1] = create_map(BPF_MAP_TYPE_LPM_TRIE, "lb_vip_pfx6",
-					  sizeof(struct lb_vip_lpm_v6), sizeof(struct lb_vip),
-					  LB_MAX_VIP_PREFIXES, BPF_F_NO_PREALLOC);
+	st->next_prefixes[0] =
+	        create_map(BPF_MAP_TYPE_LPM_TRIE, "lb_vip_pfx4", sizeof(struct lb_vip_lpm_v4),
+	                   sizeof(struct lb_vip), LB_MAX_VIP_PREFIXES, BPF_F_NO_PREALLOC);
+	st->next_prefixes[1] =
+	        create_map(BPF_MAP_TYPE_LPM_TRIE, "lb_vip_pfx6", sizeof(struct lb_vip_lpm_v6),
+	                   sizeof(struct lb_vip), LB_MAX_VIP_PREFIXES, BPF_F_NO_PREALLOC);
 	if (!slots || st->next_prefixes[0] < 0 || st->next_prefixes[1] < 0)
 		goto out;
 	for (int i = 0; lc && i < lc->n_services; i++) {
 		const struct lb_service_config *svc = &lc->services[i];
-		struct lb_vip v = { .service = st->next_svc_ids[i], .encap = svc->encap };
+		struct lb_vip v = {.service = st->next_svc_ids[i], .encap = svc->encap};
 		int v6 = svc->vip.family == AF_INET6;
 
 		errno = 0;
 		if (is_host(&svc->vip) ? vip_insert_exact(slots, svc, &v)
-				       : vip_insert_prefix(st->next_prefixes[v6], svc, &v)) {
+		                       : vip_insert_prefix(st->next_prefixes[v6], svc, &v)) {
 			pr_err("lb: service %s: couldn't add its VIP: %s", svc->name,
 			       errno ? strerror(errno) : "too many VIPs share probe slots");
 			goto out;
@@ -714,7 +715,7 @@ static int fleet_add(int fd, const struct prefix *p)
 static int build_fleet(struct lb_state *st, const struct lb_config *lc)
 {
 	st->next_fleet = create_map(BPF_MAP_TYPE_HASH, "lb_fleet", sizeof(struct lb_addr_key),
-				    sizeof(__u32), LB_MAX_FLEET, 0);
+	                            sizeof(__u32), LB_MAX_FLEET, 0);
 	if (st->next_fleet < 0)
 		return -1;
 	for (int i = 0; lc && i < lc->n_servers; i++)
@@ -809,8 +810,7 @@ static int prepare_alloc(struct lb_state *st, const struct lb_config *lc)
 	return 0;
 }
 
-static int build_tables(struct lb_state *st, const struct datapath *dp,
-			const struct lb_config *lc)
+static int build_tables(struct lb_state *st, const struct datapath *dp, const struct lb_config *lc)
 {
 	for (int i = 0; lc && i < lc->n_services; i++) {
 		struct built_table bt;
@@ -895,13 +895,14 @@ static void warn_forwarding(const struct datapath *dp)
 		FILE *f;
 
 		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding",
-			 dp->uplinks[i].name);
+		         dp->uplinks[i].name);
 		f = fopen(path, "r");
 		if (f && fread(&v, 1, 1, f) == 1 && v == '0')
-			pr_warn("lb: IPv4 forwarding is off on uplink %s: the data path cannot send "
-				"packets to other servers from it (sysctl -w "
-				"net.ipv4.conf.%s.forwarding=1)",
-				dp->uplinks[i].name, dp->uplinks[i].name);
+			pr_warn("lb: IPv4 forwarding is off on uplink %s: the data path cannot "
+			        "send "
+			        "packets to other servers from it (sysctl -w "
+			        "net.ipv4.conf.%s.forwarding=1)",
+			        dp->uplinks[i].name, dp->uplinks[i].name);
 		if (f)
 			fclose(f);
 	}
@@ -986,7 +987,7 @@ static bool service_has(const struct lb_service_config *svc, int srv)
 }
 
 int lb_rebuild(struct lb_state *st, struct datapath *dp, const struct lb_config *lc, int svc,
-	       int srv)
+               int srv)
 {
 	int failed = 0;
 
@@ -1014,8 +1015,7 @@ int lb_rebuild(struct lb_state *st, struct datapath *dp, const struct lb_config 
 	return failed;
 }
 
-const char *lb_member_out(const struct lb_state *st, const struct lb_config *lc, int svc,
-			  int srv)
+const char *lb_member_out(const struct lb_state *st, const struct lb_config *lc, int svc, int srv)
 {
 	struct lb_runtime rt;
 
@@ -1064,8 +1064,7 @@ static int read_percpu(int fd, __u32 key, __u64 *out, int n)
 
 int lb_service_counters(const struct datapath *dp, int sid, struct lb_service_counters *out)
 {
-	return read_percpu(datapath_map_fd(dp, "lb_service_stats"), sid, out->c,
-			   LB_SVC_NCOUNTERS);
+	return read_percpu(datapath_map_fd(dp, "lb_service_stats"), sid, out->c, LB_SVC_NCOUNTERS);
 }
 
 int lb_server_counters(const struct datapath *dp, int id, struct lb_server_counters *out)

@@ -26,7 +26,7 @@
 /* Operator state of a server (pinned map lb_runtime, by address): survives reloads and
  * restarts, so a drain lasts until undrained. */
 struct lb_runtime {
-	uint32_t flags;	 /* LB_RT_* */
+	uint32_t flags;  /* LB_RT_* */
 	uint32_t weight; /* 0: the config's */
 };
 
@@ -36,9 +36,9 @@ struct lb_state {
 	/* What is live: server id -> entry (mirror of lb_servers), service id -> name. */
 	struct lb_server servers[LB_MAX_SERVERS];
 	char names[LB_MAX_SERVICES][LB_NAME_MAX];
-	int names_fd;	/* pinned lb_service_names: ids survive restarts */
+	int names_fd;   /* pinned lb_service_names: ids survive restarts */
 	int runtime_fd; /* pinned lb_runtime */
-	bool loaded;	/* the mirrors were read from the pinned maps */
+	bool loaded;    /* the mirrors were read from the pinned maps */
 	/* Ids of the applied config's servers and services, by config index. */
 	int *srv_ids, *svc_ids;
 	int n_srv_ids, n_svc_ids;
@@ -72,7 +72,7 @@ void lb_state_close(struct lb_state *st);
 /* Rebuilds and swaps in the tables of service SVC (config index; -1: every service) that
  * have server SRV (config index; -1: any). Returns how many tables failed (logged). */
 int lb_rebuild(struct lb_state *st, struct datapath *dp, const struct lb_config *lc, int svc,
-	       int srv);
+               int srv);
 
 /* Operator state: drain / undrain, weight (0 = back to the config's). */
 int lb_runtime_get(const struct lb_state *st, const struct prefix *addr, struct lb_runtime *rt);
@@ -80,8 +80,7 @@ int lb_runtime_set(struct lb_state *st, const struct prefix *addr, const struct 
 
 /* Why server SRV of service SVC (config indexes) is out of the service's table, or NULL when
  * it is in: "draining", "down". */
-const char *lb_member_out(const struct lb_state *st, const struct lb_config *lc, int svc,
-			  int srv);
+const char *lb_member_out(const struct lb_state *st, const struct lb_config *lc, int svc, int srv);
 
 /* Counters summed over CPUs; 0 or -1. */
 int lb_service_counters(const struct datapath *dp, int sid, struct lb_service_counters *out);
@@ -92,7 +91,7 @@ int lb_global_counters(const struct datapath *dp, struct lb_global_counters *out
  * replacing an entry of the same key when REPLACE; -ENOSPC after LB_VIP_PROBES slots. Then a
  * map of the lb_vips inner type holding SLOTS, or -1. Tests build their VIPs with these too. */
 int lb_vip_slot_insert(struct lb_vip_slot *slots, const struct lb_vip_key *k,
-		       const struct lb_vip *v, bool replace);
+                       const struct lb_vip *v, bool replace);
 int lb_vip_map_create(const struct lb_vip_slot *slots);
 
 /* The service / server id of config index I, or -1. */

@@ -69,8 +69,8 @@ uint64_t maglev_digest(const uint32_t *table, uint32_t m)
 
 /* A server's walk through the slots, and its turns. */
 struct walker {
-	uint32_t pos;	 /* the slot it tries next */
-	uint32_t skip;	 /* 1..M-1: with M prime, M steps visit every slot once */
+	uint32_t pos;    /* the slot it tries next */
+	uint32_t skip;   /* 1..M-1: with M prime, M steps visit every slot once */
 	uint64_t credit; /* weight accumulated towards its next turn */
 };
 
@@ -107,8 +107,7 @@ static bool args_ok(const struct maglev_backend *b, uint32_t n, uint32_t m, cons
 }
 
 /* Claims W's next free slot for server INDEX; returns 1 when the table is full. */
-static int claim(struct walker *w, uint32_t index, uint32_t m, uint32_t *table,
-		 uint32_t *filled)
+static int claim(struct walker *w, uint32_t index, uint32_t m, uint32_t *table, uint32_t *filled)
 {
 	while (table[w->pos] != MAGLEV_EMPTY) {
 		w->pos += w->skip;
@@ -119,8 +118,7 @@ static int claim(struct walker *w, uint32_t index, uint32_t m, uint32_t *table,
 	return ++*filled == m;
 }
 
-static void fill(const struct ordered *o, struct walker *w, uint32_t n, uint32_t m,
-		 uint32_t *table)
+static void fill(const struct ordered *o, struct walker *w, uint32_t n, uint32_t m, uint32_t *table)
 {
 	uint32_t wmax = 0, filled = 0;
 
@@ -157,7 +155,7 @@ int maglev_build(const struct maglev_backend *b, uint32_t n, uint32_t m, uint32_
 		goto out;
 	}
 	for (uint32_t i = 0; i < n; i++)
-		o[i] = (struct ordered){ .b = &b[i], .index = i };
+		o[i] = (struct ordered){.b = &b[i], .index = i};
 	qsort(o, n, sizeof(*o), ordered_cmp);
 	for (uint32_t i = 0; i < n; i++) {
 		if (i && key_cmp(o[i - 1].b, o[i].b) == 0) {

@@ -26,7 +26,7 @@
 
 struct maglev_backend {
 	const uint8_t *key; /* identity: the same bytes on every edge (an address) */
-	size_t key_len;	    /* 1..32 */
+	size_t key_len;     /* 1..32 */
 	uint32_t weight;    /* 1..MAGLEV_MAX_WEIGHT */
 };
 

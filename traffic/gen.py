@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Attack and unusual traffic for the lab, built with scapy and sent at a bounded rate.
 
-  gen.py KIND --dst ADDR [--count N] [--duration S] [--pps R] [--spoof PREFIX] [--write PCAP]
+  gen.py KIND --dst ADDR [--count N] [--duration S] [--pps R] [--spoof PREFIX[,PREFIX...]]
+         [--sources N] [--write PCAP]
 
 KIND: syn-flood, udp-flood, icmp-flood, dns-amp, ntp-amp, malformed, gre.
 Run it inside a lab node (lab/lab exec attacker1 -- traffic/gen.py syn-flood --dst 203.0.113.10)
@@ -34,7 +35,10 @@ def parse_args(argv):
     ap.add_argument("--count", type=int, default=1000, help=f"packets to send (max {common.MAX_COUNT})")
     ap.add_argument("--duration", type=float, default=10.0, help=f"seconds at most (max {common.MAX_DURATION:.0f})")
     ap.add_argument("--pps", type=float, default=1000.0, help=f"packets per second (max {common.MAX_PPS})")
-    ap.add_argument("--spoof", help="random source addresses from this prefix (lab ranges only)")
+    ap.add_argument("--spoof", help="random source addresses from this prefix (lab ranges only); several "
+                    "prefixes or addresses, comma-separated, are taken in turn (A,B,A,B,...)")
+    ap.add_argument("--sources", type=int, help="with --spoof PREFIX: N distinct source addresses of the prefix, "
+                    f"packet I from number I %% N (up to {common.MAX_COUNT}; default one per frame of the pool)")
     ap.add_argument("--size", type=int, default=64, help="payload bytes (udp-flood, icmp-flood); dns-amp response size")
     ap.add_argument("--variants", default="all", help="malformed: comma-separated variants or 'all'")
     ap.add_argument("--repeat", type=int, default=1, help="malformed: how many times each variant")
@@ -51,8 +55,8 @@ def build(a, rng, own4, own6):
     from generators import amplification, floods, gre, malformed
 
     a.pool = min(a.count, common.POOL)
-    spoof = common.check_net(a.spoof, "--spoof") if a.spoof else None
-    if spoof and spoof.version != a.dst.version:
+    spoof = common.check_spoof(a.spoof) if a.spoof else None
+    if spoof and spoof[0].version != a.dst.version:
         raise GenError("--spoof must be of the same IP version as --dst")
     src = common.Source(own4 if a.dst.version == 4 else own6, spoof, rng)
     if a.kind == "malformed":
@@ -74,6 +78,19 @@ def build(a, rng, own4, own6):
         if a.inner_src:
             common.check_addr(a.inner_src, "--inner-src")
     return fn(a, src, rng), None
+
+
+def distinct_sources(a):
+    """--sources N: the rewriter that gives packets N distinct spoofed sources, or None."""
+    if a.sources is None:
+        return None
+    if not a.spoof or "," in a.spoof:
+        raise GenError("--sources needs --spoof with one prefix")
+    if a.kind in ("malformed", "gre"):
+        raise GenError(f"--sources does not apply to {a.kind}")
+    if not 1 <= a.sources <= common.MAX_COUNT:
+        raise GenError(f"--sources must be 1..{common.MAX_COUNT}")
+    return common.DistinctSources(common.check_net(a.spoof, "--spoof"), a.sources)
 
 
 def own_addresses(dst):
@@ -108,24 +125,29 @@ def main(argv=None):
                                "(lab/lab exec NODE -- traffic/gen.py ...) or use --write")
             own4, own6 = own_addresses(a.dst)
             dev, smac, dmac, _ = common.l2_for(a.dst)
+        sources = distinct_sources(a)
         frames, labels = build(a, rng, own4 or "100.64.255.1", own6 or "2001:db8:ffff:ffff::1")
         if not frames:
             raise GenError("nothing to send (no variant applies)")
         l2 = []
         for f in frames:
             if isinstance(f, bytes):
-                l2.append(Ether(src=smac, dst=dmac, type=0x0800) / Raw(f))
+                l2.append(bytes(Ether(src=smac, dst=dmac, type=0x0800) / Raw(f)))
             else:
-                l2.append(Ether(src=smac, dst=dmac) / f)
+                l2.append(bytes(Ether(src=smac, dst=dmac) / f))
+        frame = common.frame_at(l2, sources)
         if a.kind == "malformed":
             a.count = len(l2)  # one pass over every variant x repeat: exact counts for checks
         result = {"kind": a.kind, "dst": str(a.dst)}
         if a.write:
-            common.write_pcap(l2, a.write, a.count)
+            common.write_pcap(frame, a.write, a.count)
             result.update(written=a.count, pcap=a.write)
         else:
-            sent, secs = common.send(l2, dev, a.count, a.duration, a.pps)
+            print(f"gen.py: sending on {dev}", flush=True)  # the lab waits for it (wait_sending)
+            sent, secs = common.send(frame, dev, a.count, a.duration, a.pps)
             result.update(sent=sent, seconds=round(secs, 3), dev=dev)
+        if sources:
+            result["sources"] = min(sources.n, result.get("sent", result.get("written")))
         if labels:
             n = result.get("sent", result.get("written"))
             result["classes"] = {c: sum(1 for i in range(n) if labels[i % len(labels)] == c)

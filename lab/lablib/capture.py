@@ -140,8 +140,10 @@ def mac_of(ns, ifname, st=None, node=None):
     return json.loads(out)[0]["address"]
 
 
-def replay(st, topo, pcap, node, iface, pps=1000, loops=1, limit=0, progress=None, check_addresses=True):
-    """Replay PCAP so that NODE receives it on IFACE. Returns {'sent': n, 'seconds': s}."""
+def replay(st, topo, pcap, node, iface, pps=1000, loops=1, limit=0, progress=None, check_addresses=True,
+           on_start=None):
+    """Replay PCAP so that NODE receives it on IFACE. Returns {'sent': n, 'seconds': s}.
+    ON_START() is called when the checks and the rewrite are done and tcpreplay starts."""
     if not os.path.isfile(pcap):
         raise LabError(f"no such pcap: {pcap}", fix="give a path relative to the repository or absolute")
     if not 0 < pps <= MAX_REPLAY_PPS:
@@ -175,6 +177,8 @@ def replay(st, topo, pcap, node, iface, pps=1000, loops=1, limit=0, progress=Non
         progress.say(f"  replaying {os.path.relpath(pcap, REPO) if pcap.startswith(REPO) else pcap} into "
                      f"{node}:{iface} (sent from {peer.node}:{peer.ifname}) at {pps:g} pps")
     t0 = time.monotonic()
+    if on_start:
+        on_start()
     p = qemu.node_sh(st, peer.node, argv, check=False, timeout=3600)
     secs = time.monotonic() - t0
     os.unlink(rewritten)
@@ -233,7 +237,7 @@ class DropCapture:
     can send again. It ends by itself after COUNT packets or TIMEOUT seconds.
     """
 
-    def __init__(self, lab, name, node, verdict="drop", count=1000, timeout=30):
+    def __init__(self, lab, name, node, verdict="drop", count=1000, timeout=30, rule=None, stage=None):
         from . import edge
         self.lab, self.name, self.node = lab, name, node
         self.path = lab.st.file(f"capture-{name}.pcap")
@@ -243,6 +247,10 @@ class DropCapture:
         _, edgectl = edge.binaries()
         argv = [edgectl, "-s", info["socket"], "capture", "--verdict", verdict, "--count", str(count),
                 "--timeout", str(timeout), "-w", self.path]
+        if rule:
+            argv[4:4] = ["--rule", rule]  # only what this DoS rule (or blocklist, ceiling) decided
+        if stage:
+            argv[4:4] = ["--stage", stage]
         # edgectl on the host, on the run directory's socket (bridged when edged is in a guest).
         self.rec = lab.spawn(node, "drop-capture", argv, log_name=f"capture-{name}.log", host=True)
         deadline = time.monotonic() + 5
@@ -266,3 +274,37 @@ class DropCapture:
         self.lab.st.drop_proc(self.rec["pid"])
 
     count = Capture.count
+
+
+class BackgroundReplay:
+    """replay() in a thread, for a replay that must overlap other steps (a probe across a
+    reload). Bounded like any replay: it ends when the pcap has been sent."""
+
+    kind = "replay"
+
+    def __init__(self, name, at, **kw):
+        import threading
+        self.name, self.node = name, at
+        self._r = None
+        self.started = threading.Event()  # set when tcpreplay starts sending
+        self._t = threading.Thread(target=self._run, kwargs=dict(kw, on_start=self.started.set), daemon=True)
+        self._t.start()
+
+    def _run(self, **kw):
+        try:
+            self._r = replay(**kw)
+        except LabError as e:
+            self._r = {"sent": 0, "error": e.msg}
+
+    def done(self):
+        return not self._t.is_alive()
+
+    def sending(self):
+        return self.started.is_set() or self.done()
+
+    def stop(self):
+        self._t.join(timeout=120)
+
+    def result(self):
+        self._t.join(timeout=3600)
+        return self._r

@@ -218,6 +218,10 @@ def _print_status(st):
         if node.role in topology.ROUTING_ROLES:
             for pfx in bird.anycast_routes(topo):
                 extra += f"  {pfx}:{len(netns.route_nexthops(st.ns(node.name), pfx))}"
+        if node.is_guest:
+            g = qemu.info(st, node.name) or {}
+            extra += "  QEMU guest (" + ", ".join(f"{e.ifname} {e.nic}" for e in node.ends) + \
+                (f"; ready after {g['ready']:.1f}s" if g.get("ready") else "") + ")"
         if node.name in failed:
             extra += f"  FAILED ({failed[node.name]})"
         print(f"  {node.name:<10} {node.role:<13} {addrs:<36} {' '.join(alive) or '-'}{extra}")

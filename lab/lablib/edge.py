@@ -119,9 +119,9 @@ def healthy(ns, sock):
     return edgectl(ns, sock, "-j", "status").returncode == 0
 
 
-def stats(ns, sock):
+def stats(ns, sock, timeout=10):
     """edgectl -j stats as a dict; LabError when edged does not answer."""
-    p = edgectl(ns, sock, "-j", "stats")
+    p = edgectl(ns, sock, "-j", "stats", timeout=timeout)
     if p.returncode != 0:
         raise LabError(f"edgectl stats failed in {ns}: {p.stderr.strip() or p.stdout.strip()}",
                        fix="is edged running on that edge? see lab/lab status and the edge's edged.log")
@@ -131,14 +131,64 @@ def stats(ns, sock):
         raise LabError(f"edgectl -j stats printed something that is not JSON: {p.stdout[:200]!r}") from None
 
 
+def dos_rules(ns, sock, timeout=10):
+    """`edgectl -j dos rules` as a dict (rules, lists, syn_cookies), or None while the DoS
+    function is off (edgectl then answers with an error)."""
+    p = edgectl(ns, sock, "-j", "dos", "rules", timeout=timeout)
+    if p.returncode != 0:
+        return None
+    try:
+        return json.loads(p.stdout)
+    except ValueError:
+        raise LabError(f"edgectl -j dos rules printed something that is not JSON: {p.stdout[:200]!r}") from None
+
+
+# Counter paths that start with one of these read `edgectl -j dos rules` (per edge, not per uplink).
+DOS_ROOTS = ("rules", "lists", "syn_cookies")
+
+
+def dos_counter(doc, path):
+    """A value of `edgectl -j dos rules`: "rules.NAME.OUTCOME[.bytes]" (outcomes: matched,
+    dropped, rate_limited, passed), "lists.block.dropped", "lists.block.entries_v4",
+    "syn_cookies.syn_answered". Entries of a list are picked by name."""
+    if doc is None:
+        raise LabError(f"counter '{path}': the DoS function is off on this edge",
+                       fix="give edged a template with a dos: section (reload_edged or start_edged)")
+    cur = doc
+    parts = path.split(".")
+    for i, p in enumerate(parts):
+        if isinstance(cur, list):
+            match = [x for x in cur if isinstance(x, dict) and x.get("name") == p]
+            if not match:
+                names = ", ".join(str(x.get("name")) for x in cur if isinstance(x, dict))
+                raise LabError(f"counter '{path}': no '{p}' in {'.'.join(parts[:i])} (there: {names or 'none'})",
+                               fix="rule and list names are those of `edgectl dos rules`")
+            cur = match[0]
+        elif isinstance(cur, dict) and p in cur:
+            cur = cur[p]
+        else:
+            have = ", ".join(cur) if isinstance(cur, dict) else type(cur).__name__
+            raise LabError(f"counter '{path}': no '{p}' (there: {have})",
+                           fix="e.g. rules.NAME.dropped, lists.block.dropped, syn_cookies.syn_answered")
+    if isinstance(cur, dict) and "packets" in cur:
+        cur = cur["packets"]
+    if isinstance(cur, bool) or not isinstance(cur, int):
+        raise LabError(f"counter '{path}' is not a number: {json.dumps(cur)[:100]}",
+                       fix="name a field down to its outcome, e.g. rules.NAME.dropped")
+    return cur
+
+
 def counter(doc, path):
     """Sum a counter over all uplinks of a stats document.
 
-    PATH: "end.pass" (packets), "end.pass.bytes", "parse.drop.packets", "packets", "bytes".
+    PATH: "end.pass" (packets), "end.pass.bytes", "parse.drop.packets", "packets", "bytes";
+    paths under rules., lists. and syn_cookies. read the DoS counters instead (dos_counter).
     A counter missing from the document is an error, not zero: a renamed field must not
     turn a check into one that cannot fail.
     """
     parts = path.split(".")
+    if parts[0] in DOS_ROOTS:
+        return dos_counter(doc.get("dos"), path)
     if parts[-1] not in ("packets", "bytes"):
         parts.append("packets")
     total = 0

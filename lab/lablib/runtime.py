@@ -88,6 +88,13 @@ class Lab:
     def is_guest(self, node):
         return self.topo.nodes[node].is_guest
 
+    def time_scale(self, node):
+        """How much longer work inside NODE may take than in a namespace: 1, or for a QEMU guest
+        (TCG emulates every instruction: a reload's verifier run, a map walk)
+        qemu.TIME_SCALE. Bounds on such work in scenarios are multiplied by it; bounds set by
+        the network (BGP timers, failover) are not."""
+        return qemu.TIME_SCALE if self.is_guest(node) else 1.0
+
     def node_sh(self, node, argv, check=True, timeout=30, bpffs=False, input=None):
         """A command in NODE (inside the guest for a QEMU guest), to its end."""
         return qemu.node_sh(self.st, node, argv, check=check, timeout=timeout, bpffs=bpffs, input=input)
@@ -119,6 +126,7 @@ class Lab:
               + (f" and {len(topo.links) - len(veths)} guest taps" if len(veths) < len(topo.links) else ""))
         for link in veths:
             netns.veth(self.st.ns(link.a.node), link.a.ifname, self.st.ns(link.b.node), link.b.ifname, link.mtu)
+        self.peer_xdp_pass(veths)
         for node in topo.nodes.values():
             if not node.is_guest:
                 self._configure_node(node)
@@ -142,6 +150,32 @@ class Lab:
         self.wait_converged(timeout=60)
         self.st.set_status("up")
         p.say(f"lab {self.st.prefix} is up")
+
+    def peer_xdp_pass(self, veths):
+        """An XDP program that passes everything on the router's end of every veth to an edge.
+
+        edged answers SYNs with cookies from XDP (XDP_TX, out of the uplink they came in on),
+        and a veth delivers XDP_TX frames only when its other end runs NAPI: an XDP program
+        there turns it on; without one the frames are dropped silently (the edge's `ethtool
+        -S` counts them as xdp_tx_errors). GRO on the router's end, the other arrangement the
+        platform notes name, did not deliver them on this kernel (measured in the lab). The
+        program only passes frames, so nothing else changes for the router."""
+        pairs = [(ln.b, ln.a) if self.topo.nodes[ln.a.node].role == "edge" else (ln.a, ln.b) for ln in veths
+                 if "edge" in (self.topo.nodes[ln.a.node].role, self.topo.nodes[ln.b.node].role)]
+        pairs = [(r, e) for r, e in pairs if self.topo.nodes[r.node].role in topology.ROUTING_ROLES]
+        if not pairs:
+            return
+        try:
+            obj = xdp_pass_object()
+        except LabError as e:
+            self.progress.warn(f"{e.msg}: XDP_TX from the edges (SYN cookies) will not reach the routers")
+            return
+        for r, e in pairs:
+            p = netns.ip(self.st.ns(r.node), "link", "set", "dev", r.ifname, "xdp", "obj", obj, "sec", "xdp",
+                         check=False)
+            if p.returncode != 0:
+                self.progress.warn(f"xdp_pass on {r.node}:{r.ifname} (towards {e.node}) failed: {p.stderr.strip()}; "
+                                   "XDP_TX frames of that uplink will be lost")
 
     def _check_edged_binaries(self):
         edged, edgectl = edge.binaries()
@@ -191,9 +225,44 @@ class Lab:
             sysctls = dict(SYSCTL_ALL)
             if node.role == "edge":
                 sysctls.update(SYSCTL_EDGE)
-            self.guests[node.name].configure(cmds, sysctls)
+            tun_ip, tun_sh = self._guest_tunnels(node)
+            self.guests[node.name].configure(cmds + tun_ip, sysctls, tun_sh)
             return
         netns.ip_batch(self.st.ns(node.name), cmds)
+
+    def _guest_tunnels(self, node):
+        """(ip commands, shell lines) of a guest's tunnels: a customer site's GRE (gre1, the
+        guest kernel's ip_gre) and a VPN client's kernel WireGuard (wg0). The modules load on
+        demand when the links are created."""
+        ip_cmds, sh = [], []
+        if node.gre:
+            g = node.gre
+            local = g["local"] or node.addr(4)
+            ip_cmds.append(f"link add gre1 type gre local {local} remote {g['remote']} ttl 64")
+            if g["address"]:
+                ip_cmds.append(f"addr add {g['address']} dev gre1")
+            ip_cmds.append("link set dev gre1 up")
+        if node.wireguard:
+            w = node.wireguard
+            key = self._wg_key(f"{node.name}.wg.key")
+            peer = w["peer_key"] or _wg_pub(self._wg_key(f"{node.name}.wg-peer.key"))
+            endpoint = w["endpoint"] or self.topo.vip(4)
+            ip_cmds += ["link add wg0 type wireguard", f"addr add {w['address']} dev wg0", "link set dev wg0 up"]
+            sh.append(f"wg set wg0 private-key {key} peer {peer} endpoint {endpoint}:{w['port']} "
+                      f"allowed-ips {w['address'].network} persistent-keepalive 5")
+        return ip_cmds, sh
+
+    def _wg_key(self, name):
+        """A WireGuard private key in the run directory (made once, mode 0600). Without a
+        peer_key in the topology, the client's peer is a key of the run's own: the fleet's VPN
+        endpoint (edged's egress) takes its private half from the run directory."""
+        path = self.st.file(name)
+        if not os.path.exists(path):
+            p = netns.run(["wg", "genkey"])
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(p.stdout)
+        return path
 
     # ------------------------------------------------------------------ processes
     def spawn(self, node, role, argv, bpffs=False, log_name=None, host=False):
@@ -339,11 +408,57 @@ class Lab:
             procs.stop(rec, timeout=5)
             self.st.drop_proc(rec["pid"])
 
+    def write_edged_config(self, node, template):
+        """Render TEMPLATE for NODE into the config file its edged reads (on start and reload);
+        checked with `edged --check` first. Returns the path."""
+        n = self.topo.nodes[node]
+        info = self.st.data["edges"].get(node)
+        if not info:
+            raise LabError(f"edged does not run on {node}", fix="start it first (no --no-edged)")
+        kw = {}
+        if n.is_guest:
+            kw = {"control_socket": qemu.guest_edged_socket(info["instance"]),
+                  "uplink_modes": {e.ifname: topology.NIC_MODELS[e.nic] for e in n.ends}}
+        cfg = edge.build_config(template, self.topo, n, self.st, **kw)
+        path = info["config"]
+        tmp = path + ".new"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(edge.dump(cfg))
+        edged, _ = edge.binaries()
+        chk = self.node_sh(node, ["edged" if n.is_guest else edged, "--check", "-c", tmp], check=False, bpffs=True,
+                           timeout=60)
+        if chk.returncode != 0:
+            os.unlink(tmp)
+            raise LabError(f"edged rejects the config generated for {node}:\n{(chk.stderr or chk.stdout).strip()}",
+                           template, None, "fix the template")
+        os.replace(tmp, path)  # edged reads the whole new file or the old one, never half
+        with self.st.locked() as d:
+            d["edges"][node]["template"] = template
+        return path
+
+    def reload_edged(self, node):
+        """`edgectl reload` on NODE (edged re-reads its config file). Returns (seconds, output);
+        a rejected reload is a LabError."""
+        info = self.st.data["edges"][node]
+        t0 = time.monotonic()
+        p = edge.edgectl(info["ns"], info["socket"], "reload", timeout=120)
+        secs = time.monotonic() - t0
+        if p.returncode != 0:
+            raise LabError(f"edgectl reload on {node} failed ({p.returncode}): {(p.stderr or p.stdout).strip()}",
+                           fix=f"see {self.st.file(node + '.edged.log')}")
+        return secs, p.stdout.strip()
+
     def edge_stats(self, node):
+        """`edgectl -j stats` of NODE, with `edgectl -j dos rules` under "dos" (None while the
+        DoS function is off): counter paths reach both (edge.counter)."""
         info = self.st.data["edges"].get(node)
         if not info:
             raise LabError(f"edged does not run on {node}", fix="counters need edged: drop --no-edged")
-        return edge.stats(info["ns"], info["socket"])
+        # A guest's edged answers through TCG: slower, bounded all the same.
+        timeout = 10 * self.time_scale(node)
+        doc = edge.stats(info["ns"], info["socket"], timeout=timeout)
+        doc["dos"] = edge.dos_rules(info["ns"], info["socket"], timeout=timeout)
+        return doc
 
     # ------------------------------------------------------------------ failures
     def fail(self, node, how):
@@ -465,6 +580,11 @@ TOOLS = {"ip": "iproute2", "bird": "bird2", "birdc": "bird2", "nft": "nftables",
          "nsenter": "util-linux", "unshare": "util-linux", "mountpoint": "util-linux"}
 
 
+def _wg_pub(key_path):
+    with open(key_path, encoding="ascii") as f:
+        return netns.run(["wg", "pubkey"], input=f.read()).stdout.strip()
+
+
 def preflight():
     missing = sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None})
     if missing:
@@ -484,6 +604,28 @@ def tail(path, n=8):
         return "\n".join("    " + ln for ln in lines)
     except OSError:
         return "    (no log)"
+
+
+XDP_PASS_SRC = os.path.join(ROLES_DIR, "xdp_pass.bpf.c")
+XDP_PASS_OBJ = os.path.join(REPO, "build", "lab", "xdp_pass.o")
+
+
+def xdp_pass_object():
+    """build/lab/xdp_pass.o, built from lab/roles/xdp_pass.bpf.c when missing or older."""
+    if os.path.exists(XDP_PASS_OBJ) and os.path.getmtime(XDP_PASS_OBJ) >= os.path.getmtime(XDP_PASS_SRC):
+        return XDP_PASS_OBJ
+    os.makedirs(os.path.dirname(XDP_PASS_OBJ), exist_ok=True)
+    tmp = f"{XDP_PASS_OBJ}.{os.getpid()}"
+    try:
+        p = subprocess.run(["clang", "-O2", "-target", "bpf", "-c", XDP_PASS_SRC, "-o", tmp],
+                           capture_output=True, text=True, timeout=60)
+    except OSError as e:
+        raise LabError(f"cannot build {os.path.relpath(XDP_PASS_SRC, REPO)}: {e.strerror}",
+                       fix="apt-get install clang (make deps)") from None
+    if p.returncode != 0:
+        raise LabError(f"cannot build {os.path.relpath(XDP_PASS_SRC, REPO)}: {p.stderr.strip()[-300:]}")
+    os.replace(tmp, XDP_PASS_OBJ)  # atomic: two labs coming up at once never load half a file
+    return XDP_PASS_OBJ
 
 
 def ensure_bpffs():

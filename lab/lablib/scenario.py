@@ -18,7 +18,7 @@ import os
 import re
 import time
 
-from . import addressing, capture, edge, netns, procs, qemu, runtime, state, topology, traffic
+from . import addressing, blocklist, bpfmap, capture, edge, netns, procs, qemu, runtime, state, topology, traffic
 from .errors import Collector, LabError
 from .report import CheckResult, Waiter, emit, print_check, table
 from .yamlmarks import MDict, MList, load_file
@@ -28,9 +28,9 @@ SCENARIO_DIR = os.path.join(REPO, "lab", "scenarios")
 REQUIRED = object()
 
 # Argument types: how a value is checked at parse time.
-STR, INT, NUM, BOOL, NODE, NODEIF, TARGET, PCT, BOUND, NODES, CMD, PATH, ANY = (
+STR, INT, NUM, BOOL, NODE, NODEIF, TARGET, PCT, BOUND, NODES, CMD, PATH, ANY, PREFIXES, STRS = (
     "string", "integer", "number", "true/false", "node", "NODE:IFACE", "address", "fraction", "bound",
-    "node list", "command", "file", "value")
+    "node list", "command", "file", "value", "prefix list", "string list")
 
 HOW = ("blackhole", "link-down", "edged-stop", "bird-kill")
 
@@ -38,7 +38,8 @@ SCHEMA = {
     # actions
     "snapshot": {"_scalar": "name", "name": (STR, REQUIRED)},
     "http": {"name": (STR, REQUIRED), "from": (NODE, REQUIRED), "to": (TARGET, "vip4"), "requests": (INT, 30),
-             "parallel": (INT, 4), "path": (STR, "/"), "timeout": (NUM, 5), "background": (BOOL, False)},
+             "parallel": (INT, 4), "path": (STR, "/"), "timeout": (NUM, 5), "rate": (NUM, None),
+             "background": (BOOL, False)},
     "udp_flows": {"name": (STR, REQUIRED), "from": (NODE, REQUIRED), "to": (TARGET, "vip4"), "flows": (INT, 30),
                   "interval": (NUM, 0.1), "duration": (NUM, 10), "port": (INT, 7), "background": (BOOL, False)},
     "iperf3": {"name": (STR, REQUIRED), "from": (NODE, REQUIRED), "to": (TARGET, "vip4"), "seconds": (NUM, 3),
@@ -49,11 +50,11 @@ SCHEMA = {
                  "to": (TARGET, "vip4"), "to6": (TARGET, None), "count": (INT, 1000), "pps": (NUM, 1000),
                  "duration": (NUM, 10), "spoof": (STR, None), "size": (INT, None), "port": (INT, None),
                  "variants": (STR, None), "repeat": (INT, None), "inner_dst": (TARGET, None),
-                 "background": (BOOL, False)},
+                 "sources": (INT, None), "background": (BOOL, False)},
     "replay": {"pcap": (PATH, None), "capture": (STR, None), "at": (NODEIF, REQUIRED), "pps": (NUM, 1000),
                "loop": (INT, 1)},
     "drop_capture": {"name": (STR, REQUIRED), "node": (NODE, REQUIRED), "verdict": (STR, "drop"),
-                     "count": (INT, 1000), "timeout": (NUM, 30)},
+                     "count": (INT, 1000), "timeout": (NUM, 30), "rule": (STR, None), "stage": (STR, None)},
     "capture": {"name": (STR, REQUIRED), "at": (NODEIF, REQUIRED), "filter": (STR, "")},
     "stop_capture": {"_scalar": "name", "name": (STR, REQUIRED)},
     "fail": {"node": (NODE, REQUIRED), "how": (STR, "blackhole")},
@@ -62,14 +63,18 @@ SCHEMA = {
     "stop_edged": {"_scalar": "node", "node": (NODE, REQUIRED)},
     "wait": {"_scalar": "seconds", "seconds": (NUM, REQUIRED)},
     "wait_traffic": {"_scalar": "name", "name": (STR, REQUIRED)},
+    "wait_sending": {"_scalar": "name", "name": (STR, REQUIRED), "timeout": (NUM, 60)},
     "wait_converged": {"timeout": (NUM, 60)},
     "exec": {"node": (NODE, REQUIRED), "cmd": (CMD, REQUIRED), "expect_rc": (INT, None)},
+    "reload_edged": {"nodes": (NODES, None), "config": (PATH, REQUIRED), "within": (NUM, None)},
+    "block_file": {"name": (STR, REQUIRED), "count": (INT, REQUIRED), "pool": (PREFIXES, None),
+                   "first": (PREFIXES, None), "last": (PREFIXES, None), "seed": (INT, 1)},
     "teardown": {},
     # checks
     "expect_delivered": {"traffic": (STR, REQUIRED), "min": (PCT, None), "max": (PCT, None)},
     "expect_spread": {"traffic": (STR, REQUIRED), "over": (NODES, None), "min_share": (PCT, REQUIRED)},
     "expect_counter": {"node": (NODE, None), "nodes": (NODES, None), "counter": (STR, REQUIRED),
-                       "since": (STR, REQUIRED), "min": (BOUND, None), "max": (BOUND, None),
+                       "since": (STR, None), "min": (BOUND, None), "max": (BOUND, None),
                        "equals": (BOUND, None), "sum": (BOOL, False)},
     "expect_share": {"nodes": (NODES, None), "counter": (STR, "end.pass"), "since": (STR, REQUIRED),
                      "min_share": (PCT, REQUIRED)},
@@ -78,6 +83,10 @@ SCHEMA = {
                      "within": (NUM, 10)},
     "expect_failover": {"traffic": (STR, REQUIRED), "node": (NODE, REQUIRED), "within": (NUM, REQUIRED)},
     "expect_capture": {"capture": (STR, REQUIRED), "filter": (STR, ""), "min": (BOUND, None), "max": (BOUND, None)},
+    "expect_same": {"capture": (STR, REQUIRED), "filters": (STRS, REQUIRED), "tolerance": (INT, 0)},
+    "expect_map": {"node": (NODE, None), "nodes": (NODES, None), "map": (STR, REQUIRED), "min": (BOUND, None),
+                   "max": (BOUND, None)},
+    "expect_running": {"_scalar": "name", "name": (STR, REQUIRED)},
     "expect_clean": {},
 }
 CHECKS = tuple(k for k in SCHEMA if k.startswith("expect_"))
@@ -91,7 +100,8 @@ class Step:
 
     @property
     def is_check(self):
-        return self.action in CHECKS or (self.action == "exec" and self.args.get("expect_rc") is not None)
+        return self.action in CHECKS or (self.action == "exec" and self.args.get("expect_rc") is not None) or \
+            (self.action == "reload_edged" and self.args.get("within") is not None)
 
 
 class Scenario:
@@ -242,8 +252,14 @@ def _parse_step(c, raw, line, topo):
               "e.g. pcap: traffic/incidents/NAME/incident.pcap")
     if action == "fail" and out.get("how") not in HOW:
         c.add(f"fail: how must be one of {', '.join(HOW)}", line, "e.g. how: blackhole")
-    if action == "expect_counter" and not (out.get("node") or out.get("nodes")):
-        c.add("expect_counter: name node: or nodes:", line, "e.g. nodes: [edge1, edge2, edge3]")
+    if action in ("expect_counter", "expect_map") and not (out.get("node") or out.get("nodes")):
+        c.add(f"{action}: name node: or nodes:", line, "e.g. nodes: [edge1, edge2, edge3]")
+    if action == "expect_same" and isinstance(out.get("filters"), list) and len(out["filters"]) < 2:
+        c.add("expect_same: filters: needs two or more filters to compare", line,
+              'e.g. filters: ["src 100.127.255.1", "src 198.51.100.200"]')
+    if action == "block_file" and not re.match(r"^[A-Za-z0-9_-]{1,40}$", str(out.get("name"))):
+        c.add(f"block_file: name '{out.get('name')}' must be 1-40 of letters, digits, '-', '_'", line,
+              "it becomes ${run_dir}/NAME.txt")
     return Step(action, out, line)
 
 
@@ -300,6 +316,21 @@ def _check_type(c, action, key, typ, v, line, topo):
             c.add(f"{action}: {key}: no file '{v}'", line, "paths are relative to the repository root")
     elif typ == CMD and not (isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))):
         bad = "a command string or list"
+    elif typ == STRS and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+        bad = "a list of strings"
+    elif typ == PREFIXES:
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            bad = "a list of prefixes"
+        else:
+            for x in v:
+                try:
+                    n = ipaddress.ip_network(x, strict=False)
+                except ValueError:
+                    c.add(f"{action}: {key}: '{x}' is not a prefix", line, "e.g. 198.51.100.128/25")
+                    continue
+                if not addressing.allowed(n):
+                    c.add(f"{action}: {key}: {n} is outside the lab ranges", line,
+                          f"use prefixes inside {addressing.ALLOWED_TEXT}")
     if bad:
         c.add(f"{action}: {key} must be {bad}, not {v!r}", line, f"e.g. {key}: ...")
     return v
@@ -307,7 +338,7 @@ def _check_type(c, action, key, typ, v, line, topo):
 
 def _check_refs(c, step, names):
     a = step.args
-    if step.action in ("http", "udp_flows", "iperf3", "nc", "generate"):
+    if step.action in ("http", "udp_flows", "iperf3", "nc", "generate", "block_file"):
         if a["name"] in names["traffic"]:
             c.add(f"traffic name '{a['name']}' is used twice", step.line, "give each traffic step its own name")
         names["traffic"].add(a["name"])
@@ -319,24 +350,105 @@ def _check_refs(c, step, names):
         if key in a and a[key] is not None and a[key] not in names[kind]:
             c.add(f"{step.action}: {key} '{a[key]}' is not defined by an earlier step", step.line,
                   f"add a {kind} step named {a[key]} before it")
-    if step.action in ("wait_traffic",) and a["name"] not in names["traffic"]:
-        c.add(f"wait_traffic: no traffic '{a['name']}' before it", step.line, "name a traffic step above")
+    if step.action in ("wait_traffic", "wait_sending", "expect_running") and a["name"] not in names["traffic"]:
+        c.add(f"{step.action}: no traffic '{a['name']}' before it", step.line, "name a traffic step above")
     if step.action == "stop_capture" and a["name"] not in names["capture"]:
         c.add(f"stop_capture: no capture '{a['name']}' before it", step.line, "name a capture step above")
     for key in ("min", "max", "equals"):
         v = a.get(key)
-        if isinstance(v, str) and v.startswith("$"):
-            ref = v[1:].split(".")[0]
+        for ref in bound_refs(v):
             if ref not in names["traffic"]:
                 c.add(f"{step.action}: {key} refers to traffic '{ref}' which no earlier step defines", step.line,
                       "use $NAME.field with NAME a traffic step above")
 
 
+# Bound expressions: '$traffic.field' references and numbers joined by + - * and parentheses,
+# e.g. "$syn4.sent + $syn6.sent" or "$ntp.sent * 0.99". Operators need spaces around them: a
+# field name may hold a '-' ($bad.classes.well-formed).
+_EXPR_TOKEN = re.compile(r"\s*(?:(\$[A-Za-z0-9_]+(?:\.[A-Za-z0-9_-]+)*)|(\d+(?:\.\d+)?)|([-+*()]))")
+
+
+def _tokens(text):
+    out, pos, text = [], 0, text.rstrip()
+    while pos < len(text):
+        m = _EXPR_TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"{text!r}: cannot read '{text[pos:].strip()}' (use $traffic.field, numbers, + - * "
+                             "and parentheses, with spaces around operators)")
+        out.append(m.group(1) or m.group(2) or m.group(3))
+        pos = m.end()
+    return out
+
+
+def bound_refs(v):
+    """Traffic names a bound refers to ($NAME.field)."""
+    if not isinstance(v, str) or "$" not in v:
+        return []
+    try:
+        return [t[1:].split(".")[0] for t in _tokens(v) if t.startswith("$")]
+    except ValueError:
+        return []
+
+
+def eval_bound(text, lookup):
+    """The value of a bound expression; LOOKUP('$name.field') gives a reference's number."""
+    toks = _tokens(text)
+    pos = [0]
+
+    def peek():
+        return toks[pos[0]] if pos[0] < len(toks) else None
+
+    def take():
+        pos[0] += 1
+        return toks[pos[0] - 1]
+
+    def factor():
+        t = take() if peek() is not None else None
+        if t is None:
+            raise ValueError(f"{text!r}: ends too early")
+        if t == "(":
+            v = expr()
+            if peek() != ")":
+                raise ValueError(f"{text!r}: a '(' is not closed")
+            take()
+            return v
+        if t == "-":
+            return -factor()
+        if t.startswith("$"):
+            v = lookup(t)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"{t} is not a number: {v!r}")
+            return v
+        if t[0].isdigit():
+            return float(t) if "." in t else int(t)
+        raise ValueError(f"{text!r}: unexpected '{t}'")
+
+    def term():
+        v = factor()
+        while peek() == "*":
+            take()
+            v = v * factor()
+        return v
+
+    def expr():
+        v = term()
+        while peek() in ("+", "-"):
+            v = v + term() if take() == "+" else v - term()
+        return v
+
+    v = expr()
+    if peek() is not None:
+        raise ValueError(f"{text!r}: unexpected '{peek()}'")
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
 def parse_amount(v, fraction):
-    """A number, 'N%' (a fraction when FRACTION), or a '$traffic.field' reference (kept as is)."""
-    if isinstance(v, str) and v.startswith("$"):
+    """A number, 'N%' (a fraction when FRACTION), or a bound expression with '$traffic.field'
+    references (checked for syntax, kept as is: it is evaluated when the check runs)."""
+    if isinstance(v, str) and "$" in v:
         if fraction:
             raise ValueError(f"{v!r}: a reference is not allowed here")
+        eval_bound(v, lambda ref: 1)  # syntax only
         return v
     if isinstance(v, str) and v.endswith("%"):
         n = float(v[:-1]) / 100.0
@@ -552,6 +664,17 @@ class Runner:
             else:
                 self.lab = None
 
+    def _guest_problems(self, ctx):
+        """{guest: why} for the guests of the lab that died or hang (a hung one is killed), checked
+        once per scenario, at its end."""
+        if getattr(ctx, "guest_problems", None) is None:
+            ctx.guest_problems = {}
+            for g in ctx.lab.topo.guests:
+                why = qemu.check_alive(ctx.lab.st, g.name)
+                if why:
+                    ctx.guest_problems[g.name] = why
+        return ctx.guest_problems
+
     def _report_uplinks(self, ctx):
         """Driver and XDP mode of every edge uplink, at the end of a scenario on a lab with
         guests (edged's own status, `ethtool -i`, `ip -d link` in the node)."""
@@ -559,9 +682,10 @@ class Runner:
         if not lab.topo.guests or lab.st.data.get("status") != "up":
             return
         row = {}
+        down = self._guest_problems(ctx)
         for e in lab.topo.edges:
-            if qemu.is_guest(lab.st, e.name) and qemu.check_alive(lab.st, e.name):
-                row[e.name] = "guest not answering"
+            if e.name in down:
+                row[e.name] = "guest not answering (see the failed checks)"
                 continue
             try:
                 ups = qemu.uplinks(lab.st, e.name, [end.ifname for end in e.ends])
@@ -580,10 +704,10 @@ class Runner:
         lab = ctx.lab
         if lab.st.data.get("status") != "up":
             return
-        for g in lab.topo.guests:
-            why = qemu.check_alive(lab.st, g.name)
-            if why:
-                raise LabError(why, fix=f"see {qemu.logs_hint(lab.st, g.name)}")
+        down = self._guest_problems(ctx)
+        if down:
+            raise LabError("\n".join(down.values()),
+                           fix="see " + "; ".join(qemu.logs_hint(lab.st, n) for n in down))
         for run in ctx.traffic.values():
             if not run.done():
                 run.stop()
@@ -641,8 +765,9 @@ class Runner:
         out = self.out_file(ctx, a["name"])
         if kind == "http":
             run = traffic.http(lab, a["name"], a["from"], dst, out, a["requests"], a["parallel"], a["path"],
-                               a["timeout"])
-            what = f"{a['requests']} HTTP requests, {a['parallel']} at a time"
+                               a["timeout"], a.get("rate"))
+            what = f"{a['requests']} HTTP requests, " + (f"{a['rate']:g} a second" if a.get("rate") else
+                                                          f"{a['parallel']} at a time")
         elif kind == "udp_flows":
             run = traffic.udp_flows(lab, a["name"], a["from"], dst, out, a["flows"], a["interval"], a["duration"],
                                     a["port"])
@@ -686,8 +811,8 @@ class Runner:
 
     def do_generate(self, ctx, step, a):
         lab = ctx.lab
-        args = {k: a[k] for k in ("count", "pps", "duration", "spoof", "size", "port", "variants", "repeat")
-                if a.get(k) is not None}
+        args = {k: a[k] for k in ("count", "pps", "duration", "spoof", "size", "port", "variants", "repeat",
+                                  "sources") if a.get(k) is not None}
         if a.get("to6"):
             args["dst6"] = self.target(ctx, a["to6"])
         if a.get("inner_dst"):
@@ -713,6 +838,13 @@ class Runner:
             raise LabError(f"generator '{a['name']}' failed: {p.stderr.strip()[-300:]}")
         r = traffic._parse_gen(p.stdout)
         node, iface = a["at"].split(":", 1)
+        if a["background"]:
+            bg = capture.BackgroundReplay(a["name"], a["at"], st=lab.st, topo=lab.topo, pcap=pcap, node=node,
+                                          iface=iface, pps=a["pps"], progress=self.progress)
+            ctx.traffic[a["name"]] = _BackgroundGen(a["name"], a["at"], r, bg)
+            self.say(f"generate '{a['name']}': {a['kind']} x{r.get('written')} replaying into {a['at']} at "
+                     f"{a['pps']:g} pps (background)")
+            return
         res = capture.replay(lab.st, lab.topo, pcap, node, iface, pps=a["pps"], progress=self.progress)
         r["sent"] = res["sent"]
         if r.get("classes") and res["sent"] != r.get("written"):
@@ -725,8 +857,11 @@ class Runner:
         if self.no_edged:
             raise LabError("drop_capture needs edged (this run has --no-edged): add requires: [edged]")
         ctx.captures[a["name"]] = capture.DropCapture(ctx.lab, f"s{ctx.seq:02d}-{a['name']}", a["node"], a["verdict"],
-                                                      a["count"], a["timeout"])
-        self.say(f"edged capture '{a['name']}' on {a['node']}: verdict {a['verdict']}, up to {a['count']} packets")
+                                                      a["count"], a["timeout"], a.get("rule"), a.get("stage"))
+        self.say(f"edged capture '{a['name']}' on {a['node']}: verdict {a['verdict']}"
+                 + (f", rule {a['rule']}" if a.get("rule") else "")
+                 + (f", stage {a['stage']}" if a.get("stage") else "")
+                 + f", up to {a['count']} packets")
 
     def do_replay(self, ctx, step, a):
         node, iface = a["at"].split(":", 1)
@@ -791,6 +926,21 @@ class Runner:
             time.sleep(0.1)
         self._report_traffic(run)
 
+    def do_wait_sending(self, ctx, step, a):
+        """Until generator NAME sends its first packet: a background flood may take seconds to
+        start (scapy, the pool of frames, a replay's checks), and what is measured while it
+        runs must not start before it."""
+        run = ctx.traffic[a["name"]]
+        if getattr(run, "kind", "") != "gen" or not hasattr(run, "sending"):
+            raise LabError(f"wait_sending: '{a['name']}' is not a background generate step")
+        t0 = time.monotonic()
+        while not run.sending():
+            if time.monotonic() - t0 > a["timeout"]:
+                raise LabError(f"generator '{a['name']}' sent nothing within {a['timeout']:g}s",
+                               fix=f"see {getattr(run, 'out', 'its output')}")
+            time.sleep(0.02)
+        self.say(f"generate '{a['name']}' is sending ({time.monotonic() - t0:.1f}s)")
+
     def do_wait_converged(self, ctx, step, a):
         secs = ctx.lab.wait_converged(timeout=a["timeout"])
         ctx.timings["converged"] = secs
@@ -804,6 +954,65 @@ class Runner:
         self.check(ctx, f"{a['node']}: `{' '.join(cmd) if isinstance(a['cmd'], list) else a['cmd']}` exits "
                    f"{a['expect_rc']}", p.returncode == a["expect_rc"],
                    f"exit {p.returncode}: {(p.stderr or p.stdout).strip()[-200:]}")
+
+    def do_reload_edged(self, ctx, step, a):
+        """Renders the template for each node into the file its edged reads, then `edgectl
+        reload` on all of them at once (one thread each): the time of each reload, as edgectl
+        saw it (request sent until edged answered that the new config is applied), goes into
+        the report; with within: it is a check."""
+        lab = ctx.lab
+        nodes = a.get("nodes") or [e.name for e in lab.topo.edges if lab.edge_runs_edged(e.name)]
+        what = f"edged on {', '.join(nodes)} reloaded with {a['config']}" + \
+            (f" within {a['within']:g}s" if a.get("within") is not None else "")
+        if self.no_edged:
+            if a.get("within") is not None:
+                self.skip(ctx, what, "edged does not run (--no-edged)")
+            return
+        import threading
+        out, errs = {}, {}
+
+        def each(fn):  # FN(node) on every node at once, one thread each
+            def one(n):
+                try:
+                    out[n] = fn(n)
+                except LabError as e:
+                    errs[n] = e
+            threads = [threading.Thread(target=one, args=(n,)) for n in nodes]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errs:
+                raise next(iter(errs.values()))
+        for n in nodes:
+            ctx.edged_changed.add(n)  # the cleanup puts edged back on its topology config
+        t0 = time.monotonic()
+        each(lambda n: lab.write_edged_config(n, a["config"]))  # rendered and `edged --check`ed
+        self.say(f"configs of {', '.join(nodes)} from {a['config']} written and checked ({time.monotonic() - t0:.1f}s)")
+        each(lambda n: lab.reload_edged(n)[0])
+        stem = os.path.splitext(os.path.basename(a["config"]))[0]
+        for n in nodes:
+            ctx.timings[f"{n} reload {stem}"] = out[n]
+        detail = ", ".join(f"{n} {out[n]:.2f}s" for n in nodes)
+        if a.get("within") is None:
+            self.say(f"{what}: {detail}")
+            return
+        # A reload is CPU-bound work in the node (the verifier): a QEMU guest gets time_scale x.
+        scaled = {n: a["within"] * lab.time_scale(n) for n in nodes}
+        if any(v != a["within"] for v in scaled.values()):
+            detail += f" (QEMU guests under TCG: within {max(scaled.values()):g}s)"
+        self.check(ctx, what, all(out[n] <= scaled[n] for n in nodes), detail)
+
+    def do_block_file(self, ctx, step, a):
+        path = ctx.lab.st.file(a["name"] + ".txt")
+        t0 = time.monotonic()
+        info = blocklist.generate(path, a["count"], a.get("pool") or blocklist.DEFAULT_POOL, a.get("first") or (),
+                                  a.get("last") or (), a["seed"])
+        ctx.traffic[a["name"]] = _Done(a["name"], info)
+        self.say(f"block file '{a['name']}': {info['lines']} prefixes ({info['v4']} IPv4, {info['v6']} IPv6) in "
+                 f"{os.path.relpath(path, REPO)} ({time.monotonic() - t0:.1f}s)"
+                 + (f"; first {', '.join(info['first'])}" if info["first"] else "")
+                 + (f"; last {', '.join(info['last'])}" if info["last"] else ""))
 
     def do_teardown(self, ctx, step, a):
         lab = ctx.lab
@@ -839,6 +1048,8 @@ class Runner:
                    ", ".join(f"{n} {by.get(n, 0)} ({v:.0%})" for n, v in shares.items()))
 
     def _delta(self, ctx, node, counter, since):
+        if since is None:  # no snapshot: the value now (a gauge such as lists.block.entries_v4)
+            return edge.counter(ctx.lab.edge_stats(node), counter)
         snap = ctx.snapshots[since]["edged"]
         if node not in snap:
             raise LabError(f"snapshot '{since}' has no counters of {node} (edged was not running)")
@@ -852,15 +1063,21 @@ class Runner:
         return False
 
     def _resolve_bound(self, ctx, v):
-        if isinstance(v, str) and v.startswith("$"):
-            name, _, path = v[1:].partition(".")
-            cur = ctx.traffic[name].result()
-            for p in path.split(".") if path else []:
-                if not isinstance(cur, dict) or p not in cur:
-                    raise LabError(f"{v}: traffic '{name}' has no field '{path}' (it has: {', '.join(cur)})")
-                cur = cur[p]
-            return cur
+        if isinstance(v, str) and "$" in v:
+            try:
+                return eval_bound(v, lambda ref: self._ref(ctx, ref))
+            except ValueError as e:
+                raise LabError(f"bound {v!r}: {e}") from None
         return parse_amount(v, False) if v is not None else None
+
+    def _ref(self, ctx, ref):
+        name, _, path = ref[1:].partition(".")
+        cur = ctx.traffic[name].result()
+        for p in path.split(".") if path else []:
+            if not isinstance(cur, dict) or p not in cur:
+                raise LabError(f"{ref}: traffic '{name}' has no field '{path}' (it has: {', '.join(cur)})")
+            cur = cur[p]
+        return cur
 
     def do_expect_counter(self, ctx, step, a):
         nodes = a.get("nodes") or [a["node"]]
@@ -868,13 +1085,14 @@ class Runner:
         bound = " and ".join(x for x in ((f">= {lo}" if lo is not None else ""), (f"<= {hi}" if hi is not None else ""),
                                          (f"== {eq}" if eq is not None else "")) if x)
         what_nodes = "+".join(nodes) if a["sum"] else ", ".join(nodes)
-        what = f"edged {a['counter']} on {what_nodes} since '{a['since']}' {bound}"
+        since = f" since '{a['since']}'" if a.get("since") else ""
+        what = f"edged {a['counter']} on {what_nodes}{since} {bound}"
         if self._edged_skip(ctx, what):
             return
         deltas = {n: self._delta(ctx, n, a["counter"], a["since"]) for n in nodes}
         vals = {"+".join(nodes): sum(deltas.values())} if a["sum"] else deltas
         ok = all((lo is None or v >= lo) and (hi is None or v <= hi) and (eq is None or v == eq) for v in vals.values())
-        self.check(ctx, what, ok, ", ".join(f"{n} +{v}" for n, v in vals.items()))
+        self.check(ctx, what, ok, ", ".join(f"{n} {'+' if a.get('since') else ''}{v}" for n, v in vals.items()))
 
     def do_expect_share(self, ctx, step, a):
         nodes = a.get("nodes") or [e.name for e in ctx.lab.topo.edges]
@@ -947,6 +1165,37 @@ class Runner:
                              if x)
         self.check(ctx, f"capture '{a['capture']}'" + (f" [{a['filter']}]" if a["filter"] else "")
                    + f" saw {bound} packets", ok, f"{n} packets")
+
+    def do_expect_running(self, ctx, step, a):
+        run = ctx.traffic[a["name"]]
+        self.check(ctx, f"traffic '{a['name']}' still running (what was measured before overlapped it)",
+                   not run.done(), f"{run.kind} in {run.node} " + ("finished already" if run.done() else "running"))
+
+    def do_expect_same(self, ctx, step, a):
+        cap = ctx.captures[a["capture"]]
+        cap.stop()
+        counts = [cap.count(f) for f in a["filters"]]
+        ok = max(counts) - min(counts) <= a["tolerance"]
+        self.check(ctx, f"capture '{a['capture']}' saw as many packets for each of {len(counts)} filters "
+                   f"(within {a['tolerance']})", ok, ", ".join(f"[{f}] {n}" for f, n in zip(a["filters"], counts)))
+
+    def do_expect_map(self, ctx, step, a):
+        nodes = a.get("nodes") or [a["node"]]
+        lo, hi = self._resolve_bound(ctx, a.get("min")), self._resolve_bound(ctx, a.get("max"))
+        bound = "".join(x for x in ((f", >= {lo}" if lo is not None else ""), (f", <= {hi}" if hi is not None else "")))
+        what = f"edged map {a['map']} on {', '.join(nodes)}: entries within its max_entries{bound}"
+        if self._edged_skip(ctx, what):
+            return
+        ok, details = True, []
+        for n in nodes:
+            info = ctx.lab.st.data["edges"].get(n) or {}
+            path = os.path.join(runtime.PIN_ROOT, info.get("instance", "?"), a["map"])
+            # A guest's pins are in the guest's bpffs: the same reader runs there.
+            m = qemu.map_summary(ctx.lab.st, n, path) if info.get("guest") else bpfmap.map_summary(path)
+            k = m["entries"]
+            ok = ok and k <= m["max_entries"] and (lo is None or k >= lo) and (hi is None or k <= hi)
+            details.append(f"{n} {k} of {m['max_entries']} ({m['type']}, {m['key_size']}+{m['value_size']} B an entry)")
+        self.check(ctx, what, ok, ", ".join(details))
 
     def do_expect_clean(self, ctx, step, a):
         lab = ctx.lab
@@ -1032,6 +1281,33 @@ def failover_stats(doc, t_fail, node):
         moved += 1
         worst = max(worst, after[0][1] - t_fail)
     return moved, stuck, worst, lost
+
+
+class _BackgroundGen:
+    """generate at: NODE:IFACE in the background: the pcap is written, its replay runs on."""
+
+    kind = "gen"
+
+    def __init__(self, name, at, written, bg):
+        self.name, self.node, self._w, self._bg = name, at, written, bg
+
+    def done(self):
+        return self._bg.done()
+
+    def sending(self):
+        return self._bg.sending()
+
+    def stop(self):
+        self._bg.stop()
+
+    def result(self):
+        r = dict(self._w)
+        res = self._bg.result() or {}
+        r["sent"] = res.get("sent", 0)
+        r["seconds"] = res.get("seconds", 0)
+        if res.get("error"):
+            r["error"] = res["error"]
+        return r
 
 
 class _Done:

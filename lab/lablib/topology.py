@@ -28,6 +28,8 @@ NODE_KEYS = {
     "internet": ("as",),
     "edge": ("as", "config", "edged", "anycast", "origin"),
     "origin": ("http_port",),
+    "customer-site": ("gre",),
+    "vpn-client": ("wireguard",),
 }
 LINK_KEYS = ("a", "b", "v4", "v6", "mtu", "nic")
 
@@ -90,6 +92,8 @@ class Node:
         self.ends = []              # LinkEnds of this node, in link order
         self.description = ""
         self.qemu = None            # a QEMU guest: {"nic": default model, "smp": n, "memory": MiB}
+        self.gre = None             # customer-site guest: {"remote", "local", "address"} (kernel ip_gre)
+        self.wireguard = None       # vpn-client guest: {"address", "endpoint", "port", "peer_key"}
 
     @property
     def is_bgp(self):
@@ -384,6 +388,10 @@ def _parse_nodes(c, topo, doc, defaults):
             node.http_port = _int(c, merged, "http_port", 1, 65535, f"node '{name}' http_port") or 80
         if "qemu" in merged:
             _parse_qemu(c, node, merged)
+        if "gre" in merged:
+            _parse_gre(c, node, merged)
+        if "wireguard" in merged:
+            _parse_wireguard(c, node, merged)
         topo.nodes[name] = node
 
 
@@ -437,6 +445,76 @@ def _parse_qemu(c, node, m):
               "qemu: true, or qemu: {nic: e1000}")
         return
     node.qemu = spec
+
+
+def _tunnel_addr(c, m, key, what, iface):
+    """An address of the tunnel settings M[KEY] (IFACE: with a prefix length), in the lab ranges."""
+    v = m.get(key)
+    try:
+        a = addressing.parse_iface(v) if iface else addressing.parse_addr(v)
+    except ValueError as e:
+        c.add(f"{what}: {e}", m.line_of(key), "e.g. 100.127.0.1/30" if iface else "e.g. 203.0.113.1")
+        return None
+    if not addressing.allowed(a):
+        c.add(f"{what}: {v} is outside the lab's address ranges", m.line_of(key),
+              f"use an address from {addressing.ALLOWED_TEXT}")
+        return None
+    return a
+
+
+def _tunnel_spec(c, node, m, key, allowed):
+    """The mapping under M[KEY] of a tunnel that only a guest's kernel can terminate."""
+    spec, ln = m[key], m.line_of(key)
+    if not isinstance(spec, MDict):
+        c.add(f"node '{node.name}': {key} must be a mapping", ln,
+              f"{key}: {{{', '.join(k + ': ...' for k in allowed)}}}")
+        return None
+    _unknown_keys(c, spec, allowed, f"node '{node.name}' {key}")
+    if node.qemu is None:
+        # The host kernel has neither GRE netdevs nor WireGuard (shared/platform.md).
+        c.add(f"node '{node.name}': {key} needs the node to be a QEMU guest (the host kernel has no "
+              f"{'GRE netdevs' if key == 'gre' else 'kernel WireGuard'})", ln, "add qemu: true to the node")
+        return None
+    return spec
+
+
+def _parse_gre(c, node, m):
+    """gre: {remote: ADDR, local: ADDR, address: ADDR/LEN}: the site terminates GRE from the
+    anycast endpoint REMOTE with its own kernel's ip_gre (an independent check of edged's GRE)."""
+    spec = _tunnel_spec(c, node, m, "gre", ("remote", "local", "address"))
+    if spec is None:
+        return
+    if "remote" not in spec:
+        c.add(f"node '{node.name}': gre needs remote: (the anycast GRE endpoint)", spec.line,
+              "e.g. gre: {remote: 203.0.113.1, address: 100.127.0.2/30}")
+        return
+    g = {"remote": _tunnel_addr(c, spec, "remote", f"node '{node.name}' gre remote", False),
+         "local": _tunnel_addr(c, spec, "local", f"node '{node.name}' gre local", False) if "local" in spec else None,
+         "address": _tunnel_addr(c, spec, "address", f"node '{node.name}' gre address", True)
+         if "address" in spec else None}
+    node.gre = g
+
+
+def _parse_wireguard(c, node, m):
+    """wireguard: {address: ADDR/LEN, endpoint: ADDR, port: N, peer_key: KEY}: the client's
+    kernel WireGuard interface wg0 towards the fleet's VPN endpoint."""
+    spec = _tunnel_spec(c, node, m, "wireguard", ("address", "endpoint", "port", "peer_key"))
+    if spec is None:
+        return
+    if "address" not in spec:
+        c.add(f"node '{node.name}': wireguard needs address: (wg0's address)", spec.line,
+              "e.g. wireguard: {address: 100.127.1.2/32, endpoint: 203.0.113.10}")
+        return
+    w = {"address": _tunnel_addr(c, spec, "address", f"node '{node.name}' wireguard address", True),
+         "endpoint": _tunnel_addr(c, spec, "endpoint", f"node '{node.name}' wireguard endpoint", False)
+         if "endpoint" in spec else None,
+         "port": _int(c, spec, "port", 1, 65535, f"node '{node.name}' wireguard port") if "port" in spec else 51820,
+         "peer_key": spec.get("peer_key")}
+    key = w["peer_key"]
+    if key is not None and not (isinstance(key, str) and re.match(r"^[A-Za-z0-9+/]{43}=$", key)):
+        c.add(f"node '{node.name}': wireguard peer_key is not a WireGuard public key", spec.line_of("peer_key"),
+              "give the base64 key `wg pubkey` prints (44 characters), or leave it out")
+    node.wireguard = w
 
 
 def _parse_links(c, topo, doc):

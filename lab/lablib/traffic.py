@@ -21,6 +21,7 @@ UDP_FLOWS = os.path.join(REPO, "traffic", "clients", "udp_flows.py")
 # Every client is bounded like the floods: these caps keep a typo from running for an hour.
 MAX_REQUESTS = 10000
 MAX_SECONDS = 300
+SENDING_MARK = "gen.py: sending"  # traffic/gen.py prints it before its first packet
 
 
 class Run:
@@ -53,6 +54,16 @@ class Run:
         procs.stop(self.rec, timeout=2)
         self.lab.st.drop_proc(self.rec["pid"])
 
+    def sending(self):
+        """A generator has sent its first packet (it prints SENDING_MARK then), or has ended."""
+        if self.done():
+            return True
+        try:
+            with open(self.out, encoding="utf-8", errors="replace") as f:
+                return SENDING_MARK in f.read(4096)
+        except OSError:
+            return False
+
     def result(self):
         if self._result is None:
             self.wait()
@@ -76,16 +87,21 @@ def url_host(addr):
     return f"[{addr}]" if ":" in str(addr) else str(addr)
 
 
-def http(lab, name, node, dst, out, requests=30, parallel=4, path="/", timeout=5.0):
+def http(lab, name, node, dst, out, requests=30, parallel=4, path="/", timeout=5.0, rate=None):
     """`requests` HTTP GETs with curl, `parallel` at a time, each on a new connection (the
-    servers close after every response), so every request is a flow of its own for ECMP."""
+    servers close after every response), so every request is a flow of its own for ECMP.
+    With RATE (requests per second) they go one after the other at that pace instead: a
+    user's steady load that lasts requests/rate seconds (curl --rate; parallel is ignored)."""
     _bounded(requests, MAX_REQUESTS, "requests")
     sep = "&" if "?" in path else "?"
     url = f"http://{url_host(dst)}{path}{sep}lab=[1-{int(requests)}]"
-    argv = ["curl", "--silent", "--no-progress-meter", "--parallel", "--parallel-max", str(int(parallel)),
+    pace = ["--rate", f"{int(_bounded(rate, 1000, 'rate'))}/s"] if rate else \
+        ["--parallel", "--parallel-max", str(int(parallel))]
+    argv = ["curl", "--silent", "--no-progress-meter"] + pace + [
             "--max-time", str(timeout), "--connect-timeout", str(min(timeout, 3)), "-o", "/dev/null",
             "-w", "%{http_code} %{local_port} %header{x-edge} %{time_total}\\n", url]
-    return Run(lab, "http", name, node, argv, out, _parse_http, timeout * requests / max(1, parallel) + 30)
+    limit = requests / rate + timeout * 10 if rate else timeout * requests / max(1, parallel)
+    return Run(lab, "http", name, node, argv, out, _parse_http, limit + 30)
 
 
 def _parse_http(text):

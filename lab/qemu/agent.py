@@ -84,6 +84,14 @@ class Framed:
             self.sock.sendall(FRAME.pack(kind, len(data)) + data)
 
     def recv(self):
+        """(kind, payload), or (None, None) when the connection ended (or was closed under us
+        once the command's answer had gone out)."""
+        try:
+            return self._recv()
+        except OSError:
+            return None, None
+
+    def _recv(self):
         head = recv_exact(self.sock, FRAME.size)
         if head is None:
             return None, None

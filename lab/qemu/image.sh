@@ -12,10 +12,11 @@
 #   /usr/lib/lab/agent.py    the agent the host drives the guest through
 #   edged, edgectl           from this build ($EDGED/$EDGECTL, default build/): the same
 #                            binaries, with the same embedded CO-RE BPF objects, as the
-#                            namespace lab runs
-#   the node's tools         bash, iproute2, nftables, ethtool, BIRD, tcpdump, tcpreplay,
-#                            iperf3, curl, nc, wg, python3 with the part of the standard library
-#                            the lab's Python programs import (lab/qemu/pylibs.py)
+#                            namespace lab runs; the build's other programs (edged-proxy,
+#                            examples/) with their libraries
+#   the node's tools         bash, iproute2 (ip, ss), nftables, ethtool, BIRD, tcpdump, tcpreplay,
+#                            iperf3, curl, nc, wg, bpftool, python3 with the part of the standard
+#                            library the lab's Python programs import (lab/qemu/pylibs.py)
 #   kernel modules           of the guest kernel (tests/qemu/guest-kernel.sh --modules): NIC
 #                            drivers, 9p and crc32c are loaded at boot (/etc/lab/modules), the
 #                            rest (nftables, GRE, WireGuard, ...) on demand by the kernel
@@ -45,7 +46,7 @@ ON_DEMAND_MODULES=(
 # Executables at their own paths, each with the libraries it needs.
 TOOLS=(/usr/bin/bash /usr/bin/ip /usr/sbin/ethtool /usr/sbin/nft /usr/sbin/bird /usr/sbin/birdc
 	/usr/bin/tcpdump /usr/bin/tcpreplay /usr/bin/iperf3 /usr/bin/curl /usr/bin/nc.openbsd
-	/usr/bin/wg /usr/bin/date /usr/bin/python3.11)
+	/usr/bin/ss /usr/bin/wg /usr/bin/date /usr/bin/python3.11 /usr/sbin/bpftool)
 # Plain files the tools read.
 ETC=(/etc/protocols /etc/services)
 
@@ -57,6 +58,11 @@ manifest() {
 	echo "link /sbin/modprobe /bin/busybox"
 	echo "bin $EDGED /usr/sbin/edged"
 	echo "bin $EDGECTL /usr/sbin/edgectl"
+	# The build's other programs (edged-proxy, examples/...): the guest runs them from the
+	# repository share at their build paths, like the namespace lab; their libraries come here.
+	for t in "$(dirname "$EDGED")"/* "$(dirname "$EDGED")"/examples/*; do
+		[[ -f $t && -x $t && $t != "$EDGED" && $t != "$EDGECTL" ]] && echo "bin $t /usr/lib/edged/$(basename "$t")"
+	done
 	for t in "${TOOLS[@]}"; do
 		[[ -x $t ]] || die "$t is missing: bash ci/deps.sh installs the packages the guest image takes"
 		echo "bin $t"

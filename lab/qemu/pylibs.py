@@ -24,8 +24,10 @@ import runpy
 import sys
 import sysconfig
 
-# What the agent imports (it runs in the guest, so it is imported here without running).
-AGENT_MODULES = ("json", "os", "signal", "socket", "struct", "subprocess", "threading", "time")
+# What the agent imports (it runs in the guest, so it is imported here without running), and
+# lablib.bpfmap, which the lab runs in a guest to read edged's pinned maps there (ctypes).
+AGENT_MODULES = ("json", "os", "signal", "socket", "struct", "subprocess", "threading", "time", "ctypes",
+                 "platform")
 # Packages imported lazily by what the guest runs, which loading alone does not reach.
 LAZY = ("encodings", "email", "http", "urllib", "html", "json", "collections", "importlib", "logging")
 SKIP_DIRS = ("test", "tests", "idle_test", "__pycache__")

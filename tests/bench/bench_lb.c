@@ -40,14 +40,14 @@
 #define NSERVERS 8 /* the data path's table: 8 servers over 65537 buckets */
 
 static const char *const setup_cmds[] = {
-	"ip link set lo up",
-	"ip link add lbb0 address 02:00:00:00:00:02 type veth peer name lbb1",
-	"ip link set lbb0 up",
-	"ip link set lbb1 up",
-	"ip addr add 198.51.100.1/24 dev lbb0",
-	"ip addr add 2001:db8:100::1/64 dev lbb0 nodad",
-	"sysctl -qw net.ipv4.conf.all.forwarding=1",
-	"sysctl -qw net.ipv6.conf.all.forwarding=1",
+        "ip link set lo up",
+        "ip link add lbb0 address 02:00:00:00:00:02 type veth peer name lbb1",
+        "ip link set lbb0 up",
+        "ip link set lbb1 up",
+        "ip addr add 198.51.100.1/24 dev lbb0",
+        "ip addr add 2001:db8:100::1/64 dev lbb0 nodad",
+        "sysctl -qw net.ipv4.conf.all.forwarding=1",
+        "sysctl -qw net.ipv6.conf.all.forwarding=1",
 };
 
 static int sh(const char *cmd)
@@ -75,14 +75,15 @@ static int netns_setup(void)
 			return -1;
 	for (int i = 0; i < NSERVERS; i++) {
 		snprintf(cmd, sizeof(cmd),
-			 "ip neigh add 198.51.100.%d lladdr 02:00:00:00:%02x:00 dev lbb0 nud permanent",
-			 11 + i, 11 + i);
+		         "ip neigh add 198.51.100.%d lladdr 02:00:00:00:%02x:00 dev lbb0 nud "
+		         "permanent",
+		         11 + i, 11 + i);
 		if (sh(cmd))
 			return -1;
 		snprintf(cmd, sizeof(cmd),
-			 "ip -6 neigh add 2001:db8:100::%d lladdr 02:00:00:00:%02x:00 dev lbb0 nud "
-			 "permanent",
-			 11 + i, 11 + i);
+		         "ip -6 neigh add 2001:db8:100::%d lladdr 02:00:00:00:%02x:00 dev lbb0 nud "
+		         "permanent",
+		         11 + i, 11 + i);
 		if (sh(cmd))
 			return -1;
 	}
@@ -100,7 +101,7 @@ struct frame {
 /* Ether/IPv4/TCP ACK or UDP of LEN bytes, 192.0.2.1 -> DST. Checksums do not matter here. */
 static void frame4(struct frame *f, const char *dst, int proto, uint32_t len)
 {
-	static const uint8_t eth[14] = { 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0 };
+	static const uint8_t eth[14] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0};
 	uint8_t *ip = f->data + 14, *l4 = ip + 20;
 
 	memset(f->data, 0, sizeof(f->data));
@@ -127,7 +128,7 @@ static void frame4(struct frame *f, const char *dst, int proto, uint32_t len)
 
 static void frame6(struct frame *f, const char *dst, uint32_t len)
 {
-	static const uint8_t eth[14] = { 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd };
+	static const uint8_t eth[14] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd};
 	uint8_t *ip = f->data + 14, *l4 = ip + 40;
 
 	memset(f->data, 0, sizeof(f->data));
@@ -172,20 +173,20 @@ static int table_maglev(int family, uint32_t first_id)
 	struct maglev_backend b[NSERVERS];
 	uint32_t m = MAGLEV_MIN_SIZE, *t = calloc(m, 4);
 	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bench_table", 4, sizeof(struct lb_bucket),
-				m + 1, &opts);
-	struct lb_bucket hdr = { .first = m };
+	                        m + 1, &opts);
+	struct lb_bucket hdr = {.first = m};
 
 	if (!t || fd < 0)
 		return -1;
 	for (int i = 0; i < NSERVERS; i++) {
 		keys[i][0] = family == AF_INET ? 4 : 6;
 		keys[i][1] = i;
-		b[i] = (struct maglev_backend){ keys[i], 17, 100 };
+		b[i] = (struct maglev_backend){keys[i], 17, 100};
 	}
 	maglev_build(b, NSERVERS, m, t);
-	bpf_map_update_elem(fd, &(uint32_t){ 0 }, &hdr, BPF_ANY);
+	bpf_map_update_elem(fd, &(uint32_t){0}, &hdr, BPF_ANY);
 	for (uint32_t s = 0; s < m; s++) {
-		struct lb_bucket v = { .first = first_id + t[s], .second = LB_NONE };
+		struct lb_bucket v = {.first = first_id + t[s], .second = LB_NONE};
 		uint32_t k = s + 1;
 
 		bpf_map_update_elem(fd, &k, &v, BPF_ANY);
@@ -195,10 +196,10 @@ static int table_maglev(int family, uint32_t first_id)
 }
 
 static int vip_add(struct lb_vip_slot *slots, const char *vip, uint8_t proto, uint16_t port,
-		   uint32_t sid, uint8_t encap)
+                   uint32_t sid, uint8_t encap)
 {
-	struct lb_vip_key k = { .proto = proto, .port = htons(port) };
-	struct lb_vip v = { .service = sid, .encap = encap };
+	struct lb_vip_key k = {.proto = proto, .port = htons(port)};
+	struct lb_vip v = {.service = sid, .encap = encap};
 
 	k.family = strchr(vip, ':') ? 6 : 4;
 	inet_pton(k.family == 4 ? AF_INET : AF_INET6, vip, k.addr);
@@ -207,7 +208,7 @@ static int vip_add(struct lb_vip_slot *slots, const char *vip, uint8_t proto, ui
 
 static int fill_maps(struct bpf_object *obj)
 {
-	struct lb_settings s = { .gue_port = htons(6080), .has_src_v4 = 1, .has_src_v6 = 1 };
+	struct lb_settings s = {.gue_port = htons(6080), .has_src_v4 = 1, .has_src_v6 = 1};
 	struct lb_vip_slot *vips = calloc(LB_VIP_SLOTS, sizeof(*vips));
 	uint32_t zero = 0;
 	int err = 0;
@@ -219,11 +220,11 @@ static int fill_maps(struct bpf_object *obj)
 	inet_pton(AF_INET6, "2001:db8:100::1", s.src_v6);
 	err |= bpf_map_update_elem(fd_of(obj, "lb_settings"), &zero, &s, BPF_ANY);
 	for (uint32_t i = 0; i < 2 * NSERVERS; i++) {
-		struct lb_server srv = { .family = i < NSERVERS ? 4 : 6 };
+		struct lb_server srv = {.family = i < NSERVERS ? 4 : 6};
 		char a[64];
 
 		snprintf(a, sizeof(a), i < NSERVERS ? "198.51.100.%u" : "2001:db8:100::%u",
-			 11 + i % NSERVERS);
+		         11 + i % NSERVERS);
 		inet_pton(srv.family == 4 ? AF_INET : AF_INET6, a, srv.addr);
 		err |= bpf_map_update_elem(fd_of(obj, "lb_servers"), &i, &srv, BPF_ANY);
 	}
@@ -246,9 +247,9 @@ static int fill_maps(struct bpf_object *obj)
  * redirect). */
 static double run_once(int fd, const struct frame *f, uint32_t ifindex)
 {
-	struct xdp_md ctx = { .data_end = f->len, .ingress_ifindex = ifindex };
+	struct xdp_md ctx = {.data_end = f->len, .ingress_ifindex = ifindex};
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f->data, .data_size_in = f->len,
-		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = BENCH_REPEAT);
+	            .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = BENCH_REPEAT);
 
 	if (bpf_prog_test_run_opts(fd, &opts))
 		return -errno;
@@ -263,7 +264,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 static int side_by_side(const int *fds, int n, const struct frame *f, uint32_t ifindex,
-			double *median)
+                        double *median)
 {
 	double samples[3][BENCH_REPS];
 
@@ -283,8 +284,8 @@ static int side_by_side(const int *fds, int n, const struct frame *f, uint32_t i
 static int load_tx(void)
 {
 	struct bpf_insn insns[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_TX },
-		{ .code = BPF_JMP | BPF_EXIT },
+	        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_TX},
+	        {.code = BPF_JMP | BPF_EXIT},
 	};
 
 	return bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_tx", "GPL", insns, 2, NULL);
@@ -295,7 +296,8 @@ static bool runs_tx(int prog_fd, const struct frame *f, uint32_t ifindex)
 {
 	struct xdp_result *res = malloc(sizeof(*res));
 	bool ok = res && !harness_xdp_run(prog_fd, ifindex, f->data, f->len, res) &&
-		  res->retval == XDP_TX && res->out_len == f->len && !memcmp(res->out, f->data, f->len);
+	          res->retval == XDP_TX && res->out_len == f->len &&
+	          !memcmp(res->out, f->data, f->len);
 
 	free(res);
 	return ok;
@@ -323,14 +325,14 @@ static int bench_encap(void)
 	}
 	printf("%-16s %12s %12s %12s %12s\n", "frame", "lb+undo", "undo", "xdp_tx", "lb");
 	for (int i = 0; i < 4; i++) {
-		int fds[3] = { bpf_program__fd(skel->progs.lb_bench_encap),
-			       bpf_program__fd(skel->progs.lb_bench_undo), tx };
+		int fds[3] = {bpf_program__fd(skel->progs.lb_bench_encap),
+		              bpf_program__fd(skel->progs.lb_bench_undo), tx};
 		double ns[3], lb;
 		char name[64];
 
 		if (!runs_tx(fds[0], &frames[i], ifindex)) {
 			fprintf(stderr, "bench_lb: %s is not balanced and restored: not measured\n",
-				frames[i].name);
+			        frames[i].name);
 			goto out;
 		}
 		if (side_by_side(fds, 3, &frames[i], ifindex, ns))
@@ -375,8 +377,8 @@ static int bench_miss(void)
 
 	frame4(&f, "198.51.100.1", IPPROTO_TCP, 54);
 	if (on && off) {
-		int fds[2] = { bpf_program__fd(on->progs.xdp_edge),
-			       bpf_program__fd(off->progs.xdp_edge) };
+		int fds[2] = {bpf_program__fd(on->progs.xdp_edge),
+		              bpf_program__fd(off->progs.xdp_edge)};
 
 		if (!bench_xdp_side_by_side(fds, 2, f.data, f.len, ns)) {
 			printf("%-16s %9.1f ns (lb on) %9.1f ns (lb off)\n", "tcp4_not_vip", ns[0],
@@ -408,14 +410,13 @@ static char *config_1k(void)
 
 	if (!s)
 		return NULL;
-	len += snprintf(s + len, cap - len,
-			"instance: bench\nuplinks: [lbb0]\nlb:\n  servers:\n");
+	len += snprintf(s + len, cap - len, "instance: bench\nuplinks: [lbb0]\nlb:\n  servers:\n");
 	for (int i = 0; i < 1000; i++)
 		len += snprintf(s + len, cap - len,
-				"    - {name: s%d, address: 100.64.%d.%d, weight: %d}\n", i, i / 250,
-				1 + i % 250, 50 + i % 100);
+		                "    - {name: s%d, address: 100.64.%d.%d, weight: %d}\n", i,
+		                i / 250, 1 + i % 250, 50 + i % 100);
 	snprintf(s + len, cap - len,
-		 "  services:\n    - {name: web, vip: 203.0.113.10, proto: tcp, port: 80}\n");
+	         "  services:\n    - {name: web, vip: 203.0.113.10, proto: tcp, port: 80}\n");
 	return s;
 }
 
@@ -427,7 +428,7 @@ static double naive_rebuild_ms(const struct lb_config *lc, struct datapath *dp)
 	struct maglev_backend *b = calloc(lc->n_servers, sizeof(*b));
 	uint8_t(*keys)[17] = calloc(lc->n_servers, 17);
 	double t0 = now_ms(), ms = -1;
-	struct lb_bucket hdr = { .first = m };
+	struct lb_bucket hdr = {.first = m};
 	int fd;
 
 	if (!t || !b || !keys)
@@ -435,14 +436,14 @@ static double naive_rebuild_ms(const struct lb_config *lc, struct datapath *dp)
 	for (int i = 0; i < lc->n_servers - 1; i++) {
 		keys[i][0] = 4;
 		memcpy(keys[i] + 1, &lc->servers[i].addr.addr, 4);
-		b[i] = (struct maglev_backend){ keys[i], 17, lc->servers[i].weight };
+		b[i] = (struct maglev_backend){keys[i], 17, lc->servers[i].weight};
 	}
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "naive", 4, 8, m + 1, &opts);
 	if (fd < 0 || maglev_build(b, lc->n_servers - 1, m, t))
 		goto out;
 	bpf_map_update_elem(fd, &zero, &hdr, BPF_ANY);
 	for (uint32_t s = 0; s < m; s++) {
-		struct lb_bucket v = { .first = t[s], .second = LB_NONE };
+		struct lb_bucket v = {.first = t[s], .second = LB_NONE};
 		uint32_t k = s + 1;
 
 		bpf_map_update_elem(fd, &k, &v, BPF_ANY);
@@ -461,8 +462,8 @@ static int bench_rebuild(void)
 	struct edge_bpf *skel = load_edge(true);
 	struct edged_config *cfg = calloc(1, sizeof(*cfg));
 	struct lb_state *st = calloc(1, sizeof(*st));
-	struct datapath dp = { .skel = skel };
-	struct lb_runtime drained = { .flags = LB_RT_DRAINED };
+	struct datapath dp = {.skel = skel};
+	struct lb_runtime drained = {.flags = LB_RT_DRAINED};
 	struct config_errors ce = {};
 	char *text = config_1k(), path[128];
 	double best = 1e9, naive = 1e9;
@@ -497,8 +498,8 @@ static int bench_rebuild(void)
 	       cfg->lb.services[0].table_size, best, naive);
 	bench_line("lb_rebuild_1k_servers", "ms", best, "update_elem", naive);
 	bench_line("lb_rebalance_1k_servers", "buckets_per_s",
-		   cfg->lb.services[0].table_size / (best / 1e3), "update_elem",
-		   cfg->lb.services[0].table_size / (naive / 1e3));
+	           cfg->lb.services[0].table_size / (best / 1e3), "update_elem",
+	           cfg->lb.services[0].table_size / (naive / 1e3));
 	ret = 0;
 out:
 	if (st->loaded)

@@ -51,45 +51,72 @@
 
 #define SLOT_LBT0 1
 #define SLOT_LBT2 2
-#define SELF_ID	  4
+#define SELF_ID   4
 #define GUE_PORT  6080
 
-static const char *const setup_cmds[] = {
-	"ip link set lo up",
-	"ip link add lbt0 address 02:00:00:00:00:02 type veth peer name lbt1 address "
-	"02:00:00:00:00:01",
-	"ip link add lbt2 address 02:00:00:00:00:12 type veth peer name lbt3 address "
-	"02:00:00:00:00:13",
-	"ip link set lbt0 up",
-	"ip link set lbt1 up",
-	"ip link set lbt2 up",
-	"ip link set lbt3 up",
-	"ip addr add 198.51.100.1/24 dev lbt0",
-	"ip addr add 2001:db8:100::1/64 dev lbt0 nodad",
-	"ip addr add 198.51.101.1/24 dev lbt2",
-	"ip neigh add 198.51.100.11 lladdr 02:00:00:00:0b:00 dev lbt0 nud permanent",
-	"ip neigh add 198.51.100.12 lladdr 02:00:00:00:0c:00 dev lbt0 nud permanent",
-	"ip -6 neigh add 2001:db8:100::11 lladdr 02:00:00:00:0d:00 dev lbt0 nud permanent",
-	"ip neigh add 198.51.101.13 lladdr 02:00:00:00:0e:00 dev lbt2 nud permanent",
-	"ip addr add 203.0.113.20/32 dev lo",
-	"ip addr add 2001:db8:f::20/128 dev lo nodad",
-	"ip addr add 192.0.2.1/32 dev lo",
-	"ip addr add 2001:db8::1/128 dev lo nodad",
+/* Where the test runs: a namespace with veths and neighbours, so that the FIB lookups are
+ * real; or, where no veth exists (the Debian 6.1 guest of tests/e2e/core_6_1.sh has no
+ * modules), lo only, with the per-CPU next-hop cache preset to what those lookups return:
+ * every frame is the same, only the FIB lookup itself is not exercised. */
+static bool have_veth;
+
+static const char *const veth_cmds[] = {
+        "ip link add lbt0 address 02:00:00:00:00:02 type veth peer name lbt1 address "
+        "02:00:00:00:00:01",
+        "ip link add lbt2 address 02:00:00:00:00:12 type veth peer name lbt3 address "
+        "02:00:00:00:00:13",
+        "ip link set lbt0 up",
+        "ip link set lbt1 up",
+        "ip link set lbt2 up",
+        "ip link set lbt3 up",
+        "ip addr add 198.51.100.1/24 dev lbt0",
+        "ip addr add 2001:db8:100::1/64 dev lbt0 nodad",
+        "ip addr add 198.51.101.1/24 dev lbt2",
+        "ip neigh add 198.51.100.11 lladdr 02:00:00:00:0b:00 dev lbt0 nud permanent",
+        "ip neigh add 198.51.100.12 lladdr 02:00:00:00:0c:00 dev lbt0 nud permanent",
+        "ip -6 neigh add 2001:db8:100::11 lladdr 02:00:00:00:0d:00 dev lbt0 nud permanent",
+        "ip neigh add 198.51.101.13 lladdr 02:00:00:00:0e:00 dev lbt2 nud permanent",
+        "sh -c 'echo 1 > /proc/sys/net/ipv4/conf/lbt0/forwarding'",
+        "sh -c 'echo 1 > /proc/sys/net/ipv4/conf/lbt2/forwarding'",
+};
+
+/* The VIPs and the client live on lo (IPv6 on lo needs no DAD); without veths, lo has this
+ * edge's fleet address too (edged's self detection looks for it). */
+static const char *const lo_cmds[] = {
+        "ip link set lo up",
+        "ip addr add 203.0.113.20/32 dev lo",
+        "ip addr add 2001:db8:f::20/128 dev lo",
+        "ip addr add 192.0.2.1/32 dev lo",
+        "ip addr add 2001:db8::1/128 dev lo",
 };
 
 /* bpf_fib_lookup refuses packets that arrive where forwarding is off; cookies always on, so
  * the listener's SYN-ACKs carry one. */
 static const char *const sysctls[][2] = {
-	{ "/proc/sys/net/ipv4/conf/all/forwarding", "1" },
-	{ "/proc/sys/net/ipv4/conf/lbt0/forwarding", "1" },
-	{ "/proc/sys/net/ipv4/conf/lbt2/forwarding", "1" },
-	{ "/proc/sys/net/ipv6/conf/all/forwarding", "1" },
-	{ "/proc/sys/net/ipv4/tcp_syncookies", "2" },
+        {"/proc/sys/net/ipv4/conf/all/forwarding", "1"},
+        {"/proc/sys/net/ipv6/conf/all/forwarding", "1"},
+        {"/proc/sys/net/ipv4/tcp_syncookies", "2"},
 };
 
+/* The next hops the FIB gives in the veth namespace: server id, egress, source and neighbour
+ * MACs (gen_lb.py's SERVERS). */
+static const struct {
+	bool lbt2;
+	uint8_t smac[6], dmac[6];
+} nexthops[4] = {
+        {false, {2, 0, 0, 0, 0, 2}, {2, 0, 0, 0, 0x0b, 0}},
+        {false, {2, 0, 0, 0, 0, 2}, {2, 0, 0, 0, 0x0c, 0}},
+        {false, {2, 0, 0, 0, 0, 2}, {2, 0, 0, 0, 0x0d, 0}},
+        {true, {2, 0, 0, 0, 0, 0x12}, {2, 0, 0, 0, 0x0e, 0}},
+};
+
+/* An uplink index that no packet arrives on when there is no lbt2: frames for s3 are then a
+ * redirect all the same. */
+#define IFINDEX_NO_LBT2 4242
+
 static const char *const stage_names[EDGE_NSTAGES] = {
-	[EDGE_STAGE_PARSE] = "parse", [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
-	[EDGE_STAGE_LB] = "lb",	      [EDGE_STAGE_END] = "end",
+        [EDGE_STAGE_PARSE] = "parse", [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
+        [EDGE_STAGE_LB] = "lb",       [EDGE_STAGE_END] = "end",
 };
 
 struct env {
@@ -115,28 +142,45 @@ static int write_file(const char *path, const char *text)
 	return n == (int)strlen(text) ? 0 : -1;
 }
 
+static int sh(const char *cmd)
+{
+	char buf[300];
+
+	snprintf(buf, sizeof(buf), "%s >/dev/null 2>&1", cmd);
+	return system(buf) ? -1 : 0;
+}
+
 /* A network namespace of our own: nothing here touches the machine's interfaces. */
 static int netns_setup(void)
 {
 	if (unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "test_lb: unshare(CLONE_NEWNET): %s (run as root)\n", strerror(errno));
+		fprintf(stderr, "test_lb: unshare(CLONE_NEWNET): %s (run as root)\n",
+		        strerror(errno));
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof(setup_cmds) / sizeof(setup_cmds[0]); i++) {
-		char cmd[256];
-
-		snprintf(cmd, sizeof(cmd), "%s >/dev/null 2>&1", setup_cmds[i]);
-		if (system(cmd)) {
-			fprintf(stderr, "test_lb: `%s` failed (iproute2 and veth are needed)\n",
-				setup_cmds[i]);
+	for (size_t i = 0; i < sizeof(lo_cmds) / sizeof(lo_cmds[0]); i++)
+		if (sh(lo_cmds[i])) {
+			fprintf(stderr, "test_lb: `%s` failed (iproute2 needed)\n", lo_cmds[i]);
 			return -1;
 		}
-	}
 	for (size_t i = 0; i < sizeof(sysctls) / sizeof(sysctls[0]); i++)
 		if (write_file(sysctls[i][0], sysctls[i][1])) {
 			fprintf(stderr, "test_lb: cannot write %s\n", sysctls[i][0]);
 			return -1;
 		}
+	/* TEST_LB_NO_VETH=1 runs the guest's way on a host that has veths. */
+	have_veth = !getenv("TEST_LB_NO_VETH") && sh(veth_cmds[0]) == 0;
+	for (size_t i = 1; have_veth && i < sizeof(veth_cmds) / sizeof(veth_cmds[0]); i++)
+		if (sh(veth_cmds[i])) {
+			fprintf(stderr, "test_lb: `%s` failed\n", veth_cmds[i]);
+			return -1;
+		}
+	if (!have_veth) {
+		fprintf(stderr, "test_lb: no veth here: next hops preset in the cache, the FIB "
+		                "lookup is not exercised\n");
+		if (sh("ip addr add 198.51.100.1/32 dev lo"))
+			return -1;
+	}
 	return 0;
 }
 
@@ -169,7 +213,7 @@ static void slot_set(int outer, uint32_t slot, int inner)
 
 static void server_set(struct env *env, uint32_t id, const char *addr, uint8_t flags)
 {
-	struct lb_server s = { .flags = flags };
+	struct lb_server s = {.flags = flags};
 
 	addr_of(addr, s.addr, &s.family);
 	assert_int_equal(bpf_map_update_elem(map_fd(env, "lb_servers"), &id, &s, BPF_ANY), 0);
@@ -180,13 +224,13 @@ static int table_make(uint32_t m, const uint32_t *first, uint32_t second)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_table", 4, sizeof(struct lb_bucket),
-				m + 1, &opts);
-	struct lb_bucket hdr = { .first = m };
+	                        m + 1, &opts);
+	struct lb_bucket hdr = {.first = m};
 
 	assert_true(fd >= 0);
-	assert_int_equal(bpf_map_update_elem(fd, &(uint32_t){ 0 }, &hdr, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(fd, &(uint32_t){0}, &hdr, BPF_ANY), 0);
 	for (uint32_t b = 1; b <= m; b++) {
-		struct lb_bucket v = { .first = first[b - 1], .second = second };
+		struct lb_bucket v = {.first = first[b - 1], .second = second};
 
 		assert_int_equal(bpf_map_update_elem(fd, &b, &v, BPF_ANY), 0);
 	}
@@ -206,24 +250,24 @@ struct svc_spec {
 };
 
 static const struct svc_spec services[] = {
-	{ 0, "203.0.113.10", 0, 6, 80, LB_ENCAP_GUE, 1, { 0 }, LB_NONE },
-	{ 1, "203.0.113.11", 0, 6, 80, LB_ENCAP_IPIP, 1, { 1 }, LB_NONE },
-	{ 2, "2001:db8:f::10", 0, 6, 443, LB_ENCAP_GUE, 1, { 2 }, LB_NONE },
-	{ 3, "203.0.113.12", 0, 17, 0, LB_ENCAP_IPIP, 1, { 2 }, LB_NONE },
-	{ 4, "203.0.113.128", 25, 6, 0, LB_ENCAP_GUE, 1, { 3 }, LB_NONE },
-	{ 5, "203.0.113.20", 0, 6, 80, LB_ENCAP_GUE, 1, { SELF_ID }, 0 },
-	{ 6, "203.0.113.30", 0, 6, 80, LB_ENCAP_GUE, 2, { 0, 1 }, LB_NONE },
-	{ 7, "2001:db8:f::20", 0, 6, 80, LB_ENCAP_GUE, 1, { SELF_ID }, 0 },
-	{ 8, "203.0.113.40", 0, 6, 80, LB_ENCAP_GUE, 1, { LB_NONE }, LB_NONE },
-	{ 9, "203.0.113.20", 0, 17, 53, LB_ENCAP_GUE, 1, { SELF_ID }, LB_NONE },
+        {0, "203.0.113.10", 0, 6, 80, LB_ENCAP_GUE, 1, {0}, LB_NONE},
+        {1, "203.0.113.11", 0, 6, 80, LB_ENCAP_IPIP, 1, {1}, LB_NONE},
+        {2, "2001:db8:f::10", 0, 6, 443, LB_ENCAP_GUE, 1, {2}, LB_NONE},
+        {3, "203.0.113.12", 0, 17, 0, LB_ENCAP_IPIP, 1, {2}, LB_NONE},
+        {4, "203.0.113.128", 25, 6, 0, LB_ENCAP_GUE, 1, {3}, LB_NONE},
+        {5, "203.0.113.20", 0, 6, 80, LB_ENCAP_GUE, 1, {SELF_ID}, 0},
+        {6, "203.0.113.30", 0, 6, 80, LB_ENCAP_GUE, 2, {0, 1}, LB_NONE},
+        {7, "2001:db8:f::20", 0, 6, 80, LB_ENCAP_GUE, 1, {SELF_ID}, 0},
+        {8, "203.0.113.40", 0, 6, 80, LB_ENCAP_GUE, 1, {LB_NONE}, LB_NONE},
+        {9, "203.0.113.20", 0, 17, 53, LB_ENCAP_GUE, 1, {SELF_ID}, LB_NONE},
 };
 
 /* The exact entry and the fragments' entry (the first service of an address and protocol
  * takes it, as edged does for port services), in edged's slot array. */
 static void vip_exact(struct lb_vip_slot *slots, const struct svc_spec *s)
 {
-	struct lb_vip v = { .service = s->sid, .encap = s->encap };
-	struct lb_vip_key k = { .proto = s->proto, .port = htons(s->port) };
+	struct lb_vip v = {.service = s->sid, .encap = s->encap};
+	struct lb_vip_key k = {.proto = s->proto, .port = htons(s->port)};
 
 	addr_of(s->vip, k.addr, &k.family);
 	assert_int_equal(lb_vip_slot_insert(slots, &k, &v, true), 0);
@@ -234,8 +278,8 @@ static void vip_exact(struct lb_vip_slot *slots, const struct svc_spec *s)
 
 static void vip_prefix(int fd, const struct svc_spec *s)
 {
-	struct lb_vip v = { .service = s->sid, .encap = s->encap };
-	struct lb_vip_lpm_v4 k = { .prefixlen = LB_LPM_HDR_BITS + s->plen, .proto = s->proto };
+	struct lb_vip v = {.service = s->sid, .encap = s->encap};
+	struct lb_vip_lpm_v4 k = {.prefixlen = LB_LPM_HDR_BITS + s->plen, .proto = s->proto};
 	uint8_t family;
 	uint8_t addr[16];
 
@@ -249,7 +293,7 @@ static void install_vips(struct env *env)
 	struct lb_vip_slot *slots = calloc(LB_VIP_SLOTS, sizeof(*slots));
 	LIBBPF_OPTS(bpf_map_create_opts, lpm, .map_flags = BPF_F_NO_PREALLOC);
 	int pfx = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "test_pfx4", sizeof(struct lb_vip_lpm_v4),
-				 sizeof(struct lb_vip), LB_MAX_VIP_PREFIXES, &lpm);
+	                         sizeof(struct lb_vip), LB_MAX_VIP_PREFIXES, &lpm);
 
 	assert_true(slots && pfx >= 0);
 	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
@@ -268,10 +312,10 @@ static void install_vips(struct env *env)
 
 static void install_fleet(struct env *env)
 {
-	static const char *const members[] = { "198.51.100.11", "198.51.100.12",
-					       "2001:db8:100::11", "198.51.101.13" };
+	static const char *const members[] = {"198.51.100.11", "198.51.100.12", "2001:db8:100::11",
+	                                      "198.51.101.13"};
 	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_fleet", sizeof(struct lb_addr_key),
-				sizeof(uint32_t), LB_MAX_FLEET, NULL);
+	                        sizeof(uint32_t), LB_MAX_FLEET, NULL);
 	uint32_t one = 1;
 
 	assert_true(fd >= 0);
@@ -288,13 +332,34 @@ static void install_fleet(struct env *env)
 
 static void install_settings(struct env *env)
 {
-	struct lb_settings s = { .gue_port = htons(GUE_PORT), .has_src_v4 = 1, .has_src_v6 = 1,
-				 .prefixes_v4 = 1 };
+	struct lb_settings s = {
+	        .gue_port = htons(GUE_PORT), .has_src_v4 = 1, .has_src_v6 = 1, .prefixes_v4 = 1};
 	uint32_t zero = 0;
 
 	inet_pton(AF_INET, "198.51.100.1", s.src_v4);
 	inet_pton(AF_INET6, "2001:db8:100::1", s.src_v6);
 	assert_int_equal(bpf_map_update_elem(map_fd(env, "lb_settings"), &zero, &s, BPF_ANY), 0);
+}
+
+/* Without veths: what the FIB would have said, valid for ever, on every CPU. */
+static void preset_nexthops(struct env *env)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct lb_nexthop *v = calloc(ncpus, sizeof(*v));
+
+	assert_non_null(v);
+	for (uint32_t id = 0; id < 4; id++) {
+		struct lb_nexthop nh = {.expires = UINT64_MAX, .mtu = 1500, .valid = 1};
+
+		nh.ifindex = nexthops[id].lbt2 ? env->lbt2 : env->lbt0;
+		memcpy(nh.smac, nexthops[id].smac, 6);
+		memcpy(nh.dmac, nexthops[id].dmac, 6);
+		for (int c = 0; c < ncpus; c++)
+			v[c] = nh;
+		assert_int_equal(bpf_map_update_elem(map_fd(env, "lb_nexthops"), &id, v, BPF_ANY),
+		                 0);
+	}
+	free(v);
 }
 
 /* ---- sockets ------------------------------------------------------------------------ */
@@ -325,12 +390,12 @@ static int tcp_listen(int family, const char *addr)
 }
 
 /* The client's end of client:40000 -> vip:80; the server's end into *ACCEPTED. */
-static int tcp_established(int family, const char *client, const char *vip, int lfd,
-			   int *accepted)
+static int tcp_established(int family, const char *client, const char *vip, int lfd, int *accepted)
 {
 	struct sockaddr_storage me = {}, to = {};
 	int fd = socket(family, SOCK_STREAM, 0), one = 1;
-	socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	socklen_t len =
+	        family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 
 	assert_true(fd >= 0);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -361,8 +426,8 @@ static int group_setup(void **state)
 	struct edge_bpf *s;
 
 	assert_non_null(env);
-	env->lbt0 = if_nametoindex("lbt0");
-	env->lbt2 = if_nametoindex("lbt2");
+	env->lbt0 = have_veth ? if_nametoindex("lbt0") : if_nametoindex("lo");
+	env->lbt2 = have_veth ? if_nametoindex("lbt2") : IFINDEX_NO_LBT2;
 	assert_true(env->lbt0 && env->lbt2);
 	s = env->skel = edge_bpf__open();
 	assert_non_null(s);
@@ -372,19 +437,21 @@ static int group_setup(void **state)
 	env->prog_fd = bpf_program__fd(s->progs.xdp_edge);
 	env->slots_fd = bpf_map__fd(s->maps.uplink_slots);
 	env->stats_fd = bpf_map__fd(s->maps.uplink_stats);
-	assert_int_equal(harness_uplink_register(env->slots_fd, env->stats_fd, env->lbt0, SLOT_LBT0),
-			 0);
-	assert_int_equal(harness_uplink_register(env->slots_fd, env->stats_fd, env->lbt2, SLOT_LBT2),
-			 0);
+	assert_int_equal(
+	        harness_uplink_register(env->slots_fd, env->stats_fd, env->lbt0, SLOT_LBT0), 0);
+	assert_int_equal(
+	        harness_uplink_register(env->slots_fd, env->stats_fd, env->lbt2, SLOT_LBT2), 0);
 	install_settings(env);
 	install_fleet(env);
 	install_vips(env);
+	if (!have_veth)
+		preset_nexthops(env);
 	env->listen4 = tcp_listen(AF_INET, "203.0.113.20");
 	env->listen6 = tcp_listen(AF_INET6, "2001:db8:f::20");
-	env->est[0] = tcp_established(AF_INET, "192.0.2.1", "203.0.113.20", env->listen4,
-				      &env->est[1]);
+	env->est[0] =
+	        tcp_established(AF_INET, "192.0.2.1", "203.0.113.20", env->listen4, &env->est[1]);
 	env->est[2] = tcp_established(AF_INET6, "2001:db8::1", "2001:db8:f::20", env->listen6,
-				      &env->est[3]);
+	                              &env->est[3]);
 	the_env = env;
 	*state = env;
 	return 0;
@@ -431,7 +498,7 @@ static void snapshot(void *arg, const struct fixture_line *fl)
 
 /* Exactly uplink_stats[stage][verdict] of lbt0 moved, by one packet and the frame's bytes. */
 static bool one_counter_moved(void *arg, const struct fixture_line *fl, const struct pcap_pkt *in,
-			      const struct xdp_result *res)
+                              const struct xdp_result *res)
 {
 	struct env *env = arg;
 	struct edge_uplink_stats now;
@@ -454,8 +521,9 @@ static bool one_counter_moved(void *arg, const struct fixture_line *fl, const st
 
 			if (dp == (want ? 1 : 0) && db == (want ? in->len : 0))
 				continue;
-			fixture_report(fl, "counter %s/%d moved by %llu packets, %llu bytes", stage_names[s],
-				       v, (unsigned long long)dp, (unsigned long long)db);
+			fixture_report(fl, "counter %s/%d moved by %llu packets, %llu bytes",
+			               stage_names[s], v, (unsigned long long)dp,
+			               (unsigned long long)db);
 			ok = false;
 		}
 	return ok;
@@ -463,7 +531,7 @@ static bool one_counter_moved(void *arg, const struct fixture_line *fl, const st
 
 static void run_set(struct env *env, const char *set)
 {
-	struct fixture_hooks hooks = { .arg = env, .before = snapshot, .check = one_counter_moved };
+	struct fixture_hooks hooks = {.arg = env, .before = snapshot, .check = one_counter_moved};
 
 	assert_int_equal(harness_run_fixtures(env->prog_fd, env->lbt0, set, &hooks), 0);
 }
@@ -511,14 +579,18 @@ static uint32_t csum_add(uint32_t sum, const void *p, size_t n)
 /* Ether(02:..:01 > 02:..:02)/IPv4(SRC > DST)/TCP(SPORT > DPORT, FLAGS, SEQ, ACK), checksums
  * right. */
 static struct frame tcp4(const char *src, const char *dst, uint16_t sport, uint16_t dport,
-			 uint8_t flags, uint32_t seq, uint32_t ack)
+                         uint8_t flags, uint32_t seq, uint32_t ack)
 {
-	static const uint8_t eth[14] = { 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0 };
-	struct frame f = { .len = 14 + 20 + 20 };
-	struct iphdr ip = { .version = 4, .ihl = 5, .tot_len = htons(40), .ttl = 64,
-			    .protocol = IPPROTO_TCP };
-	struct tcphdr th = { .source = htons(sport), .dest = htons(dport), .seq = htonl(seq),
-			     .ack_seq = htonl(ack), .doff = 5, .window = htons(65535) };
+	static const uint8_t eth[14] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0};
+	struct frame f = {.len = 14 + 20 + 20};
+	struct iphdr ip = {
+	        .version = 4, .ihl = 5, .tot_len = htons(40), .ttl = 64, .protocol = IPPROTO_TCP};
+	struct tcphdr th = {.source = htons(sport),
+	                    .dest = htons(dport),
+	                    .seq = htonl(seq),
+	                    .ack_seq = htonl(ack),
+	                    .doff = 5,
+	                    .window = htons(65535)};
 	uint32_t sum;
 
 	/* Headers built as themselves, then copied: stores through a header pointer into the
@@ -543,7 +615,7 @@ static int run(struct env *env, const struct frame *f, struct xdp_result *res)
 
 static uint64_t global_counter(struct env *env, int c)
 {
-	struct datapath dp = { .skel = env->skel };
+	struct datapath dp = {.skel = env->skel};
 	struct lb_global_counters g;
 
 	assert_int_equal(lb_global_counters(&dp, &g), 0);
@@ -555,8 +627,8 @@ static uint64_t global_counter(struct env *env, int c)
 static uint32_t syn_cookie_of_listener(uint16_t sport, uint32_t isn)
 {
 	int raw = socket(AF_INET, SOCK_RAW, IPPROTO_TCP);
-	struct timeval tv = { .tv_sec = 2 };
-	struct sockaddr_in to = { .sin_family = AF_INET }, me = { .sin_family = AF_INET };
+	struct timeval tv = {.tv_sec = 2};
+	struct sockaddr_in to = {.sin_family = AF_INET}, me = {.sin_family = AF_INET};
 	struct frame syn = tcp4("192.0.2.1", "203.0.113.20", sport, 80, 0x02, isn, 0);
 	uint8_t buf[1500];
 
@@ -601,7 +673,7 @@ static void test_syncookie_ack_is_local(void **state)
 	assert_int_equal(global_counter(env, LB_G_SYNCOOKIE_OWNED), owned + 1);
 	/* The cookie's top byte holds its age: flipping it makes it stale, whatever the rest. */
 	ack = tcp4("192.0.2.1", "203.0.113.20", 40100, 80, 0x10, isn + 1,
-		   (cookie ^ 0x80000000u) + 1);
+	           (cookie ^ 0x80000000u) + 1);
 	assert_int_equal(run(env, &ack, res), XDP_TX);
 	assert_int_equal(global_counter(env, LB_G_SYNCOOKIE_OWNED), owned + 1);
 	free(res);
@@ -611,7 +683,7 @@ static void test_syncookie_ack_is_local(void **state)
 static void test_counters(void **state)
 {
 	struct env *env = *state;
-	struct datapath dp = { .skel = env->skel };
+	struct datapath dp = {.skel = env->skel};
 	struct lb_service_counters s0, s1, l0, l1;
 	struct lb_server_counters v0, v1;
 	struct xdp_result *res = malloc(sizeof(*res));
@@ -641,19 +713,18 @@ static void test_counters(void **state)
 
 /* ---- edged's tables (lb_maps.c) against an independent computation ------------------ */
 
-static const char edged_config[] =
-	"instance: lbtest\n"
-	"uplinks: [lbt0]\n"
-	"lb:\n"
-	"  servers:\n"
-	"    - {name: s0, address: 198.51.100.11}\n"
-	"    - {name: s1, address: 198.51.100.12, weight: 200}\n"
-	"    - {name: me, address: 198.51.100.1}\n"
-	"  services:\n"
-	"    - {name: web, vip: 203.0.113.50, proto: tcp, port: 80}\n";
+static const char edged_config[] = "instance: lbtest\n"
+                                   "uplinks: [lbt0]\n"
+                                   "lb:\n"
+                                   "  servers:\n"
+                                   "    - {name: s0, address: 198.51.100.11}\n"
+                                   "    - {name: s1, address: 198.51.100.12, weight: 200}\n"
+                                   "    - {name: me, address: 198.51.100.1}\n"
+                                   "  services:\n"
+                                   "    - {name: web, vip: 203.0.113.50, proto: tcp, port: 80}\n";
 
-static const char *const cfg_servers[] = { "198.51.100.11", "198.51.100.12", "198.51.100.1" };
-static const uint32_t cfg_weights[] = { 100, 200, 100 };
+static const char *const cfg_servers[] = {"198.51.100.11", "198.51.100.12", "198.51.100.1"};
+static const uint32_t cfg_weights[] = {100, 200, 100};
 
 /* Where Maglev over the servers not in OUT (a mask) sends bucket B of the 65537: index into
  * cfg_servers. */
@@ -669,7 +740,7 @@ static void expected_table(unsigned int out, uint32_t *t)
 		memset(keys[n], 0, 17);
 		keys[n][0] = 4; /* lb_maps.c keys a server by family, then 16 address bytes */
 		inet_pton(AF_INET, cfg_servers[i], keys[n] + 1);
-		b[n] = (struct maglev_backend){ keys[n], 17, cfg_weights[i] };
+		b[n] = (struct maglev_backend){keys[n], 17, cfg_weights[i]};
 		idx[n++] = i;
 	}
 	assert_int_equal(maglev_build(b, n, 65537, t), 0);
@@ -740,11 +811,11 @@ static void test_edged_tables(void **state)
 	struct env *env = *state;
 	struct edged_config *cfg = calloc(1, sizeof(*cfg));
 	struct lb_state *st = calloc(1, sizeof(*st));
-	struct datapath dp = { .skel = env->skel };
+	struct datapath dp = {.skel = env->skel};
 	struct xdp_result *res = malloc(sizeof(*res));
 	uint32_t *want = malloc(65537 * 4), *drained = malloc(65537 * 4), *join = malloc(65537 * 4);
 	struct config_errors ce = {};
-	struct lb_runtime rt = { .flags = LB_RT_DRAINED };
+	struct lb_runtime rt = {.flags = LB_RT_DRAINED};
 	int moved_checked = 0;
 	bool sc;
 
@@ -790,7 +861,7 @@ static void test_edged_tables(void **state)
 		}
 	}
 	print_message("  %d flows of the drained server reached it through second chance\n",
-		      moved_checked);
+	              moved_checked);
 	assert_true(moved_checked > 0);
 	lb_prepare(st, &dp, NULL); /* the function off: tables and VIPs cleared */
 	lb_commit(st, &dp);
@@ -809,12 +880,12 @@ static void test_edged_tables(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_encap_fixtures),
-		cmocka_unit_test(test_decap_fixtures),
-		cmocka_unit_test(test_second_chance_fixtures),
-		cmocka_unit_test(test_syncookie_ack_is_local),
-		cmocka_unit_test(test_counters),
-		cmocka_unit_test(test_edged_tables),
+	        cmocka_unit_test(test_encap_fixtures),
+	        cmocka_unit_test(test_decap_fixtures),
+	        cmocka_unit_test(test_second_chance_fixtures),
+	        cmocka_unit_test(test_syncookie_ack_is_local),
+	        cmocka_unit_test(test_counters),
+	        cmocka_unit_test(test_edged_tables),
 	};
 
 	if (netns_setup())

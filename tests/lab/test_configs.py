@@ -7,7 +7,7 @@ import tempfile
 import unittest
 
 import labtest
-from lablib import bird, edge, topology
+from lablib import blocklist, bird, edge, topology
 from lablib.errors import LabError
 
 
@@ -143,6 +143,99 @@ class Counters(unittest.TestCase):
             edge.counter(STATS, "dos.drop")
         with self.assertRaises(LabError):
             edge.counter({"uplinks": []}, "end.pass")
+
+    def test_dos_paths_read_the_dos_rules_document(self):
+        doc = dict(STATS, dos=DOS_RULES)
+        self.assertEqual(edge.counter(doc, "rules.ntp-reflection.dropped"), 7)
+        self.assertEqual(edge.counter(doc, "rules.ntp-reflection.dropped.bytes"), 3080)
+        self.assertEqual(edge.counter(doc, "rules.udp-junk.rate_limited"), 40)
+        self.assertEqual(edge.counter(doc, "lists.block.dropped"), 3)
+        self.assertEqual(edge.counter(doc, "lists.block.entries_v4"), 100000)
+        self.assertEqual(edge.counter(doc, "syn_cookies.syn_answered"), 42)
+        self.assertEqual(edge.counter(doc, "end.pass"), 12, "stage counters still sum over uplinks")
+
+    def test_dos_paths_fail_loudly(self):
+        doc = dict(STATS, dos=DOS_RULES)
+        for bad in ("rules.nope.dropped", "rules.ntp-reflection.droped", "lists.block", "syn_cookies.nope"):
+            with self.assertRaises(LabError, msg=bad):
+                edge.counter(doc, bad)
+        with self.assertRaises(LabError) as cm:
+            edge.counter(dict(STATS, dos=None), "rules.ntp-reflection.dropped")
+        self.assertIn("DoS function is off", cm.exception.msg)
+
+
+def _outcomes(m, d, r, p):
+    return {k: {"packets": v, "bytes": v * 440} for k, v in
+            (("matched", m), ("dropped", d), ("rate_limited", r), ("passed", p))}
+
+
+DOS_RULES = {
+    "rules": [dict(name="ntp-reflection", id=0, action="drop", **_outcomes(7, 7, 0, 0)),
+              dict(name="udp-junk", id=1, action="rate-limit", **_outcomes(50, 0, 40, 10))],
+    "lists": [dict(name="allow", entries_v4=0, entries_v6=0, **_outcomes(0, 0, 0, 0)),
+              dict(name="block", entries_v4=100000, entries_v6=0, **_outcomes(3, 3, 0, 0))],
+    "syn_cookies": {"syn_answered": 42, "ack_valid": 5, "ack_invalid": 0}}
+
+
+class DosTemplates(unittest.TestCase):
+    setUp, tearDown = EdgedConfig.setUp, EdgedConfig.tearDown
+
+    def test_every_dos_template_renders(self):
+        import glob
+        for path in sorted(glob.glob(os.path.join(labtest.REPO, "lab", "templates", "edge-dos-*.yaml"))):
+            cfg = edge.build_config(os.path.relpath(path, labtest.REPO), self.topo, self.topo.nodes["edge1"], self.run)
+            self.assertIn("dos", cfg, path)
+
+    def test_syn_cookies_protect_the_vips(self):
+        cfg = edge.build_config("lab/templates/edge-dos-syn.yaml", self.topo, self.topo.nodes["edge1"], self.run)
+        self.assertEqual([c["dst"] for c in cfg["dos"]["syn_cookies"]], ["203.0.113.10", "2001:db8:a0::10"])
+
+    def test_block_file_lives_in_the_run_directory(self):
+        cfg = edge.build_config("lab/templates/edge-dos-block100k.yaml", self.topo, self.topo.nodes["edge2"], self.run)
+        self.assertEqual(cfg["dos"]["block_files"], [os.path.join(self.tmp, "block100k.txt")])
+
+
+class BlockFiles(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="labtest-")
+        self.path = os.path.join(self.tmp, "b.txt")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def lines(self):
+        with open(self.path) as f:
+            return [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+
+    def test_count_first_last_and_distinct(self):
+        import ipaddress
+        info = blocklist.generate(self.path, 5000, first=["100.127.255.1/32"], last=["198.51.100.128/25"])
+        lines = self.lines()
+        self.assertEqual((info["lines"], info["v4"], len(lines)), (5000, 5000, 5000))
+        self.assertEqual((lines[0], lines[-1]), ("100.127.255.1/32", "198.51.100.128/25"))
+        self.assertEqual(len(set(lines)), 5000, "no prefix twice")
+        pool = ipaddress.ip_network("100.96.0.0/11")
+        for ln in lines[1:-1]:
+            n = ipaddress.ip_network(ln)  # strict: no host bits, as edged requires
+            self.assertTrue(n.subnet_of(pool), ln)
+        self.assertGreater(sum(1 for ln in lines if not ln.endswith("/32")), 500, "not only single addresses")
+
+    def test_same_seed_same_file(self):
+        blocklist.generate(self.path, 300, seed=5)
+        a = self.lines()
+        blocklist.generate(self.path, 300, seed=5)
+        self.assertEqual(a, self.lines())
+
+    def test_pools_share_and_ipv6(self):
+        info = blocklist.generate(self.path, 1000, pool=["100.96.0.0/11", "2001:db8:b000::/36"])
+        self.assertEqual((info["v4"], info["v6"]), (500, 500))
+
+    def test_refusals(self):
+        for kw in ({"pool": ["10.0.0.0/8"]}, {"first": ["8.8.8.8/32"]}, {"pool": ["198.51.100.0/28"]}):
+            with self.assertRaises(LabError, msg=kw):
+                blocklist.generate(self.path, 1000, **kw)
+        with self.assertRaises(LabError):
+            blocklist.generate(self.path, 1, first=["100.127.255.1/32"], last=["198.51.100.128/25"])
 
 
 if __name__ == "__main__":

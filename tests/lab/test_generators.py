@@ -88,6 +88,62 @@ class Pcaps(unittest.TestCase):
         p = gen("malformed", "--dst", "203.0.113.10", "--write", os.path.join(self.tmp, "m4.pcap"))
         self.assertEqual(json.loads(p.stdout)["classes"], {"malformed": 6, "well-formed": 5})
 
+    def test_spoof_list_alternates(self):
+        path = os.path.join(self.tmp, "alt.pcap")
+        p = gen("udp-flood", "--dst", "203.0.113.10", "--count", "600", "--spoof", "100.127.255.1,198.51.100.200",
+                "--write", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        srcs = [q[self.IP].src for q in self.read(path)]
+        self.assertEqual(srcs[:4], ["100.127.255.1", "198.51.100.200"] * 2)
+        self.assertEqual((srcs.count("100.127.255.1"), srcs.count("198.51.100.200")), (300, 300))
+        p = gen("udp-flood", "--dst", "203.0.113.10", "--count", "1", "--spoof", "100.127.255.1,2001:db8::1",
+                "--write", path)
+        self.assertEqual(p.returncode, 2)
+
+    def test_distinct_sources_beyond_the_pool(self):
+        import ipaddress
+        import json
+        path = os.path.join(self.tmp, "many.pcap")
+        p = gen("syn-flood", "--dst", "203.0.113.10", "--count", "3000", "--spoof", "100.96.0.0/11", "--sources",
+                "2000", "--write", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["sources"], 2000)
+        pkts = self.read(path)
+        srcs = [q[self.IP].src for q in pkts]
+        self.assertEqual(len(set(srcs)), 2000, "2000 distinct sources, then the first ones again")
+        self.assertEqual(srcs[2000:2010], srcs[:10])
+        net = ipaddress.ip_network("100.96.0.0/11")
+        self.assertTrue(all(ipaddress.ip_address(x) in net for x in srcs))
+        # checksums survive the rewrite: scapy recomputes them from scratch for comparison
+        from scapy.layers.inet import TCP
+        for q in pkts[::97]:
+            ip_sum, tcp_sum = q[self.IP].chksum, q[TCP].chksum
+            fresh = q[self.IP].__class__(bytes(q[self.IP]))
+            del fresh.chksum, fresh[TCP].chksum
+            fresh = fresh.__class__(bytes(fresh))
+            self.assertEqual((ip_sum, tcp_sum), (fresh.chksum, fresh[TCP].chksum))
+
+    def test_distinct_sources_ipv6_checksums(self):
+        from scapy.layers.inet import UDP
+        from scapy.layers.inet6 import IPv6
+        path = os.path.join(self.tmp, "many6.pcap")
+        p = gen("udp-flood", "--dst", "2001:db8:a0::10", "--count", "700", "--spoof", "2001:db8:bad::/48",
+                "--sources", "700", "--write", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        pkts = self.read(path)
+        self.assertEqual(len({q[IPv6].src for q in pkts}), 700)
+        for q in pkts[::50]:
+            fresh = IPv6(bytes(q[IPv6]))
+            want = fresh[UDP].chksum
+            del fresh[UDP].chksum
+            self.assertEqual(IPv6(bytes(fresh))[UDP].chksum, want)
+
+    def test_sources_refusals(self):
+        for args in (("--sources", "10"), ("--spoof", "198.51.100.0/28", "--sources", "100"),
+                     ("--spoof", "198.51.100.1,198.51.100.2", "--sources", "2")):
+            p = gen("udp-flood", "--dst", "203.0.113.10", "--count", "5", "--write", "/dev/null", *args)
+            self.assertEqual(p.returncode, 2, args)
+
 
 if __name__ == "__main__":
     labtest.main()

@@ -50,7 +50,8 @@ class Committed(unittest.TestCase):
 
     def test_default_set_covers_the_issue(self):
         names = [s.name for s in scenario.available(tag="default")]
-        for want in ("legit-http", "ecmp-spread", "edge-failover", "incident-loop", "teardown-clean"):
+        for want in ("legit-http", "ecmp-spread", "edge-failover", "incident-loop", "teardown-clean",
+                     "dos-syn-flood", "dos-udp-flood", "dos-spoofed-flood", "dos-blocklist-100k", "dos-capture-replay"):
             self.assertIn(want, names)
         self.assertEqual(names[-1], "teardown-clean", "teardown must come last")
         self.assertTrue(all(scenario.load(n).topology == "fleet" for n in names))
@@ -124,6 +125,113 @@ class Parsing(unittest.TestCase):
 
     def test_generate_needs_from_or_at(self):
         self.assertError(GOOD.replace("- wait: 1", "- generate: {name: g, kind: syn-flood}"), 7, "exactly one of")
+
+
+DOS = """\
+name: d
+topology: fleet
+requires: [edged]
+steps:
+  - block_file: {name: blk, count: 1000, first: [100.127.255.1/32], last: [198.51.100.128/25]}
+  - reload_edged: {config: lab/templates/edge-dos-udp.yaml, within: 5}
+  - snapshot: before
+  - http: {name: web, from: client1, to: vip4, requests: 40, rate: 20, background: true}
+  - generate: {name: ntp, kind: ntp-amp, from: attacker1, count: 100, background: true}
+  - generate: {name: sp, kind: udp-flood, at: "edge1:rtr1", spoof: 100.96.0.0/11, sources: 5000, count: 5000}
+  - capture: {name: c, at: "edge1:rtr1", filter: "udp"}
+  - drop_capture: {name: drops, node: edge1, rule: ntp-reflection, count: 20}
+  - expect_running: web
+  - wait_traffic: ntp
+  - expect_counter: {nodes: [edge1, edge2], sum: true, counter: rules.ntp-reflection.dropped, since: before, equals: "$ntp.sent + $sp.sent * 0"}
+  - expect_counter: {node: edge1, counter: lists.block.entries_v4, equals: $blk.v4}
+  - expect_map: {node: edge1, map: dos_buckets, min: 1, max: 262144}
+  - expect_same: {capture: c, filters: ["src 100.127.255.1", "src 198.51.100.200"], tolerance: 2}
+  - wait_sending: ntp
+"""
+
+
+class DosSteps(unittest.TestCase):
+    assertError = Parsing.assertError
+
+    def test_dos_steps_parse(self):
+        s = parse(DOS)
+        a = {st.action: st for st in s.steps}
+        self.assertTrue(a["reload_edged"].is_check, "reload_edged with within: is a check")
+        self.assertEqual(a["reload_edged"].args["nodes"], None, "all edges by default")
+        self.assertEqual(a["block_file"].args["seed"], 1)
+        self.assertEqual(a["http"].args["rate"], 20)
+        self.assertEqual(a["drop_capture"].args["rule"], "ntp-reflection")
+        counters = [st for st in s.steps if st.action == "expect_counter"]
+        self.assertEqual(counters[0].args["since"], "before")
+        self.assertIsNone(counters[1].args["since"], "expect_counter without since: the value now")
+        for check in ("expect_running", "expect_map", "expect_same"):
+            self.assertTrue(a[check].is_check, check)
+
+    def test_reload_without_within_is_an_action(self):
+        s = parse(DOS.replace("edge-dos-udp.yaml, within: 5}", "edge-dos-udp.yaml}"))
+        self.assertFalse([st for st in s.steps if st.action == "reload_edged"][0].is_check)
+
+    def test_reload_needs_an_existing_template(self):
+        self.assertError(DOS.replace("edge-dos-udp.yaml", "nope.yaml"), 6, "no file 'lab/templates/nope.yaml'")
+
+    def test_block_file_prefixes_must_be_lab_prefixes(self):
+        self.assertError(DOS.replace("last: [198.51.100.128/25]", "last: [10.0.0.0/8]"), 5, "outside the lab ranges")
+        self.assertError(DOS.replace("first: [100.127.255.1/32]", "first: [nonsense]"), 5, "not a prefix")
+        self.assertError(DOS.replace("first: [100.127.255.1/32]", "first: 100.127.255.1/32"), 5,
+                         "must be a list of prefixes")
+
+    def test_block_file_name_becomes_a_file_name(self):
+        self.assertError(DOS.replace("name: blk,", "name: ../blk,"), 5, "1-40 of letters")
+
+    def test_wait_sending(self):
+        s = parse(DOS)
+        self.assertEqual((s.steps[-1].action, s.steps[-1].args["timeout"]), ("wait_sending", 60))
+        self.assertError(DOS.replace("wait_sending: ntp", "wait_sending: nope"), 19, "no traffic 'nope'")
+
+    def test_expect_running_needs_earlier_traffic(self):
+        self.assertError(DOS.replace("expect_running: web", "expect_running: nope"), 13, "no traffic 'nope'")
+
+    def test_expect_same_needs_two_filters(self):
+        self.assertError(DOS.replace('filters: ["src 100.127.255.1", "src 198.51.100.200"]', 'filters: ["udp"]'), 18,
+                         "two or more filters")
+
+    def test_expect_map_names_a_node(self):
+        self.assertError(DOS.replace("{node: edge1, map: dos_buckets", "{map: dos_buckets"), 17, "node: or nodes:")
+
+    def test_bound_expression_references_are_checked(self):
+        self.assertError(DOS.replace("$ntp.sent + $sp.sent * 0", "$ntp.sent + $nope.sent"), 15, "traffic 'nope'")
+        self.assertError(DOS.replace("$ntp.sent + $sp.sent * 0", "$ntp.sent +"), 15, "ends too early")
+
+
+class Bounds(unittest.TestCase):
+    def ev(self, text, **refs):
+        return scenario.eval_bound(text, lambda r: refs[r[1:].replace(".", "_").replace("-", "_")])
+
+    def test_arithmetic(self):
+        self.assertEqual(self.ev("$a.sent + $b.sent", a_sent=30000, b_sent=12000), 42000)
+        self.assertEqual(self.ev("($a.sent + $b.sent) * 0.15", a_sent=100, b_sent=100), 30)
+        self.assertEqual(self.ev("$a.sent - 1500", a_sent=6000), 4500)
+        self.assertEqual(self.ev("$a.sent * 0.5 - 1", a_sent=6000), 2999)
+        self.assertEqual(self.ev("2 * (3 + 4)"), 14)
+        self.assertAlmostEqual(self.ev("$a.sent * 0.99", a_sent=1001), 990.99)
+
+    def test_field_names_with_dashes(self):
+        self.assertEqual(self.ev("$bad.classes.well-formed", bad_classes_well_formed=20), 20)
+        self.assertEqual(scenario.bound_refs("$bad.classes.well-formed + $x.sent"), ["bad", "x"])
+
+    def test_syntax_errors(self):
+        for bad in ("$a.sent +", "($a.sent", "$a.sent $b.sent", "$a.sent / 2", "3 ** 2"):
+            with self.assertRaises(ValueError, msg=bad):
+                scenario.eval_bound(bad, lambda r: 1)
+        with self.assertRaises(ValueError):
+            scenario.eval_bound("$a.sent", lambda r: "many")
+
+    def test_parse_amount_checks_expressions(self):
+        self.assertEqual(scenario.parse_amount("$a.sent * 0.99", False), "$a.sent * 0.99")
+        with self.assertRaises(ValueError):
+            scenario.parse_amount("$a.sent *", False)
+        with self.assertRaises(ValueError):
+            scenario.parse_amount("$a.sent", True)
 
 
 class Targets(unittest.TestCase):

@@ -212,11 +212,12 @@ add_modules() {
 
 # collect_manifest TMPDIR MANIFEST: fills entries from a manifest (see the top of this file).
 collect_manifest() {
-	local tmp=$1 manifest=$2 kind a b c moddir= mods=() n=0
+	local tmp=$1 manifest=$2 kind rest a b c moddir='' mods=() names=() n=0
 	entries+=("dir /dev" "nod /dev/console 600 5 1" "dir /proc" "dir /sys" "dir /tmp" "dir /run")
 	dirs_seen+="/dev /proc /sys /tmp /run "
-	while read -r kind a b c; do
+	while read -r kind rest; do
 		n=$((n + 1))
+		read -r a b c <<<"$rest"
 		case $kind in
 		'' | '#'*) continue ;;
 		init) add_file /init 755 "$a" ;;
@@ -225,7 +226,10 @@ collect_manifest() {
 		link) add_link "$a" "$b" ;;
 		dir) add_dirs "$a" ;;
 		kmods) moddir=$a ;;
-		module) mods+=("$a" $b $c) ;;
+		module)
+			read -ra names <<<"$rest"
+			mods+=("${names[@]}")
+			;;
 		*) die "$manifest:$n: unknown entry '$kind' (init, bin, file, link, dir, kmods, module)" ;;
 		esac
 		if [[ $kind =~ ^(init|bin|file)$ && ! -f $a ]]; then
@@ -300,7 +304,7 @@ write_cpio() {
 }
 
 main() {
-	local fixtures=$ROOT/traffic/fixtures manifest= name=initramfs tmp key out b bins=()
+	local fixtures=$ROOT/traffic/fixtures manifest='' name=initramfs tmp key out b bins=()
 	while [[ ${1-} == -[fmn] ]]; do
 		case $1 in
 		-f) fixtures=$2 ;;

@@ -38,8 +38,8 @@ static void fleet_init(struct fleet *f, uint32_t n, const uint32_t *w)
 		f->keys[i][1] = 0;
 		f->keys[i][2] = (i + 1) >> 8;
 		f->keys[i][3] = (i + 1) & 0xff;
-		f->b[i] = (struct maglev_backend){ .key = f->keys[i], .key_len = 4,
-						   .weight = w ? w[i] : 1 };
+		f->b[i] = (struct maglev_backend){
+		        .key = f->keys[i], .key_len = 4, .weight = w ? w[i] : 1};
 	}
 }
 
@@ -55,7 +55,7 @@ static uint32_t *build(const struct fleet *f, uint32_t m)
 /* Each server's share against its weight's, relative error at most 1%. */
 static void assert_balanced(const struct fleet *f, uint32_t m)
 {
-	uint32_t *t = build(f, m), count[1024] = { 0 };
+	uint32_t *t = build(f, m), count[1024] = {0};
 	double total = 0;
 
 	for (uint32_t i = 0; i < m; i++) {
@@ -69,7 +69,7 @@ static void assert_balanced(const struct fleet *f, uint32_t m)
 
 		if (err > 0.01 || err < -0.01)
 			fail_msg("server %u (weight %u): %u slots, want %.1f (%.2f%% off)", i,
-				 f->b[i].weight, count[i], want, 100 * err);
+			         f->b[i].weight, count[i], want, 100 * err);
 	}
 	free(t);
 }
@@ -87,9 +87,9 @@ static void test_balance_equal_weights(void **state)
 
 static void test_balance_honours_weights(void **state)
 {
-	static const uint32_t w10[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
-	static const uint32_t w3[] = { 100, 100, 200 };
-	static const uint32_t w5[] = { 65535, 1000, 30000, 7, 500 };
+	static const uint32_t w10[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+	static const uint32_t w3[] = {100, 100, 200};
+	static const uint32_t w5[] = {65535, 1000, 30000, 7, 500};
 	struct fleet f;
 
 	(void)state;
@@ -141,7 +141,7 @@ static double moved_without(const struct fleet *f, uint32_t gone, uint32_t m)
 
 static void test_removal_moves_little(void **state)
 {
-	static const uint32_t sizes[] = { 3, 5, 10, 20, 50, 100 };
+	static const uint32_t sizes[] = {3, 5, 10, 20, 50, 100};
 	double worst = 0;
 
 	(void)state;
@@ -159,9 +159,10 @@ static void test_removal_moves_little(void **state)
 			if (moved - 1.0 / n > worst)
 				worst = moved - 1.0 / n;
 			if (moved > limit)
-				fail_msg("N=%u, removing server %u moved %.2f%% of the slots, limit "
-					 "%.2f%%",
-					 n, gone, 100 * moved, 100 * limit);
+				fail_msg(
+				        "N=%u, removing server %u moved %.2f%% of the slots, limit "
+				        "%.2f%%",
+				        n, gone, 100 * moved, 100 * limit);
 		}
 	}
 	print_message("  worst excess over 1/N: %.3f%% of the slots\n", 100 * worst);
@@ -226,7 +227,7 @@ static void test_order_does_not_matter(void **state)
  */
 static void test_golden_digest(void **state)
 {
-	static const uint32_t w[] = { 100, 100, 200, 50 };
+	static const uint32_t w[] = {100, 100, 200, 50};
 	struct fleet f;
 	uint32_t *t;
 
@@ -234,23 +235,23 @@ static void test_golden_digest(void **state)
 	fleet_init(&f, 4, w);
 	t = build(&f, M);
 	print_message("  digest %016llx, slot 0 -> %u, slot 65536 -> %u\n",
-		      (unsigned long long)maglev_digest(t, M), t[0], t[M - 1]);
+	              (unsigned long long)maglev_digest(t, M), t[0], t[M - 1]);
 	assert_true(maglev_digest(t, M) == 0x201c76086b00e2d6ULL);
 	free(t);
 }
 
 static void test_bad_arguments(void **state)
 {
-	static const uint8_t k1[4] = { 10, 0, 0, 1 };
-	struct maglev_backend b[2] = { { k1, 4, 1 }, { k1, 4, 1 } };
+	static const uint8_t k1[4] = {10, 0, 0, 1};
+	struct maglev_backend b[2] = {{k1, 4, 1}, {k1, 4, 1}};
 	uint32_t t[7];
 
 	(void)state;
-	assert_int_equal(maglev_build(b, 1, 6, t), -EINVAL);   /* 6 is not prime */
-	assert_int_equal(maglev_build(b, 2, 7, t), -EINVAL);   /* one key twice */
-	assert_int_equal(maglev_build(b, 0, 7, t), -EINVAL);   /* nobody */
+	assert_int_equal(maglev_build(b, 1, 6, t), -EINVAL); /* 6 is not prime */
+	assert_int_equal(maglev_build(b, 2, 7, t), -EINVAL); /* one key twice */
+	assert_int_equal(maglev_build(b, 0, 7, t), -EINVAL); /* nobody */
 	b[1].weight = 0;
-	assert_int_equal(maglev_build(b, 2, 7, t), -EINVAL);   /* weight 0 */
+	assert_int_equal(maglev_build(b, 2, 7, t), -EINVAL); /* weight 0 */
 	assert_int_equal(maglev_build(b, 1, 7, t), 0);
 	for (int i = 0; i < 7; i++)
 		assert_int_equal(t[i], 0);
@@ -296,16 +297,16 @@ static void test_fast_at_1k_servers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_balance_equal_weights),
-		cmocka_unit_test(test_balance_honours_weights),
-		cmocka_unit_test(test_removal_moves_little),
-		cmocka_unit_test(test_addition_moves_little),
-		cmocka_unit_test(test_weight_change_moves_little),
-		cmocka_unit_test(test_order_does_not_matter),
-		cmocka_unit_test(test_golden_digest),
-		cmocka_unit_test(test_bad_arguments),
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_fast_at_1k_servers),
+	        cmocka_unit_test(test_balance_equal_weights),
+	        cmocka_unit_test(test_balance_honours_weights),
+	        cmocka_unit_test(test_removal_moves_little),
+	        cmocka_unit_test(test_addition_moves_little),
+	        cmocka_unit_test(test_weight_change_moves_little),
+	        cmocka_unit_test(test_order_does_not_matter),
+	        cmocka_unit_test(test_golden_digest),
+	        cmocka_unit_test(test_bad_arguments),
+	        cmocka_unit_test(test_sizes),
+	        cmocka_unit_test(test_fast_at_1k_servers),
 	};
 
 	return cmocka_run_group_tests_name("maglev", tests, NULL, NULL);
