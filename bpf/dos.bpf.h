@@ -402,6 +402,11 @@ static __always_inline __u64 dos_refill(__u64 tokens, __u64 burst, __u64 rate, _
 {
 	__u64 add;
 
+	/* A bucket fuller than its burst: the rule's limit was lowered by a reload while the
+	 * bucket lived. Cap it now, or `burst - tokens` below would wrap and the new limit
+	 * would never apply. */
+	if (tokens >= burst)
+		return burst;
 	/* An idle bucket: the one place that divides, and it is off the flood's path. */
 	if (elapsed > NSEC_PER_SEC && elapsed >= burst / rate)
 		return burst;

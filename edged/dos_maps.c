@@ -133,9 +133,18 @@ static int fill_from_file(const struct prefix *p, void *arg)
 	return list_insert(lf->fds[fam], p, &e, &lf->count[fam]);
 }
 
+/* Remembers the earliest expiry among TTL entries, so the sweeper walks the lists only when
+ * something is due: walking a million config entries every second would cost a core. */
+static void note_expiry(struct dos_state *st, __u64 expires_ns)
+{
+	if (expires_ns && (!st->next_expiry_ns || expires_ns < st->next_expiry_ns))
+		st->next_expiry_ns = expires_ns;
+}
+
 /* Carries the runtime entries of the live list over into the new one: a reload rebuilds
  * what the config states, not what an operator added by hand. Expired ones stay behind. */
-static void carry_runtime(struct datapath *dp, int fam, enum dos_list list, int new_fd, long *count)
+static void carry_runtime(struct dos_state *st, struct datapath *dp, int fam, enum dos_list list,
+                          int new_fd, long *count)
 {
 	int fd = live_inner(dp, lists_map[fam], list);
 	struct lpm_key k, next, *prev = NULL;
@@ -154,6 +163,7 @@ static void carry_runtime(struct datapath *dp, int fam, enum dos_list list, int 
 			continue;
 		if (bpf_map_update_elem(new_fd, &k, &e, BPF_ANY) == 0)
 			count[fam]++;
+		note_expiry(st, e.expires_ns);
 	}
 	close(fd);
 }
@@ -190,7 +200,7 @@ static int build_list(struct dos_state *st, struct datapath *dp, enum dos_list l
 		}
 	}
 	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
-		carry_runtime(dp, fam, list, lf.fds[fam], count);
+		carry_runtime(st, dp, fam, list, lf.fds[fam], count);
 		st->next_entries[fam][list] = count[fam];
 	}
 	return 0;
@@ -454,6 +464,8 @@ int dos_list_add(struct dos_state *st, struct datapath *dp, enum dos_list list,
 		return -1;
 	ret = list_insert(fd, pfx, &e, &st->entries[fam][list]) ? -1 : 0;
 	close(fd);
+	if (!ret)
+		note_expiry(st, e.expires_ns);
 	if (ret)
 		sb_printf(err, "cannot add to the %s list: %s\n", list_names[list],
 		          strerror(errno));
@@ -530,20 +542,34 @@ int dos_list_flush(struct dos_state *st, struct datapath *dp, enum dos_list list
 	return list_walk(st, dp, list, is_runtime, NULL);
 }
 
+struct sweep_ctx {
+	__u64 now;
+	__u64 next; /* earliest expiry among the entries that stay */
+};
+
 static bool is_expired(int fam, const struct lpm_key *k, const struct dos_list_entry *e, void *arg)
 {
+	struct sweep_ctx *sc = arg;
+
 	(void)fam;
 	(void)k;
-	return e->expires_ns && e->expires_ns <= *(__u64 *)arg;
+	if (e->expires_ns && e->expires_ns <= sc->now)
+		return true;
+	if (e->expires_ns && (!sc->next || e->expires_ns < sc->next))
+		sc->next = e->expires_ns;
+	return false;
 }
 
 int dos_sweep(struct dos_state *st, struct datapath *dp)
 {
-	__u64 now = now_boot_ns();
+	struct sweep_ctx sc = {.now = now_boot_ns()};
 	int n = 0;
 
+	if (!st->next_expiry_ns || sc.now < st->next_expiry_ns)
+		return 0;
 	for (int l = 0; l < DOS_NLISTS; l++)
-		n += list_walk(st, dp, l, is_expired, &now);
+		n += list_walk(st, dp, l, is_expired, &sc);
+	st->next_expiry_ns = sc.next;
 	if (n)
 		pr_debug("dos: %d expired list entries removed", n);
 	return n;
@@ -682,7 +708,14 @@ void dos_rules_render(struct dos_state *st, struct datapath *dp, const struct do
 			counters_json(out, &c);
 			sb_printf(out, "}");
 		}
-		sb_printf(out, "]");
+		sb_printf(out, "],\"ceilings\":{");
+		{
+			struct dos_counters c;
+
+			read_counters(dp, "dos_ceiling_stats", 0, &c);
+			counters_json(out, &c);
+		}
+		sb_printf(out, "}");
 		syncookie_stats_render(dp, true, out);
 		sb_printf(out, "}\n");
 	} else {
@@ -691,6 +724,24 @@ void dos_rules_render(struct dos_state *st, struct datapath *dp, const struct do
 		if (dc && dc->n_syn_cookies)
 			syncookie_stats_render(dp, false, out);
 	}
+}
+
+/* Per-destination ceilings: what they matched and dropped, all ceilings together. */
+static void ceiling_metrics(struct datapath *dp, struct strbuf *out, const char *unit_name,
+                            int bytes)
+{
+	struct dos_counters c;
+
+	if (read_counters(dp, "dos_ceiling_stats", 0, &c))
+		return;
+	sb_printf(out,
+	          "# HELP edged_dos_ceiling_%s_total DoS per-destination ceilings by outcome.\n"
+	          "# TYPE edged_dos_ceiling_%s_total counter\n",
+	          unit_name, unit_name);
+	for (int o = 0; o < DOS_NOUTCOMES; o++)
+		sb_printf(out, "edged_dos_ceiling_%s_total{outcome=\"%s\"} %llu\n", unit_name,
+		          outcome_names[o],
+		          (unsigned long long)(bytes ? c.bytes[o] : c.packets[o]));
 }
 
 void dos_metrics_render(struct dos_state *st, struct datapath *dp, const struct dos_config *dc,
@@ -732,6 +783,7 @@ void dos_metrics_render(struct dos_state *st, struct datapath *dp, const struct 
 				          help[unit], list_names[l], outcome_names[o],
 				          (unsigned long long)(unit ? c.bytes[o] : c.packets[o]));
 		}
+		ceiling_metrics(dp, out, help[unit], unit);
 	}
 	sb_printf(out, "# HELP edged_dos_list_entries Prefixes in each DoS list.\n"
 	               "# TYPE edged_dos_list_entries gauge\n");

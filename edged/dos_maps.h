@@ -37,6 +37,9 @@ struct dos_state {
 	/* Entries per live list, for metrics (counting a 1M-entry trie per scrape would be
 	 * slow); recounted at start. */
 	long entries[DOS_NFAMILIES][DOS_NLISTS];
+	/* Earliest expiry of a TTL entry (CLOCK_BOOTTIME ns), 0 when none expires: the sweeper
+	 * does nothing before it. */
+	__u64 next_expiry_ns;
 	long next_entries[DOS_NFAMILIES][DOS_NLISTS];
 };
 
