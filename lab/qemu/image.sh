@@ -14,11 +14,12 @@
 #                            binaries, with the same embedded CO-RE BPF objects, as the
 #                            namespace lab runs; the build's other programs (edged-proxy,
 #                            examples/) with their libraries
-#   the node's tools         bash, iproute2 (ip, ss), nftables, ethtool, BIRD, tcpdump, tcpreplay,
-#                            iperf3, curl, nc, wg, bpftool, python3 with the part of the standard
-#                            library the lab's Python programs import (lab/qemu/pylibs.py)
+#   the node's tools         bash, iproute2 (ip, ss), nftables, ethtool, BIRD, tcpdump,
+#                            tcpreplay, iperf3, curl, nc, wg, wireguard-go, bpftool, python3
+#                            with the part of the standard library the lab's Python programs
+#                            import (lab/qemu/pylibs.py)
 #   kernel modules           of the guest kernel (tests/qemu/guest-kernel.sh --modules): NIC
-#                            drivers, 9p and crc32c are loaded at boot (/etc/lab/modules), the
+#                            drivers, 9p, crc32c and tun are loaded at boot (/etc/lab/modules), the
 #                            rest (nftables, GRE, WireGuard, ...) on demand by the kernel
 # The lab's role scripts (edge service, health watcher) are not in the image: the guest runs
 # them from the repository share, the same files the namespace lab runs.
@@ -36,17 +37,19 @@ EDGECTL=${EDGECTL:-build/edgectl}
 
 # Loaded by /init before anything else: the NICs (virtio-net, e1000, e1000e), the 9p shares,
 # and crc32c, which busybox modprobe would not load as libcrc32c's softdep.
-BOOT_MODULES=(virtio_pci virtio_net e1000 e1000e 9pnet_virtio 9p crc32c_generic)
+# tun too: /dev/net/tun appears only once it is loaded (busybox has no static device nodes
+# from modules.devname), and edged's egress opens it (wireguard-go).
+BOOT_MODULES=(virtio_pci virtio_net e1000 e1000e 9pnet_virtio 9p crc32c_generic tun)
 # In the image, loaded when first used: what edged's functions and the guest roles need.
 ON_DEMAND_MODULES=(
 	nf_tables nft_ct nft_nat nft_masq nft_chain_nat nft_tproxy nft_socket nft_fib_inet
 	nft_reject_inet nft_limit nft_synproxy nf_conntrack nf_nat nf_tproxy_ipv4 nf_tproxy_ipv6
-	sch_ingress cls_bpf act_bpf ip_gre ip6_gre ipip wireguard tun veth dummy vrf
+	sch_ingress cls_bpf act_bpf ip_gre ip6_gre ipip wireguard veth dummy vrf
 )
 # Executables at their own paths, each with the libraries it needs.
 TOOLS=(/usr/bin/bash /usr/bin/ip /usr/sbin/ethtool /usr/sbin/nft /usr/sbin/bird /usr/sbin/birdc
 	/usr/bin/tcpdump /usr/bin/tcpreplay /usr/bin/iperf3 /usr/bin/curl /usr/bin/nc.openbsd
-	/usr/bin/ss /usr/bin/wg /usr/bin/date /usr/bin/python3.11 /usr/sbin/bpftool)
+	/usr/bin/ss /usr/bin/wg /usr/bin/wireguard-go /usr/bin/date /usr/bin/python3.11 /usr/sbin/bpftool)
 # Plain files the tools read.
 ETC=(/etc/protocols /etc/services)
 
@@ -61,7 +64,9 @@ manifest() {
 	# The build's other programs (edged-proxy, examples/...): the guest runs them from the
 	# repository share at their build paths, like the namespace lab; their libraries come here.
 	for t in "$(dirname "$EDGED")"/* "$(dirname "$EDGED")"/examples/*; do
-		[[ -f $t && -x $t && $t != "$EDGED" && $t != "$EDGECTL" ]] && echo "bin $t /usr/lib/edged/$(basename "$t")"
+		if [[ -f $t && -x $t && $t != "$EDGED" && $t != "$EDGECTL" ]]; then
+			echo "bin $t /usr/lib/edged/$(basename "$t")"
+		fi
 	done
 	for t in "${TOOLS[@]}"; do
 		[[ -x $t ]] || die "$t is missing: bash ci/deps.sh installs the packages the guest image takes"

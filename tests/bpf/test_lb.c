@@ -124,6 +124,7 @@ struct env {
 	int prog_fd, slots_fd, stats_fd;
 	uint32_t lbt0, lbt2;
 	int listen4, listen6, est[4]; /* established: client and server ends, both families */
+	char pin_dir[64]; /* test_edged_tables' pins: removed at teardown, even after a failure */
 	struct edge_uplink_stats before;
 };
 
@@ -457,10 +458,14 @@ static int group_setup(void **state)
 	return 0;
 }
 
+static void pin_dir_remove(const char *dir);
+
 static int group_teardown(void **state)
 {
 	struct env *env = *state;
 
+	if (env->pin_dir[0])
+		pin_dir_remove(env->pin_dir);
 	for (int i = 0; i < 4; i++)
 		close(env->est[i]);
 	close(env->listen4);
@@ -821,6 +826,7 @@ static void test_edged_tables(void **state)
 
 	assert_true(cfg && st && res && want && drained && join);
 	pin_dir_make(dp.pin_dir, sizeof(dp.pin_dir));
+	snprintf(env->pin_dir, sizeof(env->pin_dir), "%s", dp.pin_dir);
 	assert_int_equal(config_load_string("t.yaml", edged_config, 0, cfg, &ce), 0);
 	/* A fresh edged: no table of a previous one to take history from. */
 	for (uint32_t sid = 0; sid < LB_MAX_SERVICES; sid++)
