@@ -457,7 +457,7 @@ void nft_rule_free(struct nftnl_rule *r)
 		nftnl_rule_free(r);
 }
 
-static int add_expr(struct nftnl_rule *r, struct nftnl_expr *e)
+int nft_add_expr(struct nftnl_rule *r, struct nftnl_expr *e)
 {
 	if (!r || !e) {
 		if (e)
@@ -476,10 +476,10 @@ static int meta_load(struct nftnl_rule *r, uint32_t key)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
 	}
-	return add_expr(r, e);
+	return nft_add_expr(r, e);
 }
 
-static int cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len)
+int nft_cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
 
@@ -488,10 +488,10 @@ static int cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len
 		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
 		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
 	}
-	return add_expr(r, e);
+	return nft_add_expr(r, e);
 }
 
-static int payload_load(struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len)
+int nft_payload_load(struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("payload");
 
@@ -501,11 +501,11 @@ static int payload_load(struct nftnl_rule *r, uint32_t base, uint32_t offset, ui
 		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
 	}
-	return add_expr(r, e);
+	return nft_add_expr(r, e);
 }
 
 /* reg 1 = reg 1 & MASK (LEN bytes) */
-static int mask(struct nftnl_rule *r, const void *mask, uint32_t len)
+int nft_mask(struct nftnl_rule *r, const void *mask, uint32_t len)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
 	uint8_t zero[16] = {};
@@ -517,7 +517,7 @@ static int mask(struct nftnl_rule *r, const void *mask, uint32_t len)
 		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
 		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
 	}
-	return add_expr(r, e);
+	return nft_add_expr(r, e);
 }
 
 static int lookup(struct nftnl_rule *r, const char *set, uint32_t set_id)
@@ -529,45 +529,45 @@ static int lookup(struct nftnl_rule *r, const char *set, uint32_t set_id)
 		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
 	}
-	return add_expr(r, e);
+	return nft_add_expr(r, e);
 }
 
 int nft_match_nfproto(struct nftnl_rule *r, uint8_t nfproto)
 {
 	int err = meta_load(r, NFT_META_NFPROTO);
 
-	return err ?: cmp(r, NFT_CMP_EQ, &nfproto, sizeof(nfproto));
+	return err ?: nft_cmp(r, NFT_CMP_EQ, &nfproto, sizeof(nfproto));
 }
 
 int nft_match_l4proto(struct nftnl_rule *r, uint8_t proto)
 {
 	int err = meta_load(r, NFT_META_L4PROTO);
 
-	return err ?: cmp(r, NFT_CMP_EQ, &proto, sizeof(proto));
+	return err ?: nft_cmp(r, NFT_CMP_EQ, &proto, sizeof(proto));
 }
 
 int nft_match_daddr_set(struct nftnl_rule *r, uint8_t nfproto, const char *set, uint32_t set_id)
 {
 	bool v4 = nfproto == NFPROTO_IPV4;
 	/* The destination address: at 16 in the IPv4 header, at 24 in the IPv6 one. */
-	int err = payload_load(r, NFT_PAYLOAD_NETWORK_HEADER, v4 ? 16 : 24, v4 ? 4 : 16);
+	int err = nft_payload_load(r, NFT_PAYLOAD_NETWORK_HEADER, v4 ? 16 : 24, v4 ? 4 : 16);
 
 	return err ?: lookup(r, set, set_id);
 }
 
 int nft_match_dport_set(struct nftnl_rule *r, const char *set, uint32_t set_id)
 {
-	int err = payload_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+	int err = nft_payload_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
 
 	return err ?: lookup(r, set, set_id);
 }
 
 int nft_match_tcp_flags(struct nftnl_rule *r, uint8_t m, uint8_t value)
 {
-	int err = payload_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1); /* the flags byte */
+	int err = nft_payload_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1); /* the flags byte */
 
-	err = err ?: mask(r, &m, 1);
-	return err ?: cmp(r, NFT_CMP_EQ, &value, 1);
+	err = err ?: nft_mask(r, &m, 1);
+	return err ?: nft_cmp(r, NFT_CMP_EQ, &value, 1);
 }
 
 int nft_match_ct_state(struct nftnl_rule *r, uint32_t states)
@@ -580,19 +580,19 @@ int nft_match_ct_state(struct nftnl_rule *r, uint32_t states)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
 	}
-	err = add_expr(r, e);
-	err = err ?: mask(r, &states, sizeof(states));
-	return err ?: cmp(r, NFT_CMP_NEQ, &zero, sizeof(zero));
+	err = nft_add_expr(r, e);
+	err = err ?: nft_mask(r, &states, sizeof(states));
+	return err ?: nft_cmp(r, NFT_CMP_NEQ, &zero, sizeof(zero));
 }
 
 int nft_stmt_counter(struct nftnl_rule *r)
 {
-	return add_expr(r, nftnl_expr_alloc("counter"));
+	return nft_add_expr(r, nftnl_expr_alloc("counter"));
 }
 
 int nft_stmt_notrack(struct nftnl_rule *r)
 {
-	return add_expr(r, nftnl_expr_alloc("notrack"));
+	return nft_add_expr(r, nftnl_expr_alloc("notrack"));
 }
 
 int nft_stmt_synproxy(struct nftnl_rule *r, uint16_t mss, uint8_t wscale, uint32_t flags)
@@ -606,7 +606,7 @@ int nft_stmt_synproxy(struct nftnl_rule *r, uint16_t mss, uint8_t wscale, uint32
 		nftnl_expr_set_u32(e, NFTNL_EXPR_SYNPROXY_FLAGS,
 		                   flags | NF_SYNPROXY_OPT_MSS | NF_SYNPROXY_OPT_WSCALE);
 	}
-	return add_expr(r, e);
+	return nft_add_expr(r, e);
 }
 
 int nft_stmt_verdict(struct nftnl_rule *r, int verdict)
@@ -617,7 +617,7 @@ int nft_stmt_verdict(struct nftnl_rule *r, int verdict)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, verdict);
 	}
-	return add_expr(r, e);
+	return nft_add_expr(r, e);
 }
 
 int nft_rule_comment(struct nftnl_rule *r, const char *text)

@@ -30,6 +30,7 @@
 
 struct nft_batch;
 struct nftnl_rule;
+struct nftnl_expr;
 
 /* Base chain priorities, as nft names them. */
 #define NFT_PRIO_RAW    -300
@@ -130,5 +131,15 @@ int nft_stmt_synproxy(struct nftnl_rule *r, uint16_t mss, uint8_t wscale, uint32
 /* accept, drop (NF_ACCEPT, NF_DROP) */
 int nft_stmt_verdict(struct nftnl_rule *r, int verdict);
 int nft_rule_comment(struct nftnl_rule *r, const char *text);
+
+/* Expression builders for rules that need more than the helpers above (nft_tproxy.c): each
+ * appends one expression to R and returns 0, or -ENOMEM. Registers: NFT_REG_1. */
+int nft_add_expr(struct nftnl_rule *r, struct nftnl_expr *e);
+/* reg 1 OP DATA */
+int nft_cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len);
+/* reg 1 = LEN bytes at OFFSET of header BASE (NFT_PAYLOAD_*_HEADER) */
+int nft_payload_load(struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len);
+/* reg 1 &= MASK (LEN bytes, at most 16) */
+int nft_mask(struct nftnl_rule *r, const void *mask, uint32_t len);
 
 #endif

@@ -33,54 +33,6 @@
 #define COMMENT_PREFIX  "edged binding "
 #define FALLBACK_SUFFIX " fallback"
 
-static int add_expr(struct nftnl_rule *r, struct nftnl_expr *e)
-{
-	if (!e)
-		return -ENOMEM;
-	nftnl_rule_add_expr(r, e);
-	return 0;
-}
-
-static int cmp_eq(struct nftnl_rule *r, uint32_t reg, const void *data, uint32_t len)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, reg);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
-		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
-	}
-	return add_expr(r, e);
-}
-
-static int payload_load(struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("payload");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-	}
-	return add_expr(r, e);
-}
-
-static int mask_reg(struct nftnl_rule *r, const uint8_t *mask, uint32_t len)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
-	uint8_t zero[16] = {};
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
-		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
-		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
-	}
-	return add_expr(r, e);
-}
-
 /* ip daddr PREFIX / ip6 daddr PREFIX, after the family check. */
 static int match_daddr(struct nftnl_rule *r, const struct prefix *p)
 {
@@ -92,12 +44,12 @@ static int match_daddr(struct nftnl_rule *r, const struct prefix *p)
 	err = nft_match_nfproto(r, nfproto);
 	if (err || p->len == 0)
 		return err;
-	err = payload_load(r, NFT_PAYLOAD_NETWORK_HEADER, offset, len);
+	err = nft_payload_load(r, NFT_PAYLOAD_NETWORK_HEADER, offset, len);
 	for (unsigned int bit = 0; bit < p->len; bit++)
 		mask[bit / 8] |= 0x80 >> (bit % 8);
 	if (!err && p->len < len * 8)
-		err = mask_reg(r, mask, len);
-	return err ?: cmp_eq(r, NFT_REG_1, &p->addr, len);
+		err = nft_mask(r, mask, len);
+	return err ?: nft_cmp(r, NFT_CMP_EQ, &p->addr, len);
 }
 
 static int match_ports(struct nftnl_rule *r, const struct nft_tproxy_rule *t)
@@ -109,9 +61,9 @@ static int match_ports(struct nftnl_rule *r, const struct nft_tproxy_rule *t)
 	err = nft_match_l4proto(r, t->protocol);
 	if (err || (t->lo == 0 && t->hi == 65535))
 		return err;
-	err = payload_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2); /* dport, TCP and UDP */
+	err = nft_payload_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2); /* dport, TCP and UDP */
 	if (err || t->lo == t->hi)
-		return err ?: cmp_eq(r, NFT_REG_1, &lo, sizeof(lo));
+		return err ?: nft_cmp(r, NFT_CMP_EQ, &lo, sizeof(lo));
 	e = nftnl_expr_alloc("range"); /* network order compares as numbers: big-endian */
 	if (e) {
 		nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_SREG, NFT_REG_1);
@@ -119,7 +71,7 @@ static int match_ports(struct nftnl_rule *r, const struct nft_tproxy_rule *t)
 		nftnl_expr_set(e, NFTNL_EXPR_RANGE_FROM_DATA, &lo, sizeof(lo));
 		nftnl_expr_set(e, NFTNL_EXPR_RANGE_TO_DATA, &hi, sizeof(hi));
 	}
-	return add_expr(r, e);
+	return nft_add_expr(r, e);
 }
 
 static int immediate(struct nftnl_rule *r, uint32_t reg, const void *data, uint32_t len)
@@ -130,7 +82,7 @@ static int immediate(struct nftnl_rule *r, uint32_t reg, const void *data, uint3
 		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, reg);
 		nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
 	}
-	return add_expr(r, e);
+	return nft_add_expr(r, e);
 }
 
 /* tproxy ip|ip6 to ADDR:PORT meta mark set MARK */
@@ -151,7 +103,7 @@ static int tproxy_to(struct nftnl_rule *r, const struct nft_tproxy_rule *t)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_ADDR, NFT_REG_1);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2);
 	}
-	err = add_expr(r, e);
+	err = nft_add_expr(r, e);
 	err = err ?: immediate(r, NFT_REG_1, &t->mark, sizeof(t->mark));
 	if (err)
 		return err;
@@ -160,7 +112,7 @@ static int tproxy_to(struct nftnl_rule *r, const struct nft_tproxy_rule *t)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
 	}
-	return add_expr(r, e);
+	return nft_add_expr(r, e);
 }
 
 /* One rule of T: the TPROXY one, or (FALLBACK, or not a TPROXY binding) the accept one. */

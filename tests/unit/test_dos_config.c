@@ -17,54 +17,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_fixture.h"
 #include "dos_control.h"
-
-#define HEAD "instance: e1\nuplinks: [eth0]\n"
-
-struct fx {
-	struct edged_config cfg;
-	struct config_errors errs;
-	bool loaded;
-};
-
-static int setup(void **state)
-{
-	*state = calloc(1, sizeof(struct fx));
-	return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	if (f->loaded)
-		config_release(&f->cfg);
-	config_errors_free(&f->errs);
-	free(f);
-	return 0;
-}
-
-static int load(struct fx *f, const char *text)
-{
-	int err;
-
-	if (f->loaded)
-		config_release(&f->cfg);
-	config_errors_free(&f->errs);
-	err = config_load_string("t.yaml", text, 0, &f->cfg, &f->errs);
-	f->loaded = err == 0;
-	for (int i = 0; i < f->errs.n; i++)
-		print_message("  %s\n", f->errs.msgs[i]);
-	return err;
-}
-
-/* Exactly one error, at PREFIX ("t.yaml:L:C: "), containing WORDS. */
-static void assert_one_error(struct fx *f, const char *prefix, const char *words)
-{
-	assert_int_equal(f->errs.n, 1);
-	if (strncmp(f->errs.msgs[0], prefix, strlen(prefix)) || !strstr(f->errs.msgs[0], words))
-		fail_msg("expected '%s...%s', got '%s'", prefix, words, f->errs.msgs[0]);
-}
 
 static void test_full_rule_compiles(void **state)
 {

@@ -16,45 +16,7 @@
 #include <string.h>
 
 #include "config.h"
-
-#define HEAD "instance: e1\nuplinks: [eth0]\n"
-
-struct fx {
-	struct edged_config cfg;
-	struct config_errors errs;
-	bool loaded;
-};
-
-static int setup(void **state)
-{
-	*state = calloc(1, sizeof(struct fx));
-	return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	if (f->loaded)
-		config_release(&f->cfg);
-	config_errors_free(&f->errs);
-	free(f);
-	return 0;
-}
-
-static int load(struct fx *f, const char *text)
-{
-	int err;
-
-	if (f->loaded)
-		config_release(&f->cfg);
-	config_errors_free(&f->errs);
-	err = config_load_string("t.yaml", text, 0, &f->cfg, &f->errs);
-	f->loaded = err == 0;
-	for (int i = 0; i < f->errs.n; i++)
-		print_message("  %s\n", f->errs.msgs[i]);
-	return err;
-}
+#include "config_fixture.h"
 
 /* Some error message contains every one of the NULL-terminated words. */
 static bool has_error(const struct fx *f, ...)
