@@ -318,7 +318,8 @@ static void frame_tcp(struct frame *f, const struct flow *fl, uint8_t flags, uin
 	th[12] = thlen / 4 << 4;
 	th[13] = flags;
 	put16(th + 14, 64240);
-	memcpy(th + 20, opt, optlen);
+	if (optlen) /* memcpy from NULL is undefined even for 0 bytes */
+		memcpy(th + 20, opt, optlen);
 	f->len = f->l4 + thlen + payload;
 	put16(th + 16, ~tcp_sum(f->b, f->l3, f->l4, thlen + payload, fl->family));
 	assert_int_equal(tcp_sum(f->b, f->l3, f->l4, thlen + payload, fl->family), 0xffff);
