@@ -181,29 +181,6 @@ static __always_inline bool sc_is_v4(const struct pkt *p)
 
 /* ---- which packets are protected ------------------------------------------------------ */
 
-/* The policy of the packet's destination, from the DoS stage's tries (edged fills them). */
-static __always_inline const struct dos_dest_policy *sc_policy(const struct pkt *p)
-{
-	struct dos_lpm_v6 key = {};
-	__u32 zero = 0;
-	void *trie;
-
-	if (sc_is_v4(p)) {
-		trie = bpf_map_lookup_elem(&dos_dest_v4, &zero);
-		if (!trie)
-			return NULL;
-		key.prefixlen = 32;
-		__builtin_memcpy(key.addr, &p->daddr.v4, 4);
-		return bpf_map_lookup_elem(trie, &key);
-	}
-	trie = bpf_map_lookup_elem(&dos_dest_v6, &zero);
-	if (!trie)
-		return NULL;
-	key.prefixlen = 128;
-	__builtin_memcpy(key.addr, &p->daddr.v6, 16);
-	return bpf_map_lookup_elem(trie, &key);
-}
-
 static __always_inline bool sc_port_protected(const struct dos_dest_policy *pol, __u16 port)
 {
 	if (!pol->syn_nports)
@@ -780,7 +757,7 @@ __noinline int syncookie_stage_run(struct xdp_md *ctx, struct pkt *p)
 
 	if (!p)
 		return EDGE_CONTINUE;
-	pol = sc_policy(p);
+	pol = dos_dest_lookup(p); /* the DoS stage's tries: edged fills them */
 	if (!pol || !pol->syn_cookies || !sc_port_protected(pol, bpf_ntohs(p->dport)))
 		return EDGE_CONTINUE;
 	kind = p->tcp_flags & SC_FLAGS_KIND;

@@ -310,21 +310,31 @@ static int set_slot(struct edge_bpf *skel, int ifindex, __u32 slot)
 	return 0;
 }
 
-static int zero_slot(struct edge_bpf *skel, __u32 slot)
+int datapath_zero_percpu(int map_fd, __u32 key, size_t value_size)
 {
 	int ncpus = libbpf_num_possible_cpus();
-	struct edge_uplink_stats *zero;
+	/* The kernel lays per-CPU values out one per possible CPU, each rounded up to 8. */
+	size_t stride = (value_size + 7) & ~(size_t)7;
+	void *zero;
 	int err = 0;
 
+	if (map_fd < 0)
+		return -EBADF;
 	if (ncpus < 0)
 		return ncpus;
-	zero = calloc(ncpus, sizeof(*zero));
+	zero = calloc(ncpus, stride);
 	if (!zero)
 		return -ENOMEM;
-	if (bpf_map_update_elem(bpf_map__fd(skel->maps.uplink_stats), &slot, zero, BPF_ANY))
+	if (bpf_map_update_elem(map_fd, &key, zero, BPF_ANY))
 		err = -errno;
 	free(zero);
 	return err;
+}
+
+static int zero_slot(struct edge_bpf *skel, __u32 slot)
+{
+	return datapath_zero_percpu(bpf_map__fd(skel->maps.uplink_stats), slot,
+	                            sizeof(struct edge_uplink_stats));
 }
 
 /* The slot an adopted uplink had, so that its counters carry on; 0 if it has none. */

@@ -29,11 +29,11 @@ struct datapath_uplink {
 
 struct datapath {
 	char instance[CONFIG_INSTANCE_MAX];
-	char pin_dir[64]; /* DATAPATH_PIN_ROOT "/" instance */
-	int lock_fd;      /* flock on the pin dir: one edged per instance */
-	struct edge_bpf *skel;	    /* the program the links run */
+	char pin_dir[64];           /* DATAPATH_PIN_ROOT "/" instance */
+	int lock_fd;                /* flock on the pin dir: one edged per instance */
+	struct edge_bpf *skel;      /* the program the links run */
 	struct edge_bpf *next_skel; /* loaded by datapath_prepare, not yet running */
-	bool fn_loaded[FN_COUNT]; /* the rodata switches the loaded program was built with */
+	bool fn_loaded[FN_COUNT];   /* the rodata switches the loaded program was built with */
 	__u32 prog_id;
 	struct datapath_uplink uplinks[CONFIG_MAX_UPLINKS];
 	int n_uplinks;
@@ -69,6 +69,10 @@ int datapath_teardown(struct datapath *dp, const char *instance);
 
 /* Counters of one uplink (by its slot), summed over CPUs. Returns 0 or -errno. */
 int datapath_read_stats(const struct datapath *dp, __u32 slot, struct edge_uplink_stats *out);
+
+/* Sets entry KEY of the per-CPU map MAP_FD to zero on every CPU: the counters a new owner of
+ * a slot starts from. Returns 0 or -errno. */
+int datapath_zero_percpu(int map_fd, __u32 key, size_t value_size);
 
 const char *datapath_stage_name(int stage);
 const char *datapath_verdict_name(int verdict);

@@ -521,19 +521,8 @@ void dispatch_abort(struct dispatch_state *st)
 
 static int zero_counters(const struct dispatch_state *st, __u32 slot)
 {
-	int ncpus = libbpf_num_possible_cpus();
-	struct dispatch_counters *zero;
-	int err = 0;
-
-	if (ncpus < 0)
-		return ncpus;
-	zero = calloc(ncpus, sizeof(*zero));
-	if (!zero)
-		return -ENOMEM;
-	if (bpf_map_update_elem(bpf_map__fd(st->skel->maps.dispatch_stats), &slot, zero, BPF_ANY))
-		err = -errno;
-	free(zero);
-	return err;
+	return datapath_zero_percpu(bpf_map__fd(st->skel->maps.dispatch_stats), slot,
+	                            sizeof(struct dispatch_counters));
 }
 
 /* New binding slots start from zero, before the trie that counts into them goes live. */

@@ -236,19 +236,8 @@ static int rule_id_for(const struct dos_state *st, const struct dos_config *dc, 
 
 static int zero_rule_stats(struct datapath *dp, __u32 id)
 {
-	int fd = datapath_map_fd(dp, "dos_rule_stats");
-	int ncpus = libbpf_num_possible_cpus();
-	struct dos_counters *zero;
-	int err;
-
-	if (fd < 0 || ncpus < 0)
-		return -1;
-	zero = calloc(ncpus, sizeof(*zero));
-	if (!zero)
-		return -1;
-	err = bpf_map_update_elem(fd, &id, zero, BPF_ANY);
-	free(zero);
-	return err;
+	return datapath_zero_percpu(datapath_map_fd(dp, "dos_rule_stats"), id,
+	                            sizeof(struct dos_counters));
 }
 
 static int build_rules(struct dos_state *st, struct datapath *dp, const struct dos_config *dc,
