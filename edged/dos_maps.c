@@ -54,8 +54,6 @@ struct lpm_key {
 #define DOS_STALE_NS 1000000000ULL
 /* Entries per bpf_map_update_batch call while a list loads. */
 #define DOS_LOAD_BATCH 8192
-/* The kernel's ENOTSUPP (not in libc's errno.h): a map type without batch operations. */
-#define DOS_ENOTSUPP 524
 
 const char *dos_list_name(enum dos_list list)
 {
@@ -244,42 +242,76 @@ static int map_insert(int fd, bool hash, const struct lpm_key *k, const struct d
 	return -errno;
 }
 
-/* Loads N entries into MAP_FD with bpf_map_update_batch (one syscall per DOS_LOAD_BATCH
- * instead of one per entry: 1M entries in about a third of the time). A key already there
- * (a duplicate in the config) stops a batch; it is refreshed alone and the batch goes on. */
-static int map_load(int fd, bool hash, int fam, const struct lpm_key *keys,
-                    const struct dos_list_entry *vals, size_t n, long *count)
+/* By key, then push order (the struct's idx right after the key: no padding between). */
+static int tagged_cmp(const void *a, const void *b)
 {
-	size_t ks = hash ? addr_size(fam) : key_size(fam), done = 0;
+	int c = memcmp(a, b, sizeof(struct lpm_key));
+	__u32 x = *(const __u32 *)((const char *)a + sizeof(struct lpm_key));
+	__u32 y = *(const __u32 *)((const char *)b + sizeof(struct lpm_key));
+
+	return c ? c : (x > y) - (x < y);
+}
+
+/* Sorts V by key and keeps, of equal keys, the last pushed (a runtime entry carried over
+ * wins over the config's, as a later update would). Then each key is loaded once, and V->n
+ * is the list's size. qsort is not stable: the push order is part of the sort key. */
+static int vec_dedup(struct entry_vec *v)
+{
+	struct tagged {
+		struct lpm_key k;
+		__u32 idx;
+	} *t = calloc(v->n ? v->n : 1, sizeof(*t));
+	struct dos_list_entry *vals = calloc(v->n ? v->n : 1, sizeof(*vals));
+	size_t out = 0;
+
+	if (!t || !vals) {
+		free(t);
+		free(vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		t[i].k = v->keys[i];
+		t[i].idx = i;
+	}
+	qsort(t, v->n, sizeof(*t), tagged_cmp);
+	for (size_t i = 0; i < v->n; i++) {
+		if (i + 1 < v->n && !memcmp(&t[i].k, &t[i + 1].k, sizeof(t[i].k)))
+			continue; /* a later entry of the same key follows */
+		vals[out] = v->vals[t[i].idx];
+		v->keys[out++] = t[i].k; /* out <= i: t holds its own copy of every key */
+	}
+	free(t);
+	free(v->vals);
+	v->vals = vals;
+	v->n = out;
+	return 0;
+}
+
+/* Loads N entries (distinct keys) into MAP_FD with bpf_map_update_batch: one syscall per
+ * DOS_LOAD_BATCH entries instead of one each. A batch the kernel refuses (a kernel without
+ * batches for the map type) goes in one entry at a time. */
+static int map_load(int fd, bool hash, int fam, const struct lpm_key *keys,
+                    const struct dos_list_entry *vals, size_t n)
+{
+	size_t ks = hash ? addr_size(fam) : key_size(fam);
 	unsigned char *buf = malloc(DOS_LOAD_BATCH * ks);
 	int err = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	while (done < n && !err) {
+	for (size_t done = 0; done < n && !err;) {
 		__u32 chunk = n - done > DOS_LOAD_BATCH ? DOS_LOAD_BATCH : n - done, cnt = chunk;
-		LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_NOEXIST);
 
 		for (__u32 i = 0; i < chunk; i++)
 			memcpy(buf + i * ks, key_in(hash, &keys[done + i]), ks);
-		if (bpf_map_update_batch(fd, buf, vals + done, &cnt, &opts) == 0) {
-			*count += chunk;
-			done += chunk;
-			continue;
-		}
-		err = errno;
-		if (cnt > chunk)
-			cnt = 0;
-		*count += cnt;
-		done += cnt;
-		if (err == EEXIST || err == EINVAL || err == DOS_ENOTSUPP || err == EOPNOTSUPP) {
-			/* a duplicate, or a kernel without batches for the map: one alone */
-			err = -map_insert(fd, hash, &keys[done], &vals[done], count);
-			done++;
-		}
+		if (bpf_map_update_batch(fd, buf, vals + done, &cnt, NULL))
+			for (__u32 i = 0; i < chunk && !err; i++)
+				if (bpf_map_update_elem(fd, buf + i * ks, &vals[done + i], BPF_ANY))
+					err = -errno;
+		done += chunk;
 	}
 	free(buf);
-	return -err;
+	return err;
 }
 
 static int fill_from_file(const struct prefix *p, void *arg)
@@ -349,8 +381,7 @@ static void carry_runtime(struct dos_state *st, struct datapath *dp, int fam, en
 static int build_family(struct dos_state *st, int fam, enum dos_list list, struct entry_vec *v)
 {
 	struct entry_vec ex = {}, pre = {};
-	long count = 0;
-	int err = 0;
+	int err = vec_dedup(v);
 
 	for (size_t i = 0; i < v->n && !err; i++)
 		err = vec_push(key_exact(fam, &v->keys[i]) ? &ex : &pre, &v->keys[i], &v->vals[i]);
@@ -369,16 +400,15 @@ static int build_family(struct dos_state *st, int fam, enum dos_list list, struc
 		if (st->next_exact[fam][list] < 0)
 			goto out;
 	}
-	err = map_load(st->next_exact[fam][list], true, fam, ex.keys, ex.vals, ex.n, &count);
+	err = map_load(st->next_exact[fam][list], true, fam, ex.keys, ex.vals, ex.n);
 	if (!err)
-		err = map_load(st->next_lists[fam][list], false, fam, pre.keys, pre.vals, pre.n,
-		               &count);
+		err = map_load(st->next_lists[fam][list], false, fam, pre.keys, pre.vals, pre.n);
 	if (err) {
 		pr_err("dos %s list: cannot add the entries: %s (at most %d per family)",
 		       list_names[list], strerror(-err), DOS_MAX_LIST_ENTRIES);
 		goto out;
 	}
-	st->next_entries[fam][list] = count;
+	st->next_entries[fam][list] = v->n;
 	if (ex.n)
 		st->next_active |= DOS_HAS_EXACT(list, fam);
 	if (pre.n)
