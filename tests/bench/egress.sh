@@ -135,7 +135,7 @@ run() {
 		xa="$xa $(mbits vpnB 192.0.2.66)"
 		xc="$xc $(nsx vpnB "$TOOL" rate 192.0.2.66 "$SRV_PORT" "$SECS")"
 		plain_xdp off
-		echo "round $r: Mbit/s edged${ea##* } plain${pa##* } plain+xdp_pass${xa##*};" \
+		echo "round $r: Mbit/s edged${ea##* } plain${pa##* } plain+xdp_pass${xa##* };" \
 			"conn/s edged${ec##* } plain${pc##* } plain+xdp_pass${xc##* }"
 	done
 	/usr/bin/python3 -c "import sys; a,b,x,c,d,y=map(float,sys.argv[1:]);
