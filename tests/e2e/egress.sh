@@ -194,6 +194,8 @@ test_edgectl() {
 		"$(json_get "$j" "[p for p in j['peers'] if p['name']=='alice'][0]['rx_bytes']")" -gt 0
 	check "edgectl egress peers (table) lists both peers" \
 		bash -c "[ \$(nsenter --net=$(edge_ns) $EDGECTL -s $SOCK egress peers | grep -cE '^(alice|bob) ') = 2 ]"
+	ctl egress peers | sed 's/^/       /'
+	ctl egress addresses | sed 's/^/       /'
 	j=$(ctl -j egress addresses)
 	check "edgectl egress addresses: this edge's slice is 20000-24999" \
 		test "$(json_get "$j" "j['addresses'][0]['own_ports']")" = 20000-24999
@@ -242,6 +244,37 @@ test_peer_del() {
 	wait "$HOLD_PID" 2>/dev/null
 }
 
+# kill -9 of edged: the tunnel keeps working (wireguard-go, nftables and routes stay); a new
+# edged adopts the running wireguard-go instead of starting another.
+test_restart() {
+	kill -9 "$EDGED_PID"
+	wait "$EDGED_PID" 2>/dev/null
+	check "edged killed: vpn1 still reaches the internet host" nsx vpn1 ping -c1 -W2 198.51.100.10
+	check "... from the egress address" bash -c "[ \"\$(nsenter --net=/run/netns/$(ns vpn1) $TOOL connect 198.51.100.10 $SRV_PORT | cut -d' ' -f1)\" = 203.0.113.10 ]"
+	bg edge "$LOG.2" "$EDGED" -c "$CONF"
+	EDGED_PID=$BG_PID
+	check "a new edged starts" wait_for 10 ctl status
+	check "it adopted the running wireguard-go (pid $WG_PID)" grep -q "adopting the wireguard-go that serves $WG_EDGE" "$LOG.2"
+	check "... which is still the one serving" kill -0 "$WG_PID"
+	check "vpn1 still reaches the internet host" nsx vpn1 ping -c1 -W2 198.51.100.10
+	LOG=$LOG.2
+}
+
+# A reload applies a changed peer list; a reload with an unreadable key changes nothing.
+test_reload() {
+	sed -i 's/keepalive: 25s/keepalive: 7s/; s/addresses: \[100.64.0.2\/32\]}/addresses: [100.64.0.2\/32], keepalive: 7s}/' "$CONF"
+	check "edgectl reload with alice's keepalive changed" ctl reload
+	check "wireguard-go has alice's new keepalive" \
+		bash -c "nsenter --net=$(edge_ns) wg show $WG_EDGE persistent-keepalive | grep '$(cat "$E2E_DIR/c1.pub")' | grep -q 7"
+	check "the reload dropped the runtime peer carol (the file is the truth)" \
+		bash -c "! nsenter --net=$(edge_ns) wg show $WG_EDGE peers | grep -q '$(cat "$E2E_DIR/c3.pub")'"
+	mv "$E2E_DIR/edge.key" "$E2E_DIR/edge.key.away"
+	check "a reload whose private key file is missing is refused" bash -c "! nsenter --net=$(edge_ns) $EDGECTL -s $SOCK reload"
+	check "... naming the file" grep -q "edge.key: cannot read the private key" "$LOG"
+	mv "$E2E_DIR/edge.key.away" "$E2E_DIR/edge.key"
+	check "... and the tunnel still works" nsx vpn1 ping -c1 -W2 198.51.100.10
+}
+
 # wireguard-go dies: edged starts a new one and configures it; the client recovers.
 test_supervision() {
 	local old=$WG_PID
@@ -278,6 +311,8 @@ main() {
 	test_edgectl
 	test_limit
 	test_peer_del
+	test_restart
+	test_reload
 	test_supervision
 	test_teardown
 	summary
