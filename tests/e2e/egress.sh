@@ -62,12 +62,16 @@ client() {
 	wait_for 5 test -S "/var/run/wireguard/$wgif.sock" || return 1
 	nsx "vpn$n" wg set "$wgif" private-key "$E2E_DIR/c$n.key" \
 		peer "$(cat "$E2E_DIR/edge.pub")" endpoint "192.0.2.$((n == 1 ? 2 : 6)):51820" \
-		allowed-ips 0.0.0.0/0 persistent-keepalive 1
+		allowed-ips 0.0.0.0/0,::/0 persistent-keepalive 1
 	nsx "vpn$n" ip addr add "$addr/32" dev "$wgif"
 	nsx "vpn$n" ip link set "$wgif" up
 	# The internet and the edge's tunnel network through the tunnel; the endpoint not.
 	nsx "vpn$n" ip route add 198.51.100.0/24 dev "$wgif"
 	nsx "vpn$n" ip route add 100.64.0.0/10 dev "$wgif"
+	if [[ $n == 1 ]]; then
+		nsx vpn1 ip addr add fd00:64::2/128 dev "$wgif" nodad
+		nsx vpn1 ip -6 route add 2001:db8:1::/64 dev "$wgif"
+	fi
 }
 
 write_config() {
@@ -80,12 +84,13 @@ write_config() {
 		  interface: $WG_EDGE
 		  backend: wireguard-go
 		  private_key_file: $E2E_DIR/edge.key
-		  address: [100.64.0.1/10]
+		  address: [100.64.0.1/10, "fd00:64::1/64"]
 		  peers:
-		    - {name: alice, public_key: "$(cat "$E2E_DIR/c1.pub")", addresses: [100.64.0.2/32]}
+		    - {name: alice, public_key: "$(cat "$E2E_DIR/c1.pub")", addresses: [100.64.0.2/32, "fd00:64::2/128"]}
 		    - {name: bob, public_key: "$(cat "$E2E_DIR/c2.pub")", addresses: [100.64.0.3/32], max_connections: 5}
 		  snat:
 		    - {address: 203.0.113.10, ports: 20000-29999, share: [192.0.2.2, 198.51.100.99]}
+		    - {address: "2001:db8:5::10"}
 		  self: 192.0.2.2
 	YAML
 }
@@ -96,8 +101,11 @@ setup() {
 	link vpn1 c1 edge e1 192.0.2.1/30 192.0.2.2/30
 	link vpn2 c2 edge e2 192.0.2.5/30 192.0.2.6/30
 	link edge e0 inet i0 198.51.100.2/24 198.51.100.10/24
-	# The egress address routes to the edge (in the fleet: its anycast announcement).
+	nsx edge ip addr add 2001:db8:1::2/64 dev e0 nodad
+	nsx inet ip addr add 2001:db8:1::10/64 dev i0 nodad
+	# The egress addresses route to the edge (in the fleet: its anycast announcement).
 	nsx inet ip route add 203.0.113.0/24 via 198.51.100.2
+	nsx inet ip -6 route add 2001:db8:5::/64 via 2001:db8:1::2
 	write_config
 	on_cleanup "nsenter --net=$(edge_ns) $EDGED --teardown -c $CONF"
 	on_cleanup "rm -f /var/run/wireguard/$WG_EDGE.sock"
@@ -149,6 +157,16 @@ test_snat() {
 	check "conntrack shows the reply side on the egress address" \
 		bash -c "nsenter --net=$(edge_ns) conntrack -L -p tcp --dport $SRV_PORT 2>/dev/null | grep 'src=100.64.0.2' | grep -q 'dst=203.0.113.10'"
 	wait "$hold"
+}
+
+# IPv6: NAT66 to the IPv6 egress address, forwarded with per-interface force_forwarding.
+test_ipv6() {
+	check "vpn1 pings the internet host over IPv6 through the tunnel" \
+		wait_for 10 nsx vpn1 ping -6 -c1 -W1 2001:db8:1::10
+	check "conntrack: the IPv6 connection is marked and SNATed to 2001:db8:5::10" \
+		bash -c "nsenter --net=$(edge_ns) conntrack -L -f ipv6 2>/dev/null | grep 'src=fd00:64::2 ' | grep 'dst=2001:db8:5::10' | grep -q 'mark=$MARK'"
+	check "all.forwarding stays off for IPv6 (per-interface force_forwarding instead)" \
+		bash -c "[ \"\$(nsenter --net=$(edge_ns) cat /proc/sys/net/ipv6/conf/all/forwarding)\" = 0 ]"
 }
 
 # Both clients connect from inner source port 40000 at once: SNAT gives them distinct ports.
@@ -262,7 +280,8 @@ test_restart() {
 
 # A reload applies a changed peer list; a reload with an unreadable key changes nothing.
 test_reload() {
-	sed -i 's/keepalive: 25s/keepalive: 7s/; s/addresses: \[100.64.0.2\/32\]}/addresses: [100.64.0.2\/32], keepalive: 7s}/' "$CONF"
+	sed -i 's/"fd00:64::2\/128"\]}/"fd00:64::2\/128"], keepalive: 7s}/' "$CONF"
+	grep -q 'keepalive: 7s' "$CONF" || echo "       (the test's sed did not change the config)"
 	check "edgectl reload with alice's keepalive changed" ctl reload
 	check "wireguard-go has alice's new keepalive" \
 		bash -c "nsenter --net=$(edge_ns) wg show $WG_EDGE persistent-keepalive | grep '$(cat "$E2E_DIR/c1.pub")' | grep -q 7"
@@ -306,6 +325,7 @@ main() {
 	setup
 	test_start
 	test_snat
+	test_ipv6
 	test_same_source_port
 	test_filtering
 	test_edgectl
