@@ -697,6 +697,8 @@ static __always_inline int lb_nexthop_refresh(struct xdp_md *ctx, struct lb_next
 	return ret;
 }
 
+#include "lb_icmp.bpf.h"
+
 /*
  * Sends the packet to FWD->server: IPIP or GUE over the server's family, next hop from the
  * kernel's FIB (cached per CPU), out of the uplink it came in on (XDP_TX) or another one
@@ -747,8 +749,10 @@ __noinline int lb_forward(struct xdp_md *ctx, const struct lb_fwd *fwd)
 		return EDGE_VERDICT_DROP;
 	}
 	if (hlen + o.inner_len > nh->mtu) {
+		/* With the tunnel headers it exceeds the egress MTU: the client is told the MTU
+		 * inside the tunnel, where it may be told (bpf/lb_icmp.bpf.h). */
 		lb_count_svc(fwd->service, LB_SVC_TOO_BIG, 1);
-		return EDGE_VERDICT_DROP; /* with the tunnel headers it exceeds the egress MTU */
+		return nh->mtu > hlen ? lb_too_big(ctx, fwd, nh->mtu - hlen) : EDGE_VERDICT_DROP;
 	}
 	if (fwd->trim && bpf_xdp_adjust_tail(ctx, -(int)fwd->trim))
 		return EDGE_VERDICT_DROP; /* cannot happen: shrinking within the frame */

@@ -193,8 +193,9 @@ enum lb_svc_counter {
 	LB_SVC_SECOND_CHANCE, /* no local socket: forwarded to the bucket's second server */
 	LB_SVC_ICMP,          /* ICMP errors about the service's flows */
 	LB_SVC_NO_SERVER,     /* the bucket has no server: delivered here instead */
-	LB_SVC_TOO_BIG,       /* dropped: with the outer headers above the egress MTU */
+	LB_SVC_TOO_BIG,       /* with the outer headers above the egress MTU: not sent */
 	LB_SVC_NO_ROUTE,      /* no route or neighbour to the server: see lb_stage */
+	LB_SVC_TOO_BIG_ICMP,  /* of the too_big: answered with an ICMP too-big (lb_icmp.bpf.h) */
 	LB_SVC_NCOUNTERS,
 };
 
