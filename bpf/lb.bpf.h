@@ -855,8 +855,8 @@ static __always_inline __u32 lb_second_target(const struct lb_bucket *b)
 }
 
 /* Delivery here, unless the packet is a TCP segment of a flow no local socket owns: then
- * once to the server that had the bucket before (second chance), through FWD. Fragments,
- * ICMP errors, UDP and SYNs are always delivered here. */
+ * once to the server that had the bucket before (second chance), through FWD, or dropped
+ * when there is none. Fragments, ICMP errors, UDP and SYNs are always delivered here. */
 static __always_inline int lb_local(struct xdp_md *ctx, const struct pkt *p,
                                     const struct lb_flow *f, const struct lb_vip *vip,
                                     const struct lb_bucket *b, struct lb_fwd *fwd)
@@ -873,6 +873,12 @@ static __always_inline int lb_local(struct xdp_md *ctx, const struct pkt *p,
 				lb_count_svc(vip->service, LB_SVC_SECOND_CHANCE, 1);
 				return lb_fwd_set(fwd, p, target);
 			}
+			/* No owner and no other server to try: the stack would answer RST and
+			 * kill a connection that may live on a server this machine cannot see
+			 * now (it was cut off and judged the others dead). Dropped: the client
+			 * retransmits, and once the tables agree the segment finds its server. */
+			lb_count_svc(vip->service, LB_SVC_NO_OWNER, 1);
+			return EDGE_VERDICT_DROP;
 		}
 	}
 	lb_count_svc(vip->service, LB_SVC_LOCAL, 1);

@@ -35,6 +35,7 @@ static const char *const svc_counter_names[LB_SVC_NCOUNTERS] = {
         [LB_SVC_TOO_BIG] = "too_big",
         [LB_SVC_NO_ROUTE] = "no_route",
         [LB_SVC_TOO_BIG_ICMP] = "too_big_icmp",
+        [LB_SVC_NO_OWNER] = "no_owner",
 };
 
 static const char *const srv_counter_names[LB_SRV_NCOUNTERS] = {
@@ -373,7 +374,7 @@ static void service_metrics(struct edged *e, struct strbuf *sb)
 	help(sb, "edged_lb_service_total", "counter",
 	     "Load-balanced packets by service and what happened to them (packets, bytes, "
 	     "new_flows, encapsulated, local, second_chance, icmp_errors, no_server, too_big, "
-	     "no_route, too_big_icmp).");
+	     "no_route, too_big_icmp, no_owner).");
 	for (int i = 0; i < lc->n_services; i++) {
 		struct lb_service_counters c;
 		int sid = lb_service_id(&e->lb, i);
