@@ -12,6 +12,7 @@
 #include "datapath.h"
 #include "dispatch_maps.h"
 #include "dos_maps.h"
+#include "egress.h"
 #include "lb_maps.h"
 #include "strbuf.h"
 #include "synproxy.h"
@@ -30,7 +31,8 @@ struct edged {
 	struct synproxy_state synproxy; /* nftables synproxy behind the XDP SYN cookies */
 	struct dispatch_state dispatch;
 	struct lb_state lb;
-	unsigned long generation; /* applied configs since start: 1 after start */
+	struct egress_state egress; /* VPN egress: tunnel, NAT, marks, policy routing */
+	unsigned long generation;   /* applied configs since start: 1 after start */
 	time_t started;
 	time_t last_reload;
 	bool last_reload_ok;
