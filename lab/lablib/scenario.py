@@ -100,7 +100,10 @@ SCHEMA = {
 }
 CHECKS = tuple(k for k in SCHEMA if k.startswith("expect_"))
 TOP_KEYS = ("name", "topology", "tags", "description", "requires", "steps")
-REQUIREMENTS = ("edged",)  # edged: the scenario checks what edged does (skipped under --no-edged)
+# edged: the scenario checks what edged does (skipped under --no-edged); namespace-edges: it
+# runs this build's binaries on the edges or was only tried with namespace edges (skipped
+# under --qemu, where edges are guests with an image of their own).
+REQUIREMENTS = ("edged", "namespace-edges")
 
 
 class Step:
@@ -639,6 +642,13 @@ class Runner:
                     continue
             t0 = time.monotonic()
             self.progress.say(f"== scenario {scen.name} ({scen.topo.name}): {scen.description}")
+            if "namespace-edges" in scen.requires and scen.topo.guests:
+                res = CheckResult(scen.name, "scenario", True, "it needs namespace edges; these are QEMU guests",
+                                  skipped=True)
+                print_check(res)
+                self.results.append(res)
+                self.rows.append((scen.name, 0, 0, 1, 0.0, "skipped: needs namespace edges"))
+                continue
             if "edged" in scen.requires and self.no_edged:
                 res = CheckResult(scen.name, "scenario", True, "it checks edged, which does not run (--no-edged)",
                                   skipped=True)
