@@ -1031,6 +1031,14 @@ __noinline int lb_decap(struct xdp_md *ctx, const struct pkt *p, struct lb_fwd *
 	lb_count_svc(vip.service, LB_SVC_BYTES, in.len);
 	if (t.second_chance) {
 		lb_count(LB_G_SECOND_CHANCE_IN);
+		/* The last stop, but not a reason to reset: the edge that sent it guessed from a
+		 * table in flux (one of its health checks back, another not yet), and the
+		 * connection may well live on a third server. */
+		if (f.proto == IPPROTO_TCP && !f.frag && !f.icmp && !lb_is_syn(&in) &&
+		    !lb_socket_owns(ctx, &in)) {
+			lb_count_svc(vip.service, LB_SVC_NO_OWNER, 1);
+			return EDGE_VERDICT_DROP;
+		}
 		lb_count_svc(vip.service, LB_SVC_LOCAL, 1);
 		return EDGE_VERDICT_PASS;
 	}
@@ -1066,9 +1074,11 @@ static __always_inline int lb_balance(struct xdp_md *ctx, const struct pkt *p, s
 	srv = b ? lb_server_of(b->first) : NULL;
 	if (!srv) {
 		/* No table or no server left: the VIP is local on every server, so this one
-		 * answers (a SYN gets a connection or a reset) rather than a silent drop. */
+		 * answers (a SYN gets a connection or a reset) rather than a silent drop; but a
+		 * segment no local socket owns is not reset (lb_local): this edge may just be
+		 * back from being cut off, its health checks not caught up yet. */
 		lb_count_svc(vip.service, LB_SVC_NO_SERVER, 1);
-		return EDGE_VERDICT_PASS;
+		return lb_local(ctx, p, &f, &vip, b, fwd);
 	}
 	if (!(srv->flags & LB_SERVER_SELF)) {
 		lb_count_svc(vip.service, LB_SVC_ENCAP, 1);

@@ -1209,10 +1209,16 @@ class Runner:
     def do_expect_held(self, ctx, step, a):
         """The long-lived connections of traffic (tcp_hold) served by SERVERS (default: any): none
         was reset, closed or answered by another server so far, and every live one answered
-        within the last FRESH seconds of the client's last round."""
+        within the last FRESH seconds of the client's last round (two rounds after this step
+        began)."""
         run = ctx.traffic[a["traffic"]]
         if run.kind != "tcp-hold":
             raise LabError(f"expect_held: traffic '{a['traffic']}' is {run.kind}, not tcp_hold")
+        # Two more rounds of the client (or its end): every connection was asked after what
+        # the steps before did.
+        r0, deadline = traffic.hold_state(run).get("rounds", 0), time.monotonic() + 20
+        while traffic.hold_state(run).get("rounds", 0) < r0 + 2 and not run.done() and time.monotonic() < deadline:
+            time.sleep(0.1)
         doc = traffic.hold_state(run)
         servers = a.get("servers")
         mine = [c for c in doc.get("conns", []) if c["server"] and (not servers or c["server"] in servers)]
