@@ -708,6 +708,8 @@ static __always_inline int lb_nexthop_refresh(struct xdp_md *ctx, struct lb_next
 	return ret;
 }
 
+#include "lb_icmp.bpf.h"
+
 /*
  * Sends the packet to FWD->server: IPIP or GUE over the server's family, next hop from the
  * kernel's FIB (cached per CPU), out of the uplink it came in on (XDP_TX) or another one
@@ -759,8 +761,10 @@ __noinline int lb_forward(struct xdp_md *ctx, const struct lb_fwd *fwd)
 		return EDGE_VERDICT_DROP;
 	}
 	if (hlen + o.inner_len > nh->mtu) {
+		/* With the tunnel headers it exceeds the egress MTU: the client is told the MTU
+		 * inside the tunnel, where it may be told (bpf/lb_icmp.bpf.h). */
 		lb_count_svc(fwd->service, LB_SVC_TOO_BIG, 1);
-		return EDGE_VERDICT_DROP; /* with the tunnel headers it exceeds the egress MTU */
+		return nh->mtu > hlen ? lb_too_big(ctx, fwd, nh->mtu - hlen) : EDGE_VERDICT_DROP;
 	}
 	if (fwd->trim && bpf_xdp_adjust_tail(ctx, -(int)fwd->trim))
 		return EDGE_VERDICT_DROP; /* cannot happen: shrinking within the frame */
@@ -866,8 +870,8 @@ static __always_inline __u32 lb_second_target(const struct lb_bucket *b)
 }
 
 /* Delivery here, unless the packet is a TCP segment of a flow no local socket owns: then
- * once to the server that had the bucket before (second chance), through FWD. Fragments,
- * ICMP errors, UDP and SYNs are always delivered here. */
+ * once to the server that had the bucket before (second chance), through FWD, or dropped
+ * when there is none. Fragments, ICMP errors, UDP and SYNs are always delivered here. */
 static __always_inline int lb_local(struct xdp_md *ctx, const struct pkt *p,
                                     const struct lb_flow *f, const struct lb_vip *vip,
                                     const struct lb_bucket *b, struct lb_fwd *fwd)
@@ -884,6 +888,12 @@ static __always_inline int lb_local(struct xdp_md *ctx, const struct pkt *p,
 				lb_count_svc(vip->service, LB_SVC_SECOND_CHANCE, 1);
 				return lb_fwd_set(fwd, p, target);
 			}
+			/* No owner and no other server to try: the stack would answer RST and
+			 * kill a connection that may live on a server this machine cannot see
+			 * now (it was cut off and judged the others dead). Dropped: the client
+			 * retransmits, and once the tables agree the segment finds its server. */
+			lb_count_svc(vip->service, LB_SVC_NO_OWNER, 1);
+			return EDGE_VERDICT_DROP;
 		}
 	}
 	lb_count_svc(vip->service, LB_SVC_LOCAL, 1);
@@ -1036,6 +1046,14 @@ __noinline int lb_decap(struct xdp_md *ctx, const struct pkt *p, struct lb_fwd *
 	lb_count_svc(vip.service, LB_SVC_BYTES, in.len);
 	if (t.second_chance) {
 		lb_count(LB_G_SECOND_CHANCE_IN);
+		/* The last stop, but not a reason to reset: the edge that sent it guessed from a
+		 * table in flux (one of its health checks back, another not yet), and the
+		 * connection may well live on a third server. */
+		if (f.proto == IPPROTO_TCP && !f.frag && !f.icmp && !lb_is_syn(&in) &&
+		    !lb_socket_owns(ctx, &in)) {
+			lb_count_svc(vip.service, LB_SVC_NO_OWNER, 1);
+			return EDGE_VERDICT_DROP;
+		}
 		lb_count_svc(vip.service, LB_SVC_LOCAL, 1);
 		return EDGE_VERDICT_PASS;
 	}
@@ -1075,9 +1093,11 @@ static __always_inline int lb_balance(struct xdp_md *ctx, const struct pkt *p, s
 	srv = b ? lb_server_of(b->first) : NULL;
 	if (!srv) {
 		/* No table or no server left: the VIP is local on every server, so this one
-		 * answers (a SYN gets a connection or a reset) rather than a silent drop. */
+		 * answers (a SYN gets a connection or a reset) rather than a silent drop; but a
+		 * segment no local socket owns is not reset (lb_local): this edge may just be
+		 * back from being cut off, its health checks not caught up yet. */
 		lb_count_svc(vip.service, LB_SVC_NO_SERVER, 1);
-		return EDGE_VERDICT_PASS;
+		return lb_local(ctx, p, &f, &vip, b, fwd);
 	}
 	if (!(srv->flags & LB_SERVER_SELF)) {
 		if (sc)
