@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The IP-sharing stage of the XDP edge program (bpf/egress_share.h has the data and the
+ * The IP-sharing stage of the XDP edge program (bpf/eshare.h has the data and the
  * rules; edged/egress_share.c fills the maps).
  *
  *   IPIP / GUE to egress.self ----> eshare_decap: inner for a shared address?
@@ -25,7 +25,7 @@
 #include "edge.h"
 #include "parse.h"
 #include "lb.bpf.h"
-#include "egress_share.h"
+#include "eshare.h"
 
 /* ---- maps ---------------------------------------------------------------------------- */
 
@@ -220,7 +220,7 @@ static __always_inline void eshare_frag_key(struct xdp_md *ctx, const struct pkt
 }
 
 /*
- * The port of the packet on the shared address (bpf/egress_share.h), and the remote port
+ * The port of the packet on the shared address (bpf/eshare.h), and the remote port
  * for the hash: 0, or -1 when the packet has none we can know.
  */
 static __always_inline int eshare_port(struct xdp_md *ctx, const struct pkt *p, __u16 *port,

@@ -35,7 +35,7 @@
 #include <bpf/bpf.h>
 
 #include "harness.h"
-#include "egress_share.h"
+#include "eshare.h"
 #include "edge.skel.h"
 
 #define SLOT_LBT0 1

@@ -20,8 +20,8 @@
  * The owning edge receives the tunnel on its `egress.self` address from a member of the
  * same shared address, strips it and passes the inner packet up: no `lb:` config needed.
  */
-#ifndef EDGED_BPF_EGRESS_SHARE_H
-#define EDGED_BPF_EGRESS_SHARE_H
+#ifndef EDGED_BPF_ESHARE_H
+#define EDGED_BPF_ESHARE_H
 
 #include "lb.h"
 
