@@ -13,6 +13,7 @@
 
 #include "dispatch_config.h"
 #include "dos_config.h"
+#include "egress_config.h"
 #include "lb_config.h"
 #include "log.h"
 
@@ -68,6 +69,7 @@ struct edged_config {
 	struct dos_config dos;
 	struct lb_config lb;
 	struct dispatch_config dispatch;
+	struct egress_config egress;
 };
 
 /* Errors found while loading; each message is already "FILE:LINE:COL: message". */
