@@ -78,6 +78,8 @@ static int apply(struct edged *e, const struct edged_config *next)
 		err = lb_prepare(&e->lb, &e->dp, next->fn[FN_LB].enabled ? &next->lb : NULL);
 	if (!err)
 		err = dispatch_prepare(&e->dispatch, &e->dp, next);
+	if (!err)
+		err = egress_share_prepare(&e->share, &e->dp, next);
 	/* synproxy before the XDP side passes cookie ACKs to it; undone by abort. */
 	if (!err)
 		err = synproxy_commit(&e->synproxy);
@@ -88,12 +90,14 @@ static int apply(struct edged *e, const struct edged_config *next)
 		dos_abort(&e->dos);
 		dispatch_abort(&e->dispatch);
 		lb_abort(&e->lb);
+		egress_share_abort(&e->share);
 		datapath_abort(&e->dp);
 		return err;
 	}
 	dos_commit(&e->dos, &e->dp);
 	dispatch_commit(&e->dispatch, &e->dp, next);
 	lb_commit(&e->lb, &e->dp);
+	egress_share_commit(&e->share, &e->dp);
 	return 0;
 }
 
@@ -311,6 +315,7 @@ void edged_stop(struct edged *e)
 	synproxy_close(&e->synproxy);
 	dos_state_close(&e->dos);
 	lb_state_close(&e->lb);
+	egress_share_abort(&e->share);
 	/* Last: `edged --teardown` waits for the socket to go as the sign that all is done. */
 	control_close(e);
 	config_release(&e->cfg);

@@ -63,6 +63,7 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 		dos_metrics_render(&e->dos, &e->dp, &e->cfg.dos, sb);
 	dispatch_metrics_render(e, sb);
 	lb_metrics_render(e, sb);
+	egress_share_metrics_render(&e->share, &e->dp, sb);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, struct strbuf *sb,
