@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# IP sharing ('soft-unicast') end to end: three edges SNAT their clients to ONE egress address,
+# each into its own slice of the port range (egress.snat[].share), and the router sends the
+# replies to whichever edge it likes: ECMP over all three, then every reply to one edge. The
+# XDP stage of the edge that gets a reply sends it (GUE) to the edge owning its port, whose
+# conntrack de-NATs it to the client.
+#
+#   client1 10.1.0.2 --+                         +-----------------+
+#   client2 10.2.0.2 --|-- edge1..3 (gw 10.e.0.1) -- up0 100.64.e.2 --| router          |-- remote
+#   client3 10.3.0.2 --+   edged: egress, SNAT to 203.0.113.10      | r_e 100.64.e.1  |   192.0.2.77
+#                          slices of 20000-20899: e1 20000-20299,   | 203.0.113.10/32:|   TCP+UDP echo
+#                          e2 20300-20599, e3 20600-20899           | ECMP or one edge|   on :7
+#                                                                   +-----------------+
+# Every client opens its flows from the same source ports, so the edges' SNAT must remap
+# them; the remote host sees every flow from 203.0.113.10, each edge's flows inside that
+# edge's slice, no two concurrent flows on one port, and every flow completes.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/e2e/lib.sh
+source tests/e2e/lib.sh
+
+SHARED=203.0.113.10
+REMOTE=192.0.2.77
+PORT=7
+LO=20000
+HI=20899
+FLOWS=${FLOWS:-40} # per client, per protocol
+TOOL=tests/e2e/egress_share_tool.py
+EDGES=(1 2 3)
+
+conf() { echo "$E2E_DIR/e$1.yaml"; }
+sock() { echo "$E2E_DIR/e$1.sock"; }
+ctl() {
+	local e=$1
+	shift
+	"$EDGECTL" -s "$(sock "$e")" "$@"
+}
+
+slice_lo() { echo $((LO + ($1 - 1) * 300)); }
+slice_hi() { echo $((LO + $1 * 300 - 1)); }
+
+write_config() {
+	(umask 077 && wg genkey >"$E2E_DIR/e$1.key")
+	cat >"$(conf "$1")" <<-YAML
+		instance: es-$E2E_RUN-e$1
+		uplinks: [up0]
+		control_socket: $(sock "$1")
+		metrics: {listen: "127.0.0.1:9420"}
+		egress:
+		  interface: wgs$1$E2E_RUN
+		  private_key_file: $E2E_DIR/e$1.key
+		  address: [100.80.$1.1/24]
+		  snat:
+		    - address: $SHARED
+		      ports: $LO-$HI
+		      share: [100.64.1.2, 100.64.2.2, 100.64.3.2]
+		  self: 100.64.$1.2
+	YAML
+}
+
+# Until edged's egress programs its own SNAT (issue 7's nftables part), the test installs the
+# rule each edge's config implies: this edge's slice of the shared address.
+snat_rules() {
+	local e=$1
+	nsx "edge$e" nft -f - <<-NFT
+		table ip e2e_snat {
+			chain post {
+				type nat hook postrouting priority srcnat;
+				oifname "up0" ip saddr 10.$e.0.0/24 meta l4proto { tcp, udp } snat to $SHARED:$(slice_lo "$e")-$(slice_hi "$e")
+			}
+		}
+	NFT
+}
+
+build_xdp_pass() {
+	"${CLANG:-clang}" -O2 -target bpf -c lab/roles/xdp_pass.bpf.c -o "$E2E_DIR/pass.o"
+}
+
+setup() {
+	local e
+	build_xdp_pass || exit 1
+	add_ns router remote client1 client2 client3 edge1 edge2 edge3 || exit 1
+	ip link add m0 netns "$(ns remote)" type veth peer name rm netns "$(ns router)"
+	nsx remote ip addr add "$REMOTE/24" dev m0
+	nsx remote ip link set m0 up
+	# Full checksums on the wire: a CHECKSUM_PARTIAL segment loses its offload state in an
+	# XDP_TX, and the owning edge would drop it as corrupt (real NICs send full sums).
+	nsx remote ethtool -K m0 tx off >/dev/null
+	nsx remote ip route add default via 192.0.2.254
+	nsx router ip addr add 192.0.2.254/24 dev rm
+	nsx router ip link set rm up
+	nsx router sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1 \
+		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	for e in "${EDGES[@]}"; do
+		ip link add "r$e" netns "$(ns router)" type veth peer name up0 netns "$(ns "edge$e")"
+		nsx router ip addr add "100.64.$e.1/24" dev "r$e"
+		nsx router ip link set "r$e" up
+		# XDP_TX into a veth reaches the peer only when the peer runs an XDP program.
+		nsx router ip link set dev "r$e" xdp obj "$E2E_DIR/pass.o" sec xdp || exit 1
+		nsx "edge$e" ip addr add "100.64.$e.2/24" dev up0
+		nsx "edge$e" ip link set up0 up
+		nsx "edge$e" ip route add default via "100.64.$e.1"
+		# A reply no conntrack entry claims goes nowhere (not back to the router).
+		nsx "edge$e" ip route add blackhole "$SHARED/32"
+		nsx "edge$e" sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv4.conf.all.rp_filter=0 \
+			net.ipv4.conf.default.rp_filter=0
+		ip link add c0 netns "$(ns "client$e")" type veth peer name down0 netns "$(ns "edge$e")"
+		nsx "edge$e" ip addr add "10.$e.0.1/24" dev down0
+		nsx "edge$e" ip link set down0 up
+		nsx "client$e" ip addr add "10.$e.0.2/24" dev c0
+		nsx "client$e" ip link set c0 up
+		nsx "client$e" ethtool -K c0 tx off >/dev/null
+		nsx "client$e" ip route add default via "10.$e.0.1"
+		write_config "$e"
+		snat_rules "$e"
+		on_cleanup "$EDGED --teardown -c $(conf "$e")"
+	done
+}
+
+route_ecmp() {
+	nsx router ip route replace "$SHARED/32" nexthop via 100.64.1.2 nexthop via 100.64.2.2 \
+		nexthop via 100.64.3.2
+}
+
+route_one() { nsx router ip route replace "$SHARED/32" via "100.64.$1.2"; }
+
+start() {
+	local e
+	bg remote "$E2E_DIR/remote.log" /usr/bin/python3 "$TOOL" serve "$PORT" "$E2E_DIR/seen.log"
+	for e in "${EDGES[@]}"; do
+		bg "edge$e" "$E2E_DIR/edged$e.log" "$EDGED" -c "$(conf "$e")"
+	done
+	for e in "${EDGES[@]}"; do
+		check "edge$e: edged is up" wait_for 20 ctl "$e" status
+	done
+}
+
+# run_flows PHASE: every client's flows at once, from the same source ports.
+run_flows() {
+	local phase=$1 e pids=() rc=0
+	for e in "${EDGES[@]}"; do
+		nsx "client$e" /usr/bin/python3 "$TOOL" flows "$REMOTE" "$PORT" "$phase-e$e" \
+			"$FLOWS" 40000 >"$E2E_DIR/$phase-e$e.json" 2>&1 &
+		pids+=($!)
+	done
+	for e in "${!pids[@]}"; do
+		wait "${pids[$e]}" || rc=1
+	done
+	for e in "${EDGES[@]}"; do
+		check "$phase: every TCP and UDP flow of client$e completed" \
+			grep -q "\"tcp_ok\": $FLOWS, \"udp_ok\": $FLOWS" "$E2E_DIR/$phase-e$e.json"
+	done
+	return $rc
+}
+
+# What the remote host saw in PHASE: all from the shared address, each edge's flows in its
+# slice, no port twice per protocol.
+check_seen() {
+	local phase=$1
+	check "$phase: the remote host saw every flow from $SHARED, each in its edge's slice, no port twice" \
+		/usr/bin/python3 - "$E2E_DIR/seen.log" "$phase" "$FLOWS" "$LO" <<-'PY'
+			import sys
+			log, phase, n, lo = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+			ports, bad = {}, []
+			for line in open(log):
+			    proto, addr, port, tag = line.split(maxsplit=3)
+			    if not tag.startswith(phase + "-"):
+			        continue
+			    edge = int(tag.split()[0].rsplit("e", 1)[1])
+			    port = int(port)
+			    if addr != "203.0.113.10":
+			        bad.append(f"{tag}: from {addr}")
+			    if not lo + (edge - 1) * 300 <= port < lo + edge * 300:
+			        bad.append(f"{tag}: port {port} outside edge{edge}'s slice")
+			    if (proto, port) in ports:
+			        bad.append(f"{tag}: port {port} also used by {ports[proto, port]}")
+			    ports[proto, port] = tag
+			if len(ports) != 3 * 2 * n:
+			    bad.append(f"{len(ports)} flows seen, not {3 * 2 * n}")
+			print("\n".join(bad[:5]))
+			sys.exit(1 if bad else 0)
+		PY
+}
+
+# uplink_egress EDGE VERDICT: packets the egress stage of EDGE decided with VERDICT.
+uplink_egress() {
+	json_get "$(ctl "$1" -j stats)" \
+		"j['uplinks'][0]['counters']['egress']['$2']['packets']"
+}
+
+metric() { # metric EDGE OUTCOME: edged_egress_share_packets_total of the shared address
+	nsx "edge$1" /usr/bin/python3 -c '
+import sys, urllib.request
+t = urllib.request.urlopen("http://127.0.0.1:9420/metrics", timeout=5).read().decode()
+key = "edged_egress_share_packets_total{address=\"%s\",outcome=\"%s\"} " % (sys.argv[1], sys.argv[2])
+print(sum(int(l.split()[-1]) for l in t.splitlines() if l.startswith(key)))' "$SHARED" "$2"
+}
+
+positive() { # positive CMD...: CMD prints a number > 0
+	local v
+	v=$("$@") || return 1
+	echo "$v"
+	((v > 0))
+}
+
+steering_counted() {
+	local fwd=0 recv=0 e
+	for e in "${EDGES[@]}"; do
+		fwd=$((fwd + $(metric "$e" forwarded)))
+		recv=$((recv + $(metric "$e" received)))
+	done
+	echo "forwarded $fwd, received $recv"
+	((fwd > 0 && fwd == recv))
+}
+
+setup
+start
+check "the router has the shared address over three edges" route_ecmp
+run_flows ecmp
+check_seen ecmp
+check "ECMP: replies were steered between edges (forwarded = received, > 0)" steering_counted
+for e in "${EDGES[@]}"; do
+	check "ECMP: edge$e's XDP sent replies on to other edges (egress stage, XDP_TX)" \
+		positive uplink_egress "$e" tx
+done
+
+check "every reply now goes to edge3" route_one 3
+run_flows one
+check_seen one
+for e in 1 2; do
+	check "one edge: edge$e got its replies from edge3 (received > 0)" positive metric "$e" received
+done
+
+summary
