@@ -173,9 +173,10 @@ static __always_inline int finish(struct xdp_md *ctx, const struct pkt *p, int s
  */
 static __always_inline int stage_dos(struct xdp_md *ctx, struct pkt *p)
 {
-	int v = dos_stage(ctx, p);
+	__u32 active = dos_active_word(); /* once: one generation of maps for the packet */
+	int v = dos_stage(ctx, p, active);
 
-	return v != EDGE_CONTINUE ? v : syncookie_stage(ctx, p);
+	return v != EDGE_CONTINUE ? v : syncookie_stage(ctx, p, active);
 }
 
 static __always_inline int stage_transit(struct xdp_md *ctx, struct pkt *p)
