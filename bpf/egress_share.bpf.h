@@ -29,21 +29,22 @@
 
 /* ---- maps ---------------------------------------------------------------------------- */
 
-struct eshare_addr_hash {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, ESHARE_MAX_ADDRS);
-	__uint(key_size, sizeof(__be32));
-	__uint(value_size, sizeof(struct eshare_addr));
+struct eshare_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ESHARE_SLOTS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct eshare_slot));
 };
 
-/* Shared addresses in slot 0: address -> range, members, slices. edged builds a new table
- * aside and swaps it in whole, so a packet never sees half a reload. */
+/* Shared addresses in slot 0: address -> range, members, slices, in the slots of an
+ * open-addressed array (bpf/eshare.h). edged builds a new table aside and swaps it in whole,
+ * so a packet never sees half a reload. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct eshare_addr_hash);
+	__array(values, struct eshare_table);
 } eshare_addrs SEC(".maps");
 
 /* This edge's fleet address, the encapsulation and the GUE port. Written by edged. */
@@ -112,12 +113,36 @@ static __always_inline void eshare_count_global(int c)
 		v->c[c]++;
 }
 
+/* Two counters in one lookup: packets and their bytes. */
+static __always_inline void eshare_count2(__u32 index, int c, int c_bytes, __u64 bytes)
+{
+	struct eshare_counters *v = bpf_map_lookup_elem(&eshare_stats, &index);
+
+	if (v && c >= 0 && c < ESHARE_NCOUNTERS && c_bytes >= 0 && c_bytes < ESHARE_NCOUNTERS) {
+		v->c[c]++;
+		v->c[c_bytes] += bytes;
+	}
+}
+
+/* Linear probing from the address's slot to the first empty one. */
 static __always_inline struct eshare_addr *eshare_addr_of(__be32 addr)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, slot = eshare_slot_of(addr);
 	void *tbl = bpf_map_lookup_elem(&eshare_addrs, &zero);
 
-	return tbl ? bpf_map_lookup_elem(tbl, &addr) : NULL;
+	if (!tbl)
+		return NULL;
+#pragma unroll
+	for (int i = 0; i < ESHARE_PROBES; i++) {
+		__u32 idx = (slot + i) & (ESHARE_SLOTS - 1);
+		struct eshare_slot *e = bpf_map_lookup_elem(tbl, &idx);
+
+		if (!e || !e->addr)
+			return NULL;
+		if (e->addr == addr)
+			return &e->a;
+	}
+	return NULL;
 }
 
 /* ---- forwarding ---------------------------------------------------------------------- */
@@ -185,8 +210,7 @@ __noinline int eshare_forward(struct xdp_md *ctx, const struct eshare_fwd *fwd)
 		return EDGE_VERDICT_DROP; /* no headroom: drivers give XDP 256 bytes */
 	if (gue ? lb_push_v4(ctx, &o, true, false) : lb_push_v4(ctx, &o, false, false))
 		return EDGE_VERDICT_DROP;
-	eshare_count(fwd->index, ESHARE_FORWARDED, 1);
-	eshare_count(fwd->index, ESHARE_FORWARDED_BYTES, fwd->bytes);
+	eshare_count2(fwd->index, ESHARE_FORWARDED, ESHARE_FORWARDED_BYTES, fwd->bytes);
 	if (nh->ifindex == ctx->ingress_ifindex)
 		return EDGE_VERDICT_TX;
 	return bpf_redirect(nh->ifindex, 0) == XDP_REDIRECT ? EDGE_VERDICT_REDIRECT
@@ -259,9 +283,10 @@ static __always_inline int eshare_port(struct xdp_md *ctx, const struct pkt *p, 
 
 static __always_inline int eshare_local(const struct eshare_addr *a, const struct pkt *p, int c)
 {
-	eshare_count(a->index, c, 1);
 	if (c == ESHARE_LOCAL)
-		eshare_count(a->index, ESHARE_LOCAL_BYTES, p->len);
+		eshare_count2(a->index, ESHARE_LOCAL, ESHARE_LOCAL_BYTES, p->len);
+	else
+		eshare_count(a->index, c, 1);
 	return EDGE_VERDICT_PASS;
 }
 
@@ -390,8 +415,7 @@ __noinline int eshare_decap(struct xdp_md *ctx, const struct pkt *p)
 		eshare_count_global(ESHARE_G_MALFORMED);
 		return EDGE_VERDICT_DROP; /* the inner packet is malformed or overruns the outer */
 	}
-	eshare_count(index, ESHARE_RECEIVED, 1);
-	eshare_count(index, ESHARE_RECEIVED_BYTES, p->len);
+	eshare_count2(index, ESHARE_RECEIVED, ESHARE_RECEIVED_BYTES, p->len);
 	return EDGE_VERDICT_PASS;
 }
 
@@ -412,6 +436,10 @@ static __always_inline int eshare_stage_run(struct xdp_md *ctx, struct pkt *p)
 		return EDGE_CONTINUE;
 	if (eshare_tunnel_to_us(p, s))
 		return eshare_decap(ctx, p);
+	/* The lookup inline first: most packets are for no shared address, and they should
+	 * not pay for the call (eshare_steer looks again: 6.1 passes no map value to it). */
+	if (!eshare_addr_of(p->daddr.v4))
+		return EDGE_CONTINUE;
 	v = eshare_steer(ctx, p, &fwd);
 	if (v == ESHARE_DO_FORWARD)
 		v = eshare_forward(ctx, &fwd);

@@ -121,6 +121,39 @@ void egress_share_settings(const struct edged_config *cfg, struct eshare_setting
 	                                                                    : LB_DEFAULT_GUE_PORT);
 }
 
+/* ---- the table ---- */
+
+int egress_share_slot_insert(struct eshare_slot *slots, uint32_t addr, const struct eshare_addr *a)
+{
+	uint32_t slot = eshare_slot_of(addr);
+
+	for (int i = 0; i < ESHARE_PROBES; i++) {
+		struct eshare_slot *e = &slots[(slot + i) & (ESHARE_SLOTS - 1)];
+
+		if (e->addr && e->addr != addr)
+			continue;
+		e->addr = addr;
+		e->a = *a;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+int egress_share_table_create(const struct eshare_slot *slots)
+{
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "eshare_table", sizeof(__u32),
+	                        sizeof(struct eshare_slot), ESHARE_SLOTS, NULL);
+
+	if (fd < 0)
+		return -1;
+	for (__u32 i = 0; i < ESHARE_SLOTS; i++)
+		if (slots[i].addr && bpf_map_update_elem(fd, &i, &slots[i], BPF_ANY)) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
 /* ---- the live table ---- */
 
 void egress_share_init(struct egress_share_state *st)
@@ -142,8 +175,7 @@ static void load_live(struct egress_share_state *st, const struct datapath *dp)
 {
 	int outer = datapath_map_fd(dp, "eshare_addrs"), inner;
 	__u32 zero = 0, id;
-	__be32 key, *prev = NULL;
-	struct eshare_addr a;
+	struct eshare_slot e;
 
 	if (st->loaded)
 		return;
@@ -153,11 +185,9 @@ static void load_live(struct egress_share_state *st, const struct datapath *dp)
 	inner = bpf_map_get_fd_by_id(id);
 	if (inner < 0)
 		return;
-	while (bpf_map_get_next_key(inner, prev, &key) == 0) {
-		if (bpf_map_lookup_elem(inner, &key, &a) == 0 && a.index < ESHARE_MAX_ADDRS)
-			st->addrs[a.index] = key;
-		prev = &key;
-	}
+	for (__u32 i = 0; i < ESHARE_SLOTS; i++)
+		if (!bpf_map_lookup_elem(inner, &i, &e) && e.addr && e.a.index < ESHARE_MAX_ADDRS)
+			st->addrs[e.a.index] = e.addr;
 	close(inner);
 }
 
@@ -191,9 +221,10 @@ static int table_add(struct egress_share_state *st, const struct edged_config *c
 		pr_err("%s", err);
 		return -1;
 	}
-	if (bpf_map_update_elem(st->next_table, &addr, &a, BPF_ANY)) {
-		pr_err("egress: couldn't add shared address %u to the table: %s", i,
-		       strerror(errno));
+	if (egress_share_slot_insert(st->next_slots, addr, &a)) {
+		pr_err("egress: shared addresses collide in the data path's table (more than %d "
+		       "probes); share fewer addresses",
+		       ESHARE_PROBES);
 		return -1;
 	}
 	st->next_addrs[slot] = addr;
@@ -205,19 +236,17 @@ int egress_share_prepare(struct egress_share_state *st, struct datapath *dp,
 {
 	egress_share_abort(st);
 	memset(st->next_addrs, 0, sizeof(st->next_addrs));
+	memset(st->next_slots, 0, sizeof(st->next_slots));
 	load_live(st, dp);
 	egress_share_settings(cfg, &st->next_settings);
-	st->next_table = bpf_map_create(BPF_MAP_TYPE_HASH, "eshare_addrs_in", sizeof(__be32),
-	                                sizeof(struct eshare_addr), ESHARE_MAX_ADDRS, NULL);
+	for (int i = 0; egress_share_wanted(cfg) && i < cfg->egress.n_snat; i++)
+		if (entry_shared(&cfg->egress.snat[i]) && table_add(st, cfg, i))
+			return -1;
+	st->next_table = egress_share_table_create(st->next_slots);
 	if (st->next_table < 0) {
 		pr_err("egress: couldn't create the shared-address table: %s", strerror(errno));
 		return -1;
 	}
-	for (int i = 0; egress_share_wanted(cfg) && i < cfg->egress.n_snat; i++)
-		if (entry_shared(&cfg->egress.snat[i]) && table_add(st, cfg, i)) {
-			egress_share_abort(st);
-			return -1;
-		}
 	st->prepared = true;
 	return 0;
 }

@@ -32,6 +32,7 @@ struct egress_share_state {
 	bool prepared;
 	int next_table; /* inner map fd, or -1 */
 	uint32_t next_addrs[ESHARE_MAX_ADDRS];
+	struct eshare_slot next_slots[ESHARE_SLOTS];
 	struct eshare_settings next_settings;
 };
 
@@ -48,6 +49,12 @@ int egress_share_entry(const struct edged_config *cfg, int i, uint32_t index,
 /* The settings: egress.self, and the tunnels of the `lb:` section when it is on (the fleet
  * decapsulates one format), else GUE on LB_DEFAULT_GUE_PORT. */
 void egress_share_settings(const struct edged_config *cfg, struct eshare_settings *out);
+
+/* The table's open-addressed slot array (bpf/eshare.h): insert ADDR -> A into SLOTS
+ * (ESHARE_SLOTS of them); -ENOSPC after ESHARE_PROBES slots. Then a map of the eshare_addrs
+ * inner type holding SLOTS, or -1. Tests and benchmarks build their tables with these too. */
+int egress_share_slot_insert(struct eshare_slot *slots, uint32_t addr, const struct eshare_addr *a);
+int egress_share_table_create(const struct eshare_slot *slots);
 
 void egress_share_init(struct egress_share_state *st);
 int egress_share_prepare(struct egress_share_state *st, struct datapath *dp,

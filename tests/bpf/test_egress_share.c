@@ -36,6 +36,7 @@
 
 #include "harness.h"
 #include "eshare.h"
+#include "egress_share.h"
 #include "edge.skel.h"
 
 #define SLOT_LBT0 1
@@ -133,22 +134,23 @@ static struct eshare_addr addr_entry(uint32_t index, uint16_t first, uint16_t la
 	return a;
 }
 
-static void install_addrs(struct env *env)
+/* SELF_A: this edge's index in A's list (1; another value for the failure test). */
+static void install_addrs(struct env *env, uint16_t self_a)
 {
 	static const char *const ma[] = {"198.51.100.11", "198.51.100.1", "198.51.100.12"};
 	static const char *const mb[] = {"198.51.100.1", "198.51.100.12", "198.51.101.13"};
-	struct eshare_addr ea = addr_entry(0, 1024, 65535, 1, ma);
+	struct eshare_addr ea = addr_entry(0, 1024, 65535, self_a, ma);
 	struct eshare_addr eb = addr_entry(1, 10000, 10009, 0, mb);
-	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_eshare", sizeof(__be32),
-	                        sizeof(struct eshare_addr), ESHARE_MAX_ADDRS, NULL);
-	__be32 k;
+	struct eshare_slot *slots = calloc(ESHARE_SLOTS, sizeof(*slots));
 	uint32_t zero = 0;
+	int fd;
 
+	assert_non_null(slots);
+	assert_int_equal(egress_share_slot_insert(slots, a4("203.0.113.10"), &ea), 0);
+	assert_int_equal(egress_share_slot_insert(slots, a4("203.0.113.11"), &eb), 0);
+	fd = egress_share_table_create(slots);
+	free(slots);
 	assert_true(fd >= 0);
-	k = a4("203.0.113.10");
-	assert_int_equal(bpf_map_update_elem(fd, &k, &ea, BPF_ANY), 0);
-	k = a4("203.0.113.11");
-	assert_int_equal(bpf_map_update_elem(fd, &k, &eb, BPF_ANY), 0);
 	assert_int_equal(
 	        bpf_map_update_elem(bpf_map__fd(env->skel->maps.eshare_addrs), &zero, &fd, BPF_ANY),
 	        0);
@@ -229,7 +231,7 @@ static int group_setup(void **state)
 	assert_int_equal(
 	        harness_uplink_register(env->slots_fd, env->stats_fd, env->lbt2, SLOT_LBT2), 0);
 	install_settings(env, LB_ENCAP_GUE);
-	install_addrs(env);
+	install_addrs(env, 1);
 	if (!have_veth)
 		preset_nexthops(env);
 	*state = env;
@@ -441,22 +443,11 @@ static void test_wrong_slices_fail(void **state)
 {
 	struct env *env = *state;
 	struct fixture_hooks hooks = {.arg = env, .before = snapshot, .check = counters_moved};
-	struct eshare_addr a;
-	__be32 k = a4("203.0.113.10");
-	uint32_t zero = 0, inner_id, outer = bpf_map__fd(env->skel->maps.eshare_addrs);
-	int inner;
 
-	assert_int_equal(bpf_map_lookup_elem(outer, &zero, &inner_id), 0);
-	inner = bpf_map_get_fd_by_id(inner_id);
-	assert_true(inner >= 0);
-	assert_int_equal(bpf_map_lookup_elem(inner, &k, &a), 0);
-	a.self = 0; /* as if we owned .11's slice */
-	assert_int_equal(bpf_map_update_elem(inner, &k, &a, BPF_ANY), 0);
+	install_addrs(env, 0); /* as if we owned .11's slice */
 	fprintf(stderr, "test_egress_share: mismatches expected below:\n");
 	assert_true(harness_run_fixtures(env->prog_fd, env->lbt0, "eshare_steer", &hooks) > 0);
-	a.self = 1;
-	assert_int_equal(bpf_map_update_elem(inner, &k, &a, BPF_ANY), 0);
-	close(inner);
+	install_addrs(env, 1);
 }
 
 /* ---- the stage switched off --------------------------------------------------------- */
@@ -487,7 +478,7 @@ static void test_off_is_pruned(void **state)
 
 	env->skel = off;
 	install_settings(env, LB_ENCAP_GUE);
-	install_addrs(env);
+	install_addrs(env, 1);
 	env->skel = on;
 	assert_int_equal(harness_xdp_run(bpf_program__fd(off->progs.xdp_edge), env->lbt0,
 	                                 frame_a1024, sizeof(frame_a1024), &res),
