@@ -251,6 +251,27 @@ int egress_share_prepare(struct egress_share_state *st, struct datapath *dp,
 	return 0;
 }
 
+/* bpf_fib_lookup refuses packets that arrived where forwarding is off: no reply could be
+ * steered to its member. */
+static void warn_forwarding(const struct datapath *dp)
+{
+	for (int i = 0; i < dp->n_uplinks; i++) {
+		char path[128], v = '1';
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding",
+		         dp->uplinks[i].name);
+		f = fopen(path, "r");
+		if (f && fread(&v, 1, 1, f) == 1 && v == '0')
+			pr_warn("egress: IPv4 forwarding is off on uplink %s: replies to a shared "
+			        "address cannot be steered to other edges from it (sysctl -w "
+			        "net.ipv4.conf.%s.forwarding=1)",
+			        dp->uplinks[i].name, dp->uplinks[i].name);
+		if (f)
+			fclose(f);
+	}
+}
+
 void egress_share_commit(struct egress_share_state *st, struct datapath *dp)
 {
 	int outer = datapath_map_fd(dp, "eshare_addrs");
@@ -274,6 +295,8 @@ void egress_share_commit(struct egress_share_state *st, struct datapath *dp)
 		       strerror(errno));
 	else
 		memcpy(st->addrs, st->next_addrs, sizeof(st->addrs));
+	if (memcmp(st->addrs, (uint32_t[ESHARE_MAX_ADDRS]){0}, sizeof(st->addrs)))
+		warn_forwarding(dp);
 	egress_share_abort(st); /* the outer map holds the table now */
 }
 
