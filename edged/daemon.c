@@ -79,6 +79,8 @@ static int apply(struct edged *e, const struct edged_config *next)
 	if (!err)
 		err = dispatch_prepare(&e->dispatch, &e->dp, next);
 	if (!err)
+		err = egress_prepare(&e->egress, next);
+	if (!err)
 		err = egress_share_prepare(&e->share, &e->dp, next);
 	/* synproxy before the XDP side passes cookie ACKs to it; undone by abort. */
 	if (!err)
@@ -90,6 +92,7 @@ static int apply(struct edged *e, const struct edged_config *next)
 		dos_abort(&e->dos);
 		dispatch_abort(&e->dispatch);
 		lb_abort(&e->lb);
+		egress_abort(&e->egress);
 		egress_share_abort(&e->share);
 		datapath_abort(&e->dp);
 		return err;
@@ -97,6 +100,7 @@ static int apply(struct edged *e, const struct edged_config *next)
 	dos_commit(&e->dos, &e->dp);
 	dispatch_commit(&e->dispatch, &e->dp, next);
 	lb_commit(&e->lb, &e->dp);
+	egress_commit(&e->egress, next);
 	egress_share_commit(&e->share, &e->dp);
 	return 0;
 }
@@ -131,6 +135,7 @@ int edged_reload(struct edged *e, struct strbuf *errs)
 		next->dos = (struct dos_config){};
 		next->lb = (struct lb_config){};
 		next->dispatch = (struct dispatch_config){};
+		next->egress = (struct egress_config){};
 		e->generation++;
 		log_set_level(e->cfg.log_level);
 		if (restart_metrics)
@@ -220,6 +225,9 @@ static void housekeeping(struct edged *e, int tfd)
 		return;
 	capture_tick(e);
 	lb_health_tick(e);
+	pthread_mutex_lock(&e->lock);
+	egress_tick(&e->egress);
+	pthread_mutex_unlock(&e->lock);
 	if (e->cfg.fn[FN_DOS].enabled) {
 		pthread_mutex_lock(&e->lock);
 		dos_sweep(&e->dos, &e->dp);
@@ -307,6 +315,7 @@ void edged_stop(struct edged *e)
 	metrics_stop(e);
 	dispatch_state_close(&e->dispatch, e->teardown); /* before the pins go with the teardown */
 	if (e->teardown) {
+		egress_teardown(&e->egress);
 		synproxy_teardown(&e->synproxy, e->cfg.instance);
 		datapath_teardown(&e->dp, e->cfg.instance);
 	} else {
@@ -315,6 +324,7 @@ void edged_stop(struct edged *e)
 	synproxy_close(&e->synproxy);
 	dos_state_close(&e->dos);
 	lb_state_close(&e->lb);
+	egress_close(&e->egress);
 	egress_share_abort(&e->share);
 	/* Last: `edged --teardown` waits for the socket to go as the sign that all is done. */
 	control_close(e);

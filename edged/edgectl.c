@@ -31,6 +31,8 @@ static void usage(FILE *f)
 	           "  version    edged's version\n"
 	           "  teardown   detach and unpin everything, then stop edged\n"
 	           "  dispatch   bindings | services | register SERVICE --pid PID --fd N\n"
+	           "  egress     peers | addresses | peer add NAME KEY ADDR[,ADDR] [keepalive S]\n"
+	           "             [max_connections N] [snat ADDR] | peer del NAME\n"
 	           "options: -j/--json  JSON instead of tables\n"
 	           "         -s/--socket PATH, -c/--config FILE  which edged to talk to\n");
 }

@@ -776,6 +776,12 @@ int egress_peer_check(const struct egress_config *ec, struct egress_peer_config 
 	return peer_check(ec, peer, skip, NULL, err, errlen);
 }
 
+int egress_peer_check_snat(const struct egress_config *ec, struct egress_peer_config *peer,
+                           int skip, const struct prefix *choice, char *err, size_t errlen)
+{
+	return peer_check(ec, peer, skip, choice, err, errlen);
+}
+
 static void check_peers(struct parser *p, struct egress_parse *ep)
 {
 	struct egress_config *ec = ep->ec;

@@ -115,6 +115,10 @@ int egress_peer_index(const struct egress_config *ec, const char *name);
 int egress_peer_check(const struct egress_config *ec, struct egress_peer_config *peer, int skip,
                       char *err, size_t errlen);
 
+/* The same, with the peer's SNAT address CHOICE (family 0: the first of each family). */
+int egress_peer_check_snat(const struct egress_config *ec, struct egress_peer_config *peer,
+                           int skip, const struct prefix *choice, char *err, size_t errlen);
+
 const char *egress_backend_name(enum egress_backend b);
 
 #endif

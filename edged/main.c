@@ -115,6 +115,8 @@ static int teardown(const char *path)
 		err = -1;
 	if (cfg->fn[FN_DISPATCH].enabled)
 		dispatch_teardown_offline(); /* routes and nftables do not live in the pins */
+	if (cfg->fn[FN_EGRESS].enabled)
+		egress_teardown_offline(cfg);
 out:
 	sb_free(&out);
 	config_errors_free(&ce);

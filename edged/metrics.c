@@ -5,6 +5,7 @@
 
 #include "lb_control.h"
 #include "dispatch_control.h"
+#include "egress_control.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -65,6 +66,7 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 		dos_metrics_render(&e->dos, &e->dp, &e->cfg.dos, sb);
 	dispatch_metrics_render(e, sb);
 	lb_metrics_render(e, sb);
+	egress_metrics_render(e, sb);
 	egress_share_metrics_render(&e->share, &e->dp, sb);
 }
 
