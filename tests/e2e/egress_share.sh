@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# IP sharing ('soft-unicast') end to end: three edges SNAT their clients to ONE egress address,
-# each into its own slice of the port range (egress.snat[].share), and the router sends the
-# replies to whichever edge it likes: ECMP over all three, then every reply to one edge. The
-# XDP stage of the edge that gets a reply sends it (GUE) to the edge owning its port, whose
-# conntrack de-NATs it to the client.
+# IP sharing ('soft-unicast') end to end: three edges SNAT their VPN clients to ONE egress
+# address, each into its own slice of the port range (egress.snat[].share), and the router
+# sends the replies to whichever edge it likes: ECMP over all three, then every reply to one
+# edge. The XDP stage of the edge that gets a reply sends it (GUE) to the edge owning its
+# port, whose conntrack de-NATs it into the client's tunnel.
 #
-#   client1 10.1.0.2 --+                         +-----------------+
-#   client2 10.2.0.2 --|-- edge1..3 (gw 10.e.0.1) -- up0 100.64.e.2 --| router          |-- remote
-#   client3 10.3.0.2 --+   edged: egress, SNAT to 203.0.113.10      | r_e 100.64.e.1  |   192.0.2.77
-#                          slices of 20000-20899: e1 20000-20299,   | 203.0.113.10/32:|   TCP+UDP echo
-#                          e2 20300-20599, e3 20600-20899           | ECMP or one edge|   on :7
-#                                                                   +-----------------+
-# Every client opens its flows from the same source ports, so the edges' SNAT must remap
-# them; the remote host sees every flow from 203.0.113.10, each edge's flows inside that
-# edge's slice, no two concurrent flows on one port, and every flow completes.
+#   vpn1 wg 100.64.1.2 ==WireGuard== edge1 ---+
+#   vpn2 wg 100.64.2.2 ==WireGuard== edge2 ---+-- router ---- remote 198.51.100.77
+#   vpn3 wg 100.64.3.2 ==WireGuard== edge3 ---+   203.0.113.10/32:  TCP+UDP echo on :7
+#        (link 192.0.2.10N/30)     up0 192.0.2.4e+2/30   ECMP over the edges, then edge3
+#
+#   every edge: edged with egress (wireguard-go, nftables SNAT + marks, fwmark routing) and
+#   SNAT to 203.0.113.10 in its slice of 20000-20899: edge1 20000-20299, edge2 20300-20599,
+#   edge3 20600-20899 (share: [192.0.2.6, 192.0.2.10, 192.0.2.14], fleet addresses on up0)
+#
+# Every client opens its flows from the same inner source ports, so each edge's SNAT must
+# remap them; the remote host must see every flow from 203.0.113.10, each edge's flows in that
+# edge's slice, no port twice, and every flow must complete.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/e2e/lib.sh
 source tests/e2e/lib.sh
 
 SHARED=203.0.113.10
-REMOTE=192.0.2.77
+REMOTE=198.51.100.77
 PORT=7
 LO=20000
 HI=20899
@@ -36,94 +39,103 @@ ctl() {
 	shift
 	"$EDGECTL" -s "$(sock "$e")" "$@"
 }
+fleet() { echo "192.0.2.$((4 * $1 + 2))"; }  # edge E's fleet address (up0)
+link_edge() { echo "192.0.2.$((100 + 4 * $1 + 1))"; } # edge E on the client link
+link_client() { echo "192.0.2.$((100 + 4 * $1 + 2))"; }
+wg_edge() { echo "wse$1$E2E_RUN"; } # host-wide names (wireguard-go's socket path): per run
+wg_client() { echo "wsc$1$E2E_RUN"; }
 
 slice_lo() { echo $((LO + ($1 - 1) * 300)); }
 slice_hi() { echo $((LO + $1 * 300 - 1)); }
 
+keys() {
+	local n
+	for n in e1 e2 e3 c1 c2 c3; do
+		(umask 077 && wg genkey >"$E2E_DIR/$n.key")
+		wg pubkey <"$E2E_DIR/$n.key" >"$E2E_DIR/$n.pub"
+	done
+}
+
 write_config() {
-	(umask 077 && wg genkey >"$E2E_DIR/e$1.key")
 	cat >"$(conf "$1")" <<-YAML
 		instance: es-$E2E_RUN-e$1
 		uplinks: [up0]
 		control_socket: $(sock "$1")
 		metrics: {listen: "127.0.0.1:9420"}
 		egress:
-		  interface: wgs$1$E2E_RUN
+		  interface: $(wg_edge "$1")
+		  backend: wireguard-go
 		  private_key_file: $E2E_DIR/e$1.key
-		  address: [100.80.$1.1/24]
+		  address: [100.64.$1.1/24]
+		  peers:
+		    - {name: vpn$1, public_key: "$(cat "$E2E_DIR/c$1.pub")", addresses: [100.64.$1.2/32]}
 		  snat:
 		    - address: $SHARED
 		      ports: $LO-$HI
-		      share: [100.64.1.2, 100.64.2.2, 100.64.3.2]
-		  self: 100.64.$1.2
+		      share: [$(fleet 1), $(fleet 2), $(fleet 3)]
+		  self: $(fleet "$1")
 	YAML
 }
 
-# Until edged's egress programs its own SNAT (issue 7's nftables part), the test installs the
-# rule each edge's config implies: this edge's slice of the shared address.
-snat_rules() {
-	local e=$1
-	nsx "edge$e" nft -f - <<-NFT
-		table ip e2e_snat {
-			chain post {
-				type nat hook postrouting priority srcnat;
-				oifname "up0" ip saddr 10.$e.0.0/24 meta l4proto { tcp, udp } snat to $SHARED:$(slice_lo "$e")-$(slice_hi "$e")
-			}
-		}
-	NFT
-}
-
-build_xdp_pass() {
-	"${CLANG:-clang}" -O2 -target bpf -c lab/roles/xdp_pass.bpf.c -o "$E2E_DIR/pass.o"
+# client E: wireguard-go in vpnE with edge E as its peer, configured with `wg`.
+client() {
+	local e=$1 wgif
+	wgif=$(wg_client "$e")
+	bg "vpn$e" "$E2E_DIR/wg-c$e.log" env WG_PROCESS_FOREGROUND=1 wireguard-go "$wgif"
+	on_cleanup "kill $BG_PID; rm -f /var/run/wireguard/$wgif.sock"
+	wait_for 5 test -S "/var/run/wireguard/$wgif.sock" || return 1
+	nsx "vpn$e" wg set "$wgif" private-key "$E2E_DIR/c$e.key" \
+		peer "$(cat "$E2E_DIR/e$e.pub")" endpoint "$(link_edge "$e"):51820" \
+		allowed-ips 0.0.0.0/0 persistent-keepalive 1
+	nsx "vpn$e" ip addr add "100.64.$e.2/32" dev "$wgif"
+	nsx "vpn$e" ip link set "$wgif" up
+	nsx "vpn$e" ip route add 198.51.100.0/24 dev "$wgif"
 }
 
 setup() {
 	local e
-	build_xdp_pass || exit 1
-	add_ns router remote client1 client2 client3 edge1 edge2 edge3 || exit 1
+	"${CLANG:-clang}" -O2 -target bpf -c lab/roles/xdp_pass.bpf.c -o "$E2E_DIR/pass.o" || exit 1
+	add_ns router remote vpn1 vpn2 vpn3 edge1 edge2 edge3 || exit 1
+	keys
 	ip link add m0 netns "$(ns remote)" type veth peer name rm netns "$(ns router)"
 	nsx remote ip addr add "$REMOTE/24" dev m0
 	nsx remote ip link set m0 up
 	# Full checksums on the wire: a CHECKSUM_PARTIAL segment loses its offload state in an
 	# XDP_TX, and the owning edge would drop it as corrupt (real NICs send full sums).
 	nsx remote ethtool -K m0 tx off >/dev/null
-	nsx remote ip route add default via 192.0.2.254
-	nsx router ip addr add 192.0.2.254/24 dev rm
+	nsx remote ip route add default via 198.51.100.254
+	nsx router ip addr add 198.51.100.254/24 dev rm
 	nsx router ip link set rm up
 	nsx router sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1 \
 		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 	for e in "${EDGES[@]}"; do
 		ip link add "r$e" netns "$(ns router)" type veth peer name up0 netns "$(ns "edge$e")"
-		nsx router ip addr add "100.64.$e.1/24" dev "r$e"
+		nsx router ip addr add "192.0.2.$((4 * e + 1))/30" dev "r$e"
 		nsx router ip link set "r$e" up
 		# XDP_TX into a veth reaches the peer only when the peer runs an XDP program.
 		nsx router ip link set dev "r$e" xdp obj "$E2E_DIR/pass.o" sec xdp || exit 1
-		nsx "edge$e" ip addr add "100.64.$e.2/24" dev up0
+		nsx "edge$e" ip addr add "$(fleet "$e")/30" dev up0
 		nsx "edge$e" ip link set up0 up
-		nsx "edge$e" ip route add default via "100.64.$e.1"
-		# A reply no conntrack entry claims goes nowhere (not back to the router).
+		nsx "edge$e" ip route add default via "192.0.2.$((4 * e + 1))"
+		# A reply that no conntrack entry claims goes nowhere, not back to the router.
 		nsx "edge$e" ip route add blackhole "$SHARED/32"
-		nsx "edge$e" sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv4.conf.all.rp_filter=0 \
-			net.ipv4.conf.default.rp_filter=0
-		ip link add c0 netns "$(ns "client$e")" type veth peer name down0 netns "$(ns "edge$e")"
-		nsx "edge$e" ip addr add "10.$e.0.1/24" dev down0
+		ip link add c0 netns "$(ns "vpn$e")" type veth peer name down0 netns "$(ns "edge$e")"
+		nsx "edge$e" ip addr add "$(link_edge "$e")/30" dev down0
 		nsx "edge$e" ip link set down0 up
-		nsx "client$e" ip addr add "10.$e.0.2/24" dev c0
-		nsx "client$e" ip link set c0 up
-		nsx "client$e" ethtool -K c0 tx off >/dev/null
-		nsx "client$e" ip route add default via "10.$e.0.1"
+		nsx "vpn$e" ip addr add "$(link_client "$e")/30" dev c0
+		nsx "vpn$e" ip link set c0 up
 		write_config "$e"
-		snat_rules "$e"
-		on_cleanup "$EDGED --teardown -c $(conf "$e")"
+		on_cleanup "nsenter --net=/run/netns/$(ns "edge$e") $EDGED --teardown -c $(conf "$e")"
+		on_cleanup "rm -f /var/run/wireguard/$(wg_edge "$e").sock"
 	done
 }
 
 route_ecmp() {
-	nsx router ip route replace "$SHARED/32" nexthop via 100.64.1.2 nexthop via 100.64.2.2 \
-		nexthop via 100.64.3.2
+	nsx router ip route replace "$SHARED/32" nexthop via "$(fleet 1)" nexthop via "$(fleet 2)" \
+		nexthop via "$(fleet 3)"
 }
 
-route_one() { nsx router ip route replace "$SHARED/32" via "100.64.$1.2"; }
+route_one() { nsx router ip route replace "$SHARED/32" via "$(fleet "$1")"; }
 
 start() {
 	local e
@@ -133,6 +145,16 @@ start() {
 	done
 	for e in "${EDGES[@]}"; do
 		check "edge$e: edged is up" wait_for 20 ctl "$e" status
+		WG_PID=$(sed -n "s/.*wireguard-go serves $(wg_edge "$e") (pid \([0-9]*\)).*/\1/p" \
+			"$E2E_DIR/edged$e.log" | tail -n 1)
+		[[ -n $WG_PID ]] && on_cleanup "kill $WG_PID"
+		client "$e"
+	done
+	check "the router has the shared address over three edges" route_ecmp
+	# Echo replies come back by ECMP too: steered by their identifier.
+	for e in "${EDGES[@]}"; do
+		check "vpn$e pings the remote host through its tunnel and the shared address" \
+			wait_for 15 nsx "vpn$e" ping -c1 -W1 "$REMOTE"
 	done
 }
 
@@ -140,7 +162,7 @@ start() {
 run_flows() {
 	local phase=$1 e pids=() rc=0
 	for e in "${EDGES[@]}"; do
-		nsx "client$e" /usr/bin/python3 "$TOOL" flows "$REMOTE" "$PORT" "$phase-e$e" \
+		nsx "vpn$e" /usr/bin/python3 "$TOOL" flows "$REMOTE" "$PORT" "$phase-e$e" \
 			"$FLOWS" 40000 >"$E2E_DIR/$phase-e$e.json" 2>&1 &
 		pids+=($!)
 	done
@@ -148,7 +170,7 @@ run_flows() {
 		wait "${pids[$e]}" || rc=1
 	done
 	for e in "${EDGES[@]}"; do
-		check "$phase: every TCP and UDP flow of client$e completed" \
+		check "$phase: every TCP and UDP flow of vpn$e completed" \
 			grep -q "\"tcp_ok\": $FLOWS, \"udp_ok\": $FLOWS" "$E2E_DIR/$phase-e$e.json"
 	done
 	return $rc
@@ -216,10 +238,10 @@ steering_counted() {
 
 setup
 start
-check "the router has the shared address over three edges" route_ecmp
 run_flows ecmp
 check_seen ecmp
 check "ECMP: replies were steered between edges (forwarded = received, > 0)" steering_counted
+echo "info: after ECMP: $(steering_counted)"
 for e in "${EDGES[@]}"; do
 	check "ECMP: edge$e's XDP sent replies on to other edges (egress stage, XDP_TX)" \
 		positive uplink_egress "$e" tx
@@ -231,5 +253,6 @@ check_seen one
 for e in 1 2; do
 	check "one edge: edge$e got its replies from edge3 (received > 0)" positive metric "$e" received
 done
+echo "info: after one edge: $(steering_counted)"
 
 summary
