@@ -579,13 +579,14 @@ int egress_peer_add_checked(struct egress_state *st, struct egress_peer_config *
 		return -1;
 	}
 	st->peers = grown;
+	grown[st->n_peers] = *peer; /* counted in only once the device took it */
 	if (nft_apply(st, &st->cur, grown, st->n_peers + 1, true)) {
 		snprintf(err, errlen, "nftables refused the peer's rules (see edged's log)");
 		return -1;
 	}
 	if (backend_peer(st, peer, false, err, errlen))
 		return -1;
-	grown[st->n_peers++] = *peer;
+	st->n_peers++;
 	nft_apply(st, &st->cur, st->peers, st->n_peers, false);
 	pr_info("egress: peer %s added", peer->name);
 	return 0;

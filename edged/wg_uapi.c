@@ -182,10 +182,13 @@ int wg_uapi_parse_get(const char *text, struct wg_device *d, char *err, size_t e
 		return -1;
 	}
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char shown[96];
+
 		lineno++;
+		snprintf(shown, sizeof(shown), "%s", line); /* parse_line() splits LINE */
 		if (parse_line(d, &peer, line, &dev_errno)) {
-			snprintf(err, errlen, "line %d of the UAPI answer is malformed: '%.80s'",
-			         lineno, line);
+			snprintf(err, errlen, "line %d of the UAPI answer is malformed: '%s'",
+			         lineno, shown);
 			ret = -1;
 			break;
 		}

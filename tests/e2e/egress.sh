@@ -15,6 +15,7 @@
 #   | vpn2 192.0.2.5/30 |---+        | SNAT 203.0.113.10:20000-24999     |
 #   | wg: 100.64.0.3    |            |  (ports 20000-29999 shared by 2)  |
 #   +-------------------+            +-----------------------------------+
+#   bob (vpn2) may hold 5 connections; carol is added at runtime, bob removed.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/e2e/lib.sh
@@ -82,7 +83,7 @@ write_config() {
 		  address: [100.64.0.1/10]
 		  peers:
 		    - {name: alice, public_key: "$(cat "$E2E_DIR/c1.pub")", addresses: [100.64.0.2/32]}
-		    - {name: bob, public_key: "$(cat "$E2E_DIR/c2.pub")", addresses: [100.64.0.3/32], max_connections: 50}
+		    - {name: bob, public_key: "$(cat "$E2E_DIR/c2.pub")", addresses: [100.64.0.3/32], max_connections: 5}
 		  snat:
 		    - {address: 203.0.113.10, ports: 20000-29999, share: [192.0.2.2, 198.51.100.99]}
 		  self: 192.0.2.2
@@ -211,6 +212,16 @@ test_edgectl() {
 		bash -c "nsenter --net=$(edge_ns) wg show $WG_EDGE peers | grep -q '$(cat "$E2E_DIR/c3.pub")'"
 }
 
+# bob may hold 5 connections (max_connections: 5, nftables ct count).
+test_limit() {
+	local n
+	n=$(nsx vpn2 "$TOOL" many 198.51.100.10 "$SRV_PORT" 8 0)
+	check "bob (max_connections 5) opens 8 connections: at most 5 connect (got $n)" \
+		test "$n" -ge 1 -a "$n" -le 5
+	n=$(nsx vpn1 "$TOOL" many 198.51.100.10 "$SRV_PORT" 8 0)
+	check "alice (no limit) opens all 8 (got $n)" test "$n" -eq 8
+}
+
 # bob holds a connection; removing bob removes its conntrack state and its tunnel.
 test_peer_del() {
 	local out
@@ -265,6 +276,7 @@ main() {
 	test_same_source_port
 	test_filtering
 	test_edgectl
+	test_limit
 	test_peer_del
 	test_supervision
 	test_teardown
