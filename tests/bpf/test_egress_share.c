@@ -37,6 +37,8 @@
 #include "harness.h"
 #include "eshare.h"
 #include "egress_share.h"
+#include "config.h"
+#include "datapath.h"
 #include "edge.skel.h"
 
 #define SLOT_LBT0 1
@@ -490,12 +492,141 @@ static void test_off_is_pruned(void **state)
 	edge_bpf__destroy(off);
 }
 
+/* ---- edged's own tables ------------------------------------------------------------- */
+
+/* The fixture environment as an egress config: the same members, ranges and self. */
+static const char cfg_ab[] = "instance: estest\n"
+                             "uplinks: [lbt0]\n"
+                             "egress:\n"
+                             "  interface: wgest\n"
+                             "  private_key_file: /etc/edged/wg.key\n"
+                             "  address: [100.64.0.1/10]\n"
+                             "  snat:\n"
+                             "    - address: 203.0.113.10\n"
+                             "      ports: 1024-65535\n"
+                             "      share: [198.51.100.11, 198.51.100.1, 198.51.100.12]\n"
+                             "    - address: 203.0.113.11\n"
+                             "      ports: 10000-10009\n"
+                             "      share: [198.51.100.1, 198.51.100.12, 198.51.101.13]\n"
+                             "  self: 198.51.100.1\n";
+
+/* The same addresses in the other order, and a third: slots must follow the addresses. */
+static const char cfg_bac[] = "instance: estest\n"
+                              "uplinks: [lbt0]\n"
+                              "egress:\n"
+                              "  interface: wgest\n"
+                              "  private_key_file: /etc/edged/wg.key\n"
+                              "  address: [100.64.0.1/10]\n"
+                              "  snat:\n"
+                              "    - address: 203.0.113.12\n"
+                              "      share: [198.51.100.1, 198.51.100.12]\n"
+                              "    - address: 203.0.113.11\n"
+                              "      ports: 10000-10009\n"
+                              "      share: [198.51.100.1, 198.51.100.12, 198.51.101.13]\n"
+                              "    - address: 203.0.113.10\n"
+                              "      ports: 1024-65535\n"
+                              "      share: [198.51.100.11, 198.51.100.1, 198.51.100.12]\n"
+                              "  self: 198.51.100.1\n";
+
+static void apply_config(struct datapath *dp, struct egress_share_state *st, const char *text)
+{
+	struct edged_config *cfg = calloc(1, sizeof(*cfg));
+	struct config_errors ce = {};
+
+	assert_non_null(cfg);
+	if (config_load_string("t.yaml", text, 0, cfg, &ce)) {
+		for (int i = 0; i < ce.n; i++)
+			fprintf(stderr, "%s\n", ce.msgs[i]);
+		fail_msg("the test's config does not load");
+	}
+	assert_true(egress_share_wanted(cfg));
+	assert_int_equal(egress_share_prepare(st, dp, cfg), 0);
+	egress_share_commit(st, dp);
+	config_release(cfg);
+	config_errors_free(&ce);
+	free(cfg);
+}
+
+static int slot_of_addr(const struct egress_share_state *st, const char *addr)
+{
+	for (int i = 0; i < ESHARE_MAX_ADDRS; i++)
+		if (st->addrs[i] == a4(addr))
+			return i;
+	return -1;
+}
+
+static uint64_t local_packets(struct env *env, int slot)
+{
+	struct datapath dp = {.skel = env->skel};
+	struct eshare_counters c;
+
+	assert_int_equal(egress_share_counters(&dp, slot, &c), 0);
+	return c.c[ESHARE_LOCAL];
+}
+
+/*
+ * edged builds the tables from the config (edged/egress_share.c): the fixtures pass against
+ * them as against the hand-made ones; a restarted edged (fresh state) given the addresses in
+ * another order keeps each address's counter slot (read back from the live table), and a new
+ * address gets a slot of its own.
+ */
+static void test_edged_tables(void **state)
+{
+	struct env *env = *state;
+	struct datapath dp = {.skel = env->skel};
+	struct egress_share_state *st = calloc(1, sizeof(*st));
+	struct fixture_hooks hooks = {.arg = env, .before = snapshot, .check = counters_moved};
+	struct xdp_result *res = malloc(sizeof(*res));
+	uint8_t f[sizeof(frame_a1024)];
+	int slot_a, slot_b;
+	uint64_t before;
+
+	assert_true(st && res);
+	egress_share_init(st);
+	apply_config(&dp, st, cfg_ab);
+	slot_a = slot_of_addr(st, "203.0.113.10");
+	slot_b = slot_of_addr(st, "203.0.113.11");
+	assert_true(slot_a >= 0 && slot_b >= 0 && slot_a != slot_b);
+	assert_int_equal(harness_run_fixtures(env->prog_fd, env->lbt0, "eshare_steer", &hooks), 0);
+	assert_int_equal(harness_run_fixtures(env->prog_fd, env->lbt0, "eshare_decap", &hooks), 0);
+	before = local_packets(env, slot_a);
+	assert_true(before > 0);
+
+	/* A restart: a fresh state, the addresses listed in another order, one more. */
+	egress_share_abort(st);
+	egress_share_init(st);
+	apply_config(&dp, st, cfg_bac);
+	assert_int_equal(slot_of_addr(st, "203.0.113.10"), slot_a);
+	assert_int_equal(slot_of_addr(st, "203.0.113.11"), slot_b);
+	assert_true(slot_of_addr(st, "203.0.113.12") >= 0);
+	assert_true(slot_of_addr(st, "203.0.113.12") != slot_a);
+	assert_true(slot_of_addr(st, "203.0.113.12") != slot_b);
+	assert_int_equal(local_packets(env, slot_a), before);
+	assert_int_equal(harness_run_fixtures(env->prog_fd, env->lbt0, "eshare_steer", &hooks), 0);
+	/* 203.0.113.12, ports 1024-65535 split between us and .12: 40000 is .12's. */
+	memcpy(f, frame_a1024, sizeof(f));
+	f[33] = 12;         /* the IPv4 destination's last byte */
+	f[36] = 40000 >> 8; /* the TCP destination port */
+	f[37] = 40000 & 0xff;
+	assert_int_equal(harness_xdp_run(env->prog_fd, env->lbt0, f, sizeof(f), res), 0);
+	assert_int_equal(res->retval, XDP_TX);
+	f[36] = 30000 >> 8; /* ours */
+	f[37] = 30000 & 0xff;
+	assert_int_equal(harness_xdp_run(env->prog_fd, env->lbt0, f, sizeof(f), res), 0);
+	assert_int_equal(res->retval, XDP_PASS);
+	egress_share_abort(st);
+	free(st);
+	free(res);
+	install_addrs(env, 1); /* back to the hand-made table for the other tests */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_steer_fixtures),    cmocka_unit_test(test_frag_fixtures),
 	        cmocka_unit_test(test_decap_fixtures),    cmocka_unit_test(test_ipip_fixtures),
 	        cmocka_unit_test(test_wrong_slices_fail), cmocka_unit_test(test_off_is_pruned),
+	        cmocka_unit_test(test_edged_tables),
 	};
 
 	if (netns_setup())
