@@ -604,6 +604,9 @@ static void test_edged_tables(void **state)
 	assert_int_equal(local_packets(env, slot_a), before);
 	assert_int_equal(harness_run_fixtures(env->prog_fd, env->lbt0, "eshare_steer", &hooks), 0);
 	/* 203.0.113.12, ports 1024-65535 split between us and .12: 40000 is .12's. */
+	if (!have_veth)
+		preset_nexthop(env, slot_of_addr(st, "203.0.113.12"), 1, "198.51.100.12", false,
+		               0x0c);
 	memcpy(f, frame_a1024, sizeof(f));
 	f[33] = 12;         /* the IPv4 destination's last byte */
 	f[36] = 40000 >> 8; /* the TCP destination port */
