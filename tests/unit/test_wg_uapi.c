@@ -63,6 +63,26 @@ static void test_build_set(void **state)
 	wg_uapi_build_remove(d.peers[0].public_key, &sb);
 	assert_string_equal(sb.buf, "set=1\npublic_key=" K2_HEX "\nremove=true\n\n");
 	sb_free(&sb);
+	/* A sync keeps the device's other peers' sessions: no replace_peers, removals named. */
+	wg_uapi_build_sync(&d, (const uint8_t(*)[WG_KEY_LEN])d.private_key, 1, &sb);
+	assert_string_equal(sb.buf, "set=1\n"
+	                            "private_key=" K1_HEX "\n"
+	                            "listen_port=51820\n"
+	                            "fwmark=0\n"
+	                            "public_key=" K1_HEX "\n"
+	                            "remove=true\n"
+	                            "public_key=" K2_HEX "\n"
+	                            "replace_allowed_ips=true\n"
+	                            "persistent_keepalive_interval=25\n"
+	                            "allowed_ip=100.64.0.2/32\n"
+	                            "allowed_ip=fd00:64::2/128\n"
+	                            "public_key=" K1_HEX "\n"
+	                            "replace_allowed_ips=true\n"
+	                            "persistent_keepalive_interval=0\n"
+	                            "allowed_ip=100.64.0.3/32\n"
+	                            "\n");
+	assert_null(strstr(sb.buf, "replace_peers"));
+	sb_free(&sb);
 	wg_uapi_build_peer(&d.peers[1], &sb);
 	assert_string_equal(sb.buf,
 	                    "set=1\npublic_key=" K1_HEX "\nreplace_allowed_ips=true\n"
