@@ -243,6 +243,33 @@ static __always_inline void eshare_frag_key(struct xdp_md *ctx, const struct pkt
 		k->id = 0;
 }
 
+/* An error (unreachable, time exceeded) quoting an echo request the shared address sent, as
+ * ICMP traceroutes get: the quoted identifier. */
+static __always_inline int eshare_port_quoted_echo(struct xdp_md *ctx, const struct pkt *p,
+                                                   __u16 *port, __u16 *remote)
+{
+	__u32 off = (__u32)p->l4_off + 8; /* the quoted IP header */
+	struct iphdr ih;
+	__u8 icmp[2];
+	__be16 id;
+
+	if (bpf_xdp_load_bytes(ctx, p->l4_off, icmp, sizeof(icmp)) ||
+	    (icmp[0] != 3 && icmp[0] != 11))
+		return -1;
+	if (off + sizeof(ih) > p->l3_end || bpf_xdp_load_bytes(ctx, off, &ih, sizeof(ih)))
+		return -1;
+	if (ih.version != 4 || ih.ihl < 5 || ih.protocol != IPPROTO_ICMP ||
+	    ih.saddr != p->daddr.v4 || (ih.frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+		return -1;
+	off += ih.ihl * 4;
+	if (off + 8 > p->l3_end || bpf_xdp_load_bytes(ctx, off, icmp, sizeof(icmp)) ||
+	    icmp[0] != 8 || bpf_xdp_load_bytes(ctx, off + 4, &id, sizeof(id)))
+		return -1;
+	*port = bpf_ntohs(id);
+	*remote = 0;
+	return 0;
+}
+
 /*
  * The port of the packet on the shared address (bpf/eshare.h), and the remote port
  * for the hash: 0, or -1 when the packet has none we can know.
@@ -274,11 +301,14 @@ static __always_inline int eshare_port(struct xdp_md *ctx, const struct pkt *p, 
 	}
 	/* An error quoting what the shared address sent: lb_flow_icmp turns the quoted flow
 	 * around, so its dport is the quoted source port, ours. A quoted fragment: no port. */
-	if (!lb_flow_of(ctx, p, &f) || f.frag || f.daddr[0] != p->daddr.v4)
-		return -1;
-	*port = f.dport;
-	*remote = f.sport;
-	return 0;
+	if (lb_flow_of(ctx, p, &f)) {
+		if (f.frag || f.daddr[0] != p->daddr.v4)
+			return -1;
+		*port = f.dport;
+		*remote = f.sport;
+		return 0;
+	}
+	return eshare_port_quoted_echo(ctx, p, port, remote);
 }
 
 static __always_inline int eshare_local(const struct eshare_addr *a, const struct pkt *p, int c)
