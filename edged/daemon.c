@@ -80,6 +80,8 @@ static int apply(struct edged *e, const struct edged_config *next)
 		err = dispatch_prepare(&e->dispatch, &e->dp, next);
 	if (!err)
 		err = egress_prepare(&e->egress, next);
+	if (!err)
+		err = egress_share_prepare(&e->share, &e->dp, next);
 	/* synproxy before the XDP side passes cookie ACKs to it; undone by abort. */
 	if (!err)
 		err = synproxy_commit(&e->synproxy);
@@ -91,6 +93,7 @@ static int apply(struct edged *e, const struct edged_config *next)
 		dispatch_abort(&e->dispatch);
 		lb_abort(&e->lb);
 		egress_abort(&e->egress);
+		egress_share_abort(&e->share);
 		datapath_abort(&e->dp);
 		return err;
 	}
@@ -98,6 +101,7 @@ static int apply(struct edged *e, const struct edged_config *next)
 	dispatch_commit(&e->dispatch, &e->dp, next);
 	lb_commit(&e->lb, &e->dp);
 	egress_commit(&e->egress, next);
+	egress_share_commit(&e->share, &e->dp);
 	return 0;
 }
 
@@ -321,6 +325,7 @@ void edged_stop(struct edged *e)
 	dos_state_close(&e->dos);
 	lb_state_close(&e->lb);
 	egress_close(&e->egress);
+	egress_share_abort(&e->share);
 	/* Last: `edged --teardown` waits for the socket to go as the sign that all is done. */
 	control_close(e);
 	config_release(&e->cfg);

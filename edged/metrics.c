@@ -67,6 +67,7 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 	dispatch_metrics_render(e, sb);
 	lb_metrics_render(e, sb);
 	egress_metrics_render(e, sb);
+	egress_share_metrics_render(&e->share, &e->dp, sb);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, struct strbuf *sb,

@@ -639,8 +639,8 @@ static const struct dos_set lists_split_set = {"dos_lists", lists_fixture_split,
 static const struct dos_set order_set = SET("dos_rule_order", block_fixture, rules_order, 10);
 
 static const char *const stage_names[EDGE_NSTAGES] = {
-        [EDGE_STAGE_PARSE] = "parse", [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
-        [EDGE_STAGE_LB] = "lb",       [EDGE_STAGE_END] = "end",
+        [EDGE_STAGE_PARSE] = "parse",   [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
+        [EDGE_STAGE_EGRESS] = "egress", [EDGE_STAGE_LB] = "lb",   [EDGE_STAGE_END] = "end",
 };
 static const char *const outcome_names[DOS_NOUTCOMES] = {"matched", "dropped", "rate_limited",
                                                          "passed"};
