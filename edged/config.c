@@ -721,6 +721,7 @@ static void (*const section_parsers[FN_COUNT])(struct parser *p, yaml_node_t *v,
         [FN_DOS] = dos_config_parse,
         [FN_LB] = lb_config_parse,
         [FN_DISPATCH] = dispatch_config_parse,
+        [FN_TRANSIT] = transit_config_parse,
 };
 
 /* The section's presence turns the function on: `dos:`, `dos: {}` or `dos: {enabled: true}`. */
@@ -861,6 +862,7 @@ void config_release(struct edged_config *cfg)
 	dos_config_release(&cfg->dos);
 	lb_config_release(&cfg->lb);
 	dispatch_config_release(&cfg->dispatch);
+	transit_config_release(&cfg->transit);
 }
 
 static void set_defaults(struct edged_config *cfg)

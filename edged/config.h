@@ -15,6 +15,7 @@
 #include "dos_config.h"
 #include "lb_config.h"
 #include "log.h"
+#include "transit_config.h"
 
 /* Instance names become directory names under /sys/fs/bpf/edged/ and appear in metrics. */
 #define CONFIG_INSTANCE_MAX  32
@@ -68,6 +69,7 @@ struct edged_config {
 	struct dos_config dos;
 	struct lb_config lb;
 	struct dispatch_config dispatch;
+	struct transit_config transit;
 };
 
 /* Errors found while loading; each message is already "FILE:LINE:COL: message". */
