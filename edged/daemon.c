@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "synproxy.h"
+#include "transit_health.h"
 
 /* Loads PATH; on errors writes them, one per line, to ERRS (or stderr) and returns -1. */
 int edged_load_config(const char *path, struct edged_config *cfg, struct strbuf *errs)
@@ -64,8 +65,9 @@ static bool metrics_changed(const struct edged_config *old, const struct edged_c
 /* Makes the kernel match NEXT: every function prepares its maps beside the running ones,
  * then the data path and the maps are committed; a failure before the commit changes
  * nothing that runs. */
-static int apply(struct edged *e, const struct edged_config *next)
+static int apply(struct edged *e, const struct edged_config *next, struct strbuf *errs)
 {
+	const struct transit_config *transit = next->fn[FN_TRANSIT].enabled ? &next->transit : NULL;
 	const struct dos_config *dos = next->fn[FN_DOS].enabled ? &next->dos : NULL;
 	/* First: its check loads nf_conntrack, whose kfuncs the program then finds. */
 	int err = synproxy_prepare(&e->synproxy, next->instance, dos);
@@ -78,6 +80,8 @@ static int apply(struct edged *e, const struct edged_config *next)
 		err = lb_prepare(&e->lb, &e->dp, next->fn[FN_LB].enabled ? &next->lb : NULL);
 	if (!err)
 		err = dispatch_prepare(&e->dispatch, &e->dp, next);
+	if (!err)
+		err = transit_prepare(&e->transit, next->instance, transit, errs);
 	/* synproxy before the XDP side passes cookie ACKs to it; undone by abort. */
 	if (!err)
 		err = synproxy_commit(&e->synproxy);
@@ -88,9 +92,11 @@ static int apply(struct edged *e, const struct edged_config *next)
 		dos_abort(&e->dos);
 		dispatch_abort(&e->dispatch);
 		lb_abort(&e->lb);
+		transit_abort(&e->transit);
 		datapath_abort(&e->dp);
 		return err;
 	}
+	transit_commit(&e->transit);
 	dos_commit(&e->dos, &e->dp);
 	dispatch_commit(&e->dispatch, &e->dp, next);
 	lb_commit(&e->lb, &e->dp);
@@ -113,7 +119,7 @@ int edged_reload(struct edged *e, struct strbuf *errs)
 		goto out;
 	}
 	pthread_mutex_lock(&e->lock);
-	err = apply(e, next);
+	err = apply(e, next, errs);
 	if (!err) {
 		bool restart_metrics = metrics_changed(&e->cfg, next);
 
@@ -127,6 +133,7 @@ int edged_reload(struct edged *e, struct strbuf *errs)
 		next->dos = (struct dos_config){};
 		next->lb = (struct lb_config){};
 		next->dispatch = (struct dispatch_config){};
+		next->transit = (struct transit_config){};
 		e->generation++;
 		log_set_level(e->cfg.log_level);
 		if (restart_metrics)
@@ -148,6 +155,17 @@ out:
 		config_release(next);
 	free(next);
 	return err ? -1 : 0;
+}
+
+int edged_apply_transit(struct edged *e, struct strbuf *errs)
+{
+	const struct transit_config *tc = e->cfg.fn[FN_TRANSIT].enabled ? &e->cfg.transit : NULL;
+	int err = transit_prepare(&e->transit, e->cfg.instance, tc, errs);
+
+	if (err)
+		return -1;
+	transit_commit(&e->transit);
+	return 0;
 }
 
 static void handled_signals(sigset_t *mask)
@@ -243,6 +261,7 @@ int edged_serve(struct edged *e)
 	watch(efd, sfd);
 	watch(efd, tfd);
 	watch(efd, e->ctl_fd);
+	transit_health_attach(&e->transit, efd);
 
 	notify_systemd("READY=1");
 	pr_info("ready: instance '%s', %d uplink(s), control socket %s", e->cfg.instance,
@@ -261,6 +280,8 @@ int edged_serve(struct edged *e)
 			housekeeping(e, tfd);
 		else if (capture_owns_fd(e, got.data.fd))
 			capture_event(e, got.data.fd);
+		else if (transit_health_owns_fd(&e->transit, got.data.fd))
+			transit_health_event(e, got.data.fd);
 		else if (lb_health_owns_fd(e, got.data.fd))
 			lb_health_event(e, got.data.fd);
 		else
@@ -283,12 +304,20 @@ out:
 
 int edged_start(struct edged *e, const char *path)
 {
+	transit_init(&e->transit);
 	block_signals();
 	if (edged_load_config(path, &e->cfg, NULL))
 		return -1;
 	log_set_level(e->cfg.log_level);
 	e->started = time(NULL);
-	if (apply(e, &e->cfg))
+	struct strbuf errs = {};
+	int err;
+
+	err = apply(e, &e->cfg, &errs);
+	if (err && errs.buf)
+		pr_err("%s", errs.buf);
+	sb_free(&errs);
+	if (err)
 		return -1;
 	e->generation = 1;
 	record_reload(e, true, NULL);
@@ -302,6 +331,9 @@ void edged_stop(struct edged *e)
 	notify_systemd("STOPPING=1");
 	metrics_stop(e);
 	dispatch_state_close(&e->dispatch, e->teardown); /* before the pins go with the teardown */
+	if (e->teardown)
+		transit_teardown(&e->transit);
+	transit_close(&e->transit);
 	if (e->teardown) {
 		synproxy_teardown(&e->synproxy, e->cfg.instance);
 		datapath_teardown(&e->dp, e->cfg.instance);

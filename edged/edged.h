@@ -15,6 +15,7 @@
 #include "lb_maps.h"
 #include "strbuf.h"
 #include "synproxy.h"
+#include "transit.h"
 
 #define EDGED_VERSION "0.1.0"
 
@@ -30,7 +31,8 @@ struct edged {
 	struct synproxy_state synproxy; /* nftables synproxy behind the XDP SYN cookies */
 	struct dispatch_state dispatch;
 	struct lb_state lb;
-	unsigned long generation; /* applied configs since start: 1 after start */
+	struct transit_state transit; /* customer namespaces, firewalls, tunnel health */
+	unsigned long generation;     /* applied configs since start: 1 after start */
 	time_t started;
 	time_t last_reload;
 	bool last_reload_ok;
@@ -59,5 +61,10 @@ void edged_stop(struct edged *e);
 /* Reads the config file again and applies it if valid: the reload of SIGHUP and `edgectl
  * reload`. Errors (config or kernel) go to ERRS as text; returns 0 or -1. */
 int edged_reload(struct edged *e, struct strbuf *errs);
+
+/* Applies the running config's transit section again, with the runtime changes of `edgectl
+ * transit add|remove` (e->transit); the other functions are left alone. Errors go to ERRS;
+ * returns 0 or -1 and then nothing changed. */
+int edged_apply_transit(struct edged *e, struct strbuf *errs);
 
 #endif
