@@ -171,8 +171,7 @@ static const struct command {
         {"dos", dos_command, "DoS rules and lists: dos rules | dos block|allow add|del|list|flush"},
         {"dispatch", dispatch_command,
          "socket dispatch: dispatch bindings | dispatch services | dispatch register SERVICE"},
-        {"lb", lb_command,
-         "load balancer: lb list | lb servers | lb drain|undrain SERVER | lb weight SERVER N"},
+        {"lb", lb_command, "load balancer: lb list | lb servers | lb drain|undrain SERVER | lb weight SERVER N"},
         {"capture", NULL, "stream sampled packets as pcap (edgectl capture -w FILE)"},
 };
 
