@@ -16,6 +16,7 @@
 #include "log.h"
 #include "sockio.h"
 #include "stats.h"
+#include "transit_control.h"
 
 /* A client that connects and says nothing must not stall the daemon's loop for long. */
 #define CONTROL_IO_TIMEOUT_S 2
@@ -172,6 +173,9 @@ static const struct command {
         {"dispatch", dispatch_command,
          "socket dispatch: dispatch bindings | dispatch services | dispatch register SERVICE"},
         {"lb", lb_command, "load balancer: lb list | lb servers | lb drain|undrain SERVER | lb weight SERVER N"},
+        {"transit", transit_command,
+         "anycast GRE transit: transit customers | tunnels | rules CUSTOMER | add FILE | "
+         "remove CUSTOMER"},
         {"capture", NULL, "stream sampled packets as pcap (edgectl capture -w FILE)"},
 };
 

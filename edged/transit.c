@@ -293,6 +293,7 @@ int transit_prepare(struct transit_state *st, const char *instance, const struct
                     struct strbuf *errs)
 {
 	static const struct transit_config off = {0};
+	char why[256];
 	int err;
 
 	free_next(st);
@@ -309,6 +310,10 @@ int transit_prepare(struct transit_state *st, const char *instance, const struct
 		scan_existing(st);
 	st->next_enabled = tc != NULL;
 	err = effective(st, tc ? tc : &off, &st->next_cfg);
+	if (!err && transit_config_check(&st->next_cfg, why, sizeof(why))) {
+		sb_printf(errs, "transit: %s\n", why);
+		err = -EINVAL;
+	}
 	err = err ?: prepare_customers(st, errs);
 	if (err) {
 		if (err == -ENOMEM)

@@ -47,7 +47,7 @@ struct transit_tunnel_health {
 	double next_due;   /* CLOCK_MONOTONIC seconds */
 	double last_reply; /* or when checks started */
 	double changed_at;
-	uint64_t probes, replies;
+	uint64_t probes, replies, send_errors;
 	uint16_t seq;
 };
 
@@ -83,7 +83,6 @@ struct transit_state {
 	int icmp_fd;  /* raw ICMP: keepalives back */
 	int timer_fd;
 	int efd; /* the event loop's epoll, -1 until it runs */
-	uint64_t probe_errors;
 	/* Told when a tunnel goes up or down (the data path's tunnel choice); may be NULL. */
 	void (*health_changed)(void *ctx, const char *tunnel, bool up);
 	void *health_ctx;

@@ -924,3 +924,63 @@ void transit_rule_format(const struct transit_rule *r, char *buf, size_t len)
 	n += put_ports(buf + n, len > n ? len - n : 0, "src_port", r->sport_lo, r->sport_hi);
 	put_ports(buf + n, len > n ? len - n : 0, "dst_port", r->dport_lo, r->dport_hi);
 }
+
+/* ---- the same checks on a built config (runtime adds meet the file's customers) ---- */
+
+static int check_pair(const struct transit_customer_config *a,
+                      const struct transit_customer_config *b, char *err, size_t len)
+{
+	char x[PREFIX_STRLEN], y[PREFIX_STRLEN];
+
+	if (a != b && strcmp(a->name, b->name) == 0)
+		return snprintf(err, len, "two customers are named '%s'", a->name), -1;
+	for (int i = 0; a != b && i < a->n_prefixes; i++)
+		for (int j = 0; j < b->n_prefixes; j++)
+			if (prefixes_overlap(&a->prefixes[i], &b->prefixes[j]))
+				return snprintf(err, len,
+				                "prefix %s of '%s' overlaps %s of '%s': a packet "
+				                "must belong to one customer",
+				                prefix_format(&a->prefixes[i], x, sizeof(x)),
+				                a->name,
+				                prefix_format(&b->prefixes[j], y, sizeof(y)),
+				                b->name),
+				       -1;
+	for (int i = 0; i < a->n_tunnels; i++) {
+		for (int j = a == b ? i + 1 : 0; j < b->n_tunnels; j++) {
+			const struct transit_tunnel_config *t = &a->tunnels[i], *u = &b->tunnels[j];
+
+			if (strcmp(t->name, u->name) == 0)
+				return snprintf(err, len, "two tunnels are named '%s'", t->name),
+				       -1;
+			if (t->remote.s_addr == u->remote.s_addr &&
+			    t->endpoint.s_addr == u->endpoint.s_addr && t->has_key == u->has_key &&
+			    t->key == u->key)
+				return snprintf(err, len,
+				                "tunnels '%s' and '%s' have the same remote, "
+				                "endpoint "
+				                "and key: GRE could not tell them apart",
+				                t->name, u->name),
+				       -1;
+		}
+	}
+	return 0;
+}
+
+int transit_config_check(const struct transit_config *tc, char *err, size_t len)
+{
+	for (int i = 0; i < tc->n_customers; i++) {
+		const struct transit_customer_config *c = &tc->customers[i];
+
+		for (int k = 0; k < c->n_tunnels; k++)
+			if (!endpoint_listed(tc, c->tunnels[k].endpoint))
+				return snprintf(err, len,
+				                "tunnel '%s' uses an endpoint that is not in "
+				                "transit.endpoints",
+				                c->tunnels[k].name),
+				       -1;
+		for (int j = 0; j <= i; j++)
+			if (check_pair(c, &tc->customers[j], err, len))
+				return -1;
+	}
+	return 0;
+}

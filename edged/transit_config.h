@@ -186,6 +186,11 @@ void transit_customer_release(struct transit_customer_config *c);
 bool transit_customer_equal(const struct transit_customer_config *a,
                             const struct transit_customer_config *b);
 
+/* The whole-section checks of the parser (unique names, no overlapping prefixes, tunnels
+ * GRE can tell apart, listed endpoints) on a built config: a runtime add meets the file's
+ * customers here. Returns 0, or -1 with the reason in ERR. */
+int transit_config_check(const struct transit_config *tc, char *err, size_t len);
+
 /* The index of the customer named NAME, or -1. */
 int transit_config_find(const struct transit_config *tc, const char *name);
 

@@ -241,9 +241,11 @@ static void send_probe(struct transit_state *st, struct transit_tunnel_health *h
 	size_t len = transit_keepalive_build(buf, sizeof(buf), h->name, h->remote.s_addr,
 	                                     h->endpoint.s_addr, h->has_key, h->key, ++h->seq);
 
-	if (sendto(st->probe_fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
-		st->probe_errors++;
-	else
+	if (sendto(st->probe_fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		if (!h->send_errors++)
+			pr_warn("transit: tunnel '%s': sending a keepalive to %s: %s", h->name,
+			        inet_ntoa(h->remote), strerror(errno));
+	} else
 		h->probes++;
 }
 
