@@ -14,6 +14,7 @@
 #include "dos.bpf.h"
 #include "syncookie.bpf.h"
 #include "lb.bpf.h"
+#include "transit.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -177,7 +178,7 @@ static __always_inline int stage_dos(struct xdp_md *ctx, struct pkt *p)
 
 static __always_inline int stage_transit(struct xdp_md *ctx, struct pkt *p)
 {
-	return EDGE_CONTINUE;
+	return transit_stage(ctx, p);
 }
 
 static __always_inline int stage_lb(struct xdp_md *ctx, struct pkt *p)

@@ -78,7 +78,7 @@ struct transit_tunnel_key {
 	__u8 family;   /* 4 or 6: of the outer header */
 	__u8 key_mode; /* enum transit_key_mode */
 	__u16 pad;
-	__be32 key; /* 0 unless TRANSIT_KEY_SET */
+	__be32 key;      /* 0 unless TRANSIT_KEY_SET */
 	__u8 local[16];  /* our anycast endpoint */
 	__u8 remote[16]; /* the customer router */
 };
@@ -101,8 +101,8 @@ struct transit_customer {
 	__u32 host_ifindex; /* edged's side of the customer's veth: decap redirects there */
 	__u32 n_tunnels;
 	__u32 tunnels[TRANSIT_DP_CUSTOMER_TUNNELS]; /* ids, [0, n_tunnels) */
-	__u8 host_mac[6];                            /* source of redirected frames */
-	__u8 ns_mac[6];                              /* their destination: the namespace's side */
+	__u8 host_mac[6];                           /* source of redirected frames */
+	__u8 ns_mac[6];                             /* their destination: the namespace's side */
 };
 
 /* Prefix keys of the customers (LPM over customer id, then address): an address belongs to

@@ -74,9 +74,9 @@ struct transit_dp_customer {
 	int host_ifindex; /* edged's side of the veth, in edged's namespace */
 	uint8_t host_mac[6];
 	uint8_t ns_mac[6];
-	char netns[64];  /* the namespace's name (/run/netns/<netns>), for GRO on ns_ifindex; ""
-	                    when the test set it up itself */
-	int ns_ifindex;  /* the namespace side of the veth, inside the namespace */
+	char netns[64]; /* the namespace's name (/run/netns/<netns>), for GRO on ns_ifindex; ""
+	                   when the test set it up itself */
+	int ns_ifindex; /* the namespace side of the veth, inside the namespace */
 	const struct transit_dp_prefix *prefixes;
 	int n_prefixes;
 	const struct transit_dp_tunnel *tunnels;
@@ -101,7 +101,8 @@ struct transit_dp_tunnel_state {
 struct transit_dp_link {
 	char ifname[IFNAMSIZ];
 	int ifindex;
-	int fd; /* the tcx link */
+	int fd;      /* the tcx link; -1 with clsact */
+	bool clsact; /* attached as a cls_bpf filter (kernels without tcx) */
 };
 
 struct transit_dp_state {
