@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "synproxy.h"
+#include "transit_dp.h"
 #include "transit_health.h"
 
 /* Loads PATH; on errors writes them, one per line, to ERRS (or stderr) and returns -1. */
@@ -82,6 +83,10 @@ static int apply(struct edged *e, const struct edged_config *next, struct strbuf
 		err = dispatch_prepare(&e->dispatch, &e->dp, next);
 	if (!err)
 		err = transit_prepare(&e->transit, next->instance, transit, errs);
+	/* After transit_prepare: the data path needs the veths' ifindexes it made. */
+	if (!err)
+		err = transit_dp_prepare(&e->transit_dp, &e->dp, transit_next_config(&e->transit),
+		                         e->transit.next_rt);
 	/* synproxy before the XDP side passes cookie ACKs to it; undone by abort. */
 	if (!err)
 		err = synproxy_commit(&e->synproxy);
@@ -92,11 +97,15 @@ static int apply(struct edged *e, const struct edged_config *next, struct strbuf
 		dos_abort(&e->dos);
 		dispatch_abort(&e->dispatch);
 		lb_abort(&e->lb);
+		transit_dp_abort(&e->transit_dp); /* before the namespaces of its veths go */
 		transit_abort(&e->transit);
 		datapath_abort(&e->dp);
 		return err;
 	}
+	/* The data path's maps before the steering table sends customers' traffic to it. */
+	transit_dp_commit(&e->transit_dp, &e->dp);
 	transit_commit(&e->transit);
+	transit_health_push(&e->transit);
 	dos_commit(&e->dos, &e->dp);
 	dispatch_commit(&e->dispatch, &e->dp, next);
 	lb_commit(&e->lb, &e->dp);
@@ -164,7 +173,18 @@ int edged_apply_transit(struct edged *e, struct strbuf *errs)
 
 	if (err)
 		return -1;
+	err = transit_dp_prepare(&e->transit_dp, &e->dp, transit_next_config(&e->transit),
+	                         e->transit.next_rt);
+	if (err) {
+		sb_printf(errs,
+		          "transit: the data path refused the customers: %s (see edged's log)\n",
+		          strerror(-err));
+		transit_abort(&e->transit);
+		return -1;
+	}
+	transit_dp_commit(&e->transit_dp, &e->dp);
 	transit_commit(&e->transit);
+	transit_health_push(&e->transit);
 	return 0;
 }
 
@@ -302,9 +322,23 @@ out:
 	return err;
 }
 
+/* Tunnel health changes go to the data path's tunnel choice. */
+static void tunnel_health_changed(void *ctx, const char *tunnel, bool up)
+{
+	struct edged *e = ctx;
+	int err = transit_dp_set_tunnel_health(&e->transit_dp, &e->dp, tunnel, up);
+
+	if (err)
+		pr_warn("transit: tunnel '%s': telling the data path it is %s: %s", tunnel,
+		        up ? "up" : "down", strerror(-err));
+}
+
 int edged_start(struct edged *e, const char *path)
 {
 	transit_init(&e->transit);
+	transit_dp_init(&e->transit_dp);
+	e->transit.health_changed = tunnel_health_changed;
+	e->transit.health_ctx = e;
 	block_signals();
 	if (edged_load_config(path, &e->cfg, NULL))
 		return -1;
@@ -331,6 +365,7 @@ void edged_stop(struct edged *e)
 	notify_systemd("STOPPING=1");
 	metrics_stop(e);
 	dispatch_state_close(&e->dispatch, e->teardown); /* before the pins go with the teardown */
+	transit_dp_close(&e->transit_dp); /* its links are pinned: teardown unpins them */
 	if (e->teardown)
 		transit_teardown(&e->transit);
 	transit_close(&e->transit);

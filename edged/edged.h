@@ -15,7 +15,8 @@
 #include "lb_maps.h"
 #include "strbuf.h"
 #include "synproxy.h"
-#include "transit.h"
+#include "transit_customers.h"
+#include "transit_dp.h"
 
 #define EDGED_VERSION "0.1.0"
 
@@ -31,8 +32,9 @@ struct edged {
 	struct synproxy_state synproxy; /* nftables synproxy behind the XDP SYN cookies */
 	struct dispatch_state dispatch;
 	struct lb_state lb;
-	struct transit_state transit; /* customer namespaces, firewalls, tunnel health */
-	unsigned long generation;     /* applied configs since start: 1 after start */
+	struct transit_state transit;       /* customer namespaces, firewalls, tunnel health */
+	struct transit_dp_state transit_dp; /* GRE decap/encap maps and TC links */
+	unsigned long generation;           /* applied configs since start: 1 after start */
 	time_t started;
 	time_t last_reload;
 	bool last_reload_ok;

@@ -15,7 +15,7 @@
 #include "ctl_client.h"
 #include "edged.h"
 #include "log.h"
-#include "transit.h"
+#include "transit_customers.h"
 
 struct options {
 	const char *config;

@@ -18,7 +18,7 @@
 
 #include "edged.h"
 #include "log.h"
-#include "transit.h"
+#include "transit_customers.h"
 #include "transit_health.h"
 
 static double now_s(void)
@@ -212,6 +212,13 @@ void transit_health_sync(struct transit_state *st)
 		open_sockets(st);
 	else
 		transit_health_close(st);
+}
+
+void transit_health_push(struct transit_state *st)
+{
+	for (int i = 0; i < st->n_health; i++)
+		if (st->health[i].cfg.enabled && !st->health[i].up && st->health_changed)
+			st->health_changed(st->health_ctx, st->health[i].name, false);
 }
 
 void transit_health_attach(struct transit_state *st, int efd)

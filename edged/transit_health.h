@@ -35,6 +35,9 @@ struct edged;
  * same name; opens the sockets and timer when there are checks (transit_commit calls it). */
 void transit_health_sync(struct transit_state *st);
 void transit_health_close(struct transit_state *st);
+/* Tells health_changed every tunnel that is down: after an apply, the data path has taken
+ * the new config's tunnels as up. */
+void transit_health_push(struct transit_state *st);
 
 /* The event loop's part: the timer and the ICMP socket are in its epoll. */
 void transit_health_attach(struct transit_state *st, int efd);

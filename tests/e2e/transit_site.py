@@ -23,7 +23,7 @@ import socket
 import struct
 import sys
 
-from scapy.layers.inet import IP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import GRE
 
@@ -54,15 +54,32 @@ def decap(raw, args, log):
         return None
     inner = bytes(gre.payload)
     if gre.proto == 0x0800:
-        desc = IP(inner).summary()
+        pkt = IP(inner)
     elif gre.proto == 0x86DD:
-        desc = IPv6(inner).summary()
+        pkt = IPv6(inner)
     else:
         log.write(f"reject proto={gre.proto:#x}\n")
+        return None
+    desc = pkt.summary()
+    if not checksums_ok(pkt):
+        log.write(f"reject bad-inner-checksum {desc}\n")
         return None
     log.write(f"decap src={outer.src} dst={outer.dst} key={key} ttl={outer.ttl} "
               f"df={int(outer.flags.DF)} len={len(inner)} {desc}\n")
     return inner
+
+
+def checksums_ok(pkt):
+    """Whether the inner packet's IPv4 and transport checksums are what scapy computes."""
+    cls = pkt.__class__
+    for layer in ([IP] if cls is IP else []) + [TCP, UDP, ICMP]:
+        if layer not in pkt:
+            continue
+        rebuilt = cls(bytes(pkt))
+        del rebuilt[layer].chksum
+        if cls(bytes(rebuilt))[layer].chksum != pkt[layer].chksum:
+            return False
+    return True
 
 
 def encap(inner, args, log):

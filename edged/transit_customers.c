@@ -13,7 +13,7 @@
 
 #include "log.h"
 #include "netns.h"
-#include "transit.h"
+#include "transit_customers.h"
 #include "transit_health.h"
 #include "transit_nft.h"
 #include "transit_ns.h"

@@ -18,8 +18,8 @@
  * routes stay as they are); the steering table of edged's namespace is replaced whole, in
  * one transaction, so their packets see the old table or the new one, never a gap.
  */
-#ifndef EDGED_TRANSIT_H
-#define EDGED_TRANSIT_H
+#ifndef EDGED_TRANSIT_CUSTOMERS_H
+#define EDGED_TRANSIT_CUSTOMERS_H
 
 #include <stdbool.h>
 #include <stdint.h>
