@@ -138,6 +138,10 @@ test_through_gre() {
 	check "siteA encapsulated hostA's answers toward the endpoint" \
 		grep -qE 'encap dst=192.0.2.100 key=42 .*203.0.113.10' "$E2E_DIR/siteA.log"
 	check "siteA rejected nothing edged sent" sh -c "! grep -q reject $E2E_DIR/siteA.log"
+	check "edgectl transit tunnels counts acme-1's packets both ways" \
+		test "$(json_get "$(ctl -j transit tunnels)" "min([(t['in_packets'], t['out_packets']) for t in j['tunnels'] if t['name']=='acme-1'][0])")" -gt 0
+	check "metrics: per-customer packets toward the site" \
+		sh -c "nsenter --net=/run/netns/$(ns edge) curl -s http://127.0.0.1:$PORT/metrics | grep -qE 'edged_transit_packets_total\\{customer=\"globex\",direction=\"out\"\\} [1-9]'"
 }
 
 test_firewall() {
