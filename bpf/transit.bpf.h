@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * The transit stage of the XDP edge program: GRE decapsulation on the anycast endpoints
- * (issue 8; bpf/transit.h has the whole path).
+ * (issue 8; bpf/transit_gre.h has the whole path).
  *
  * GRE whose outer destination is not an endpoint is not ours: the stage lets it continue
  * untouched. GRE to an endpoint is either decapsulated and redirected into its customer's
@@ -26,7 +26,7 @@
 #include "defs.h"
 #include "edge.h"
 #include "parse.h"
-#include "transit.h"
+#include "transit_gre.h"
 #include "transit_maps.bpf.h"
 
 #define TRANSIT_MAX_INNER_OFF 511

@@ -23,7 +23,7 @@
  */
 #include "defs.h"
 #include "edge.h"
-#include "transit.h"
+#include "transit_gre.h"
 #include "transit_maps.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The maps of anycast GRE transit (bpf/transit.h), declared once for both programs that use
+ * The maps of anycast GRE transit (bpf/transit_gre.h), declared once for both programs that use
  * them: the XDP edge program (decap stage) owns and pins them; the TC encap program
  * (transit_encap.bpf.c) is loaded with the same maps handed over by fd (edged/transit_dp.c,
  * tests/bpf/test_transit.c), so both read and count into one set.
@@ -9,7 +9,7 @@
 #define EDGED_BPF_TRANSIT_MAPS_BPF_H
 
 #include "defs.h"
-#include "transit.h"
+#include "transit_gre.h"
 
 /* Our anycast GRE endpoints: GRE to any other address is not ours. Written by edged. */
 struct {

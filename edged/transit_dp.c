@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Maps of anycast GRE transit (bpf/transit.h) as edged fills them, and the TC encap program's
+ * Maps of anycast GRE transit (bpf/transit_gre.h) as edged fills them, and the TC encap program's
  * attachments:
  *
  *   transit_endpoints       {family, address} -> index       the anycast endpoints

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The data path of anycast GRE transit (issue 8): fills the maps of bpf/transit.h that the
+ * The data path of anycast GRE transit (issue 8): fills the maps of bpf/transit_gre.h that the
  * XDP decap stage and the TC encap program read, and attaches the TC program to edged's side
  * of every customer veth (tcx, pinned as link_tc_transit_<ifname>). The namespaces, veths,
  * addresses, routes, marks and firewalls are transit_ns.c's; this module is told what exists.
  *
- * Packet paths (bpf/transit.h has the details):
+ * Packet paths (bpf/transit_gre.h has the details):
  *   site -> internet: GRE to an endpoint -> XDP on the uplink validates and strips it and
  *     redirects the inner packet into the customer's veth (XDP_REDIRECT, host side), which
  *     delivers it to the namespace side: the customer's firewall, then the namespace's
@@ -41,7 +41,7 @@
 #include <net/if.h>
 
 #include "datapath.h"
-#include "transit.h"
+#include "transit_gre.h"
 
 struct transit_config;      /* edged/transit_config.h */
 struct transit_customer_rt; /* edged/transit_config.h: what transit_ns.c made */

@@ -39,7 +39,7 @@
 #include <bpf/bpf.h>
 
 #include "harness.h"
-#include "transit.h"
+#include "transit_gre.h"
 #include "edge.skel.h"
 #include "transit_encap.skel.h"
 #include "datapath.h"

@@ -15,8 +15,8 @@
  *     sent to the uplink the FIB picks. Too big: ICMP back to the sender. TCP SYNs have their
  *     MSS clamped in both directions.
  */
-#ifndef EDGED_BPF_TRANSIT_H
-#define EDGED_BPF_TRANSIT_H
+#ifndef EDGED_BPF_TRANSIT_GRE_H
+#define EDGED_BPF_TRANSIT_GRE_H
 
 #include "edge.h"
 
