@@ -51,8 +51,10 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 	          (long long)e->last_reload);
 	help(sb, "edged_uplink_attached", "gauge", "1 if the XDP edge program is attached.");
 	for (int i = 0; i < e->dp.n_uplinks; i++)
-		sb_printf(sb, "edged_uplink_attached{iface=\"%s\",xdp_mode=\"%s\"} %d\n",
-		          e->dp.uplinks[i].name, config_xdp_mode_name(e->dp.uplinks[i].mode),
+		sb_printf(sb,
+		          "edged_uplink_attached{iface=\"%s\",driver=\"%s\",xdp_mode=\"%s\"} %d\n",
+		          e->dp.uplinks[i].name, e->dp.uplinks[i].driver,
+		          config_xdp_mode_name(e->dp.uplinks[i].mode),
 		          e->dp.uplinks[i].link_fd >= 0);
 	help(sb, "edged_xdp_packets_total", "counter",
 	     "Packets by uplink and by the XDP stage that decided their verdict.");
