@@ -5,6 +5,7 @@
 
 #include "lb_control.h"
 #include "dispatch_control.h"
+#include "egress_control.h"
 #include "transit_control.h"
 #include "log.h"
 #include "metrics.h"
@@ -66,6 +67,7 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 		dos_metrics_render(&e->dos, &e->dp, &e->cfg.dos, sb);
 	dispatch_metrics_render(e, sb);
 	lb_metrics_render(e, sb);
+	egress_metrics_render(e, sb);
 	transit_metrics_render(e, sb);
 }
 
