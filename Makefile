@@ -48,7 +48,7 @@ BPF_HDRS := $(wildcard bpf/*.h)
 LIB_SRCS := $(filter-out edged/main.c edged/edgectl.c,$(wildcard edged/*.c))
 LIB_OBJS := $(patsubst edged/%.c,$(OUT)/obj/%.o,$(LIB_SRCS))
 # edgectl is a thin client: it reads configs (for -c) and speaks the control protocol.
-CTL_OBJS := $(patsubst %,$(OUT)/obj/%.o,edgectl config dos_config syncookie_config lb_config maglev dispatch_config dispatch_compile transit_config addr log strbuf ctl_client sockio)
+CTL_OBJS := $(patsubst %,$(OUT)/obj/%.o,edgectl config dos_config syncookie_config lb_config maglev dispatch_config dispatch_compile egress_config port_range wg_key transit_config addr log strbuf ctl_client sockio)
 EDGED_HDRS := $(wildcard edged/*.h) $(BPF_HDRS)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

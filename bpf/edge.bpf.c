@@ -84,7 +84,7 @@ static __always_inline int verdict_action(int verdict)
 }
 
 static __always_inline bool capture_wanted(const struct edge_capture_cfg *cfg, int stage,
-					   int verdict, __u32 rule_id)
+                                           int verdict, __u32 rule_id)
 {
 	__u32 zero = 0, *seq;
 
@@ -171,9 +171,10 @@ static __always_inline int finish(struct xdp_md *ctx, const struct pkt *p, int s
  */
 static __always_inline int stage_dos(struct xdp_md *ctx, struct pkt *p)
 {
-	int v = dos_stage(ctx, p);
+	__u32 active = dos_active_word(); /* once: one generation of maps for the packet */
+	int v = dos_stage(ctx, p, active);
 
-	return v != EDGE_CONTINUE ? v : syncookie_stage(ctx, p);
+	return v != EDGE_CONTINUE ? v : syncookie_stage(ctx, p, active);
 }
 
 static __always_inline int stage_transit(struct xdp_md *ctx, struct pkt *p)
@@ -191,7 +192,7 @@ int xdp_edge(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct pkt p = { .rule_id = EDGE_RULE_NONE };
+	struct pkt p = {.rule_id = EDGE_RULE_NONE};
 	int v;
 
 	switch (parse_packet(&p, data, data_end, bpf_xdp_get_buff_len(ctx))) {

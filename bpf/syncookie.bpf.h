@@ -750,14 +750,15 @@ static __always_inline int sc_ack(struct xdp_md *ctx, struct pkt *p)
  * Global, as dos_stage_run(): the verifier checks it once on its own rather than for every
  * state the parser's paths reach it with. P is never NULL; the check is for the verifier.
  */
-__noinline int syncookie_stage_run(struct xdp_md *ctx, struct pkt *p)
+__noinline int syncookie_stage_run(struct xdp_md *ctx, struct pkt *p, __u32 active)
 {
 	const struct dos_dest_policy *pol;
 	__u8 kind;
 
 	if (!p)
 		return EDGE_CONTINUE;
-	pol = dos_dest_lookup(p); /* the DoS stage's tries: edged fills them */
+	/* the DoS stage's tries, of the generation the DoS stage used: edged fills them */
+	pol = dos_dest_lookup(p, dos_active_gen(active));
 	if (!pol || !pol->syn_cookies || !sc_port_protected(pol, bpf_ntohs(p->dport)))
 		return EDGE_CONTINUE;
 	kind = p->tcp_flags & SC_FLAGS_KIND;
@@ -772,18 +773,21 @@ __noinline int syncookie_stage_run(struct xdp_md *ctx, struct pkt *p)
 	return EDGE_VERDICT_DROP;
 }
 
-static __always_inline int syncookie_stage(struct xdp_md *ctx, struct pkt *p)
+/* ACTIVE: the packet's dos_active word; without SYN-cookie destinations in it, nothing to do. */
+static __always_inline int syncookie_stage(struct xdp_md *ctx, struct pkt *p, __u32 active)
 {
 	__u8 kind = p->tcp_flags & SC_FLAGS_KIND;
 	int v;
 
+	if (!(active & DOS_HAS_SYN_COOKIES))
+		return EDGE_CONTINUE;
 	/* Only unfragmented TCP SYNs (with or without RST or FIN) and ACKs are ours; the rest
 	 * skips the call. Fragments go to the stack, which reassembles them before nft synproxy
 	 * sees them. */
 	if (p->l4_proto != IPPROTO_TCP || p->frag || kind == (TCP_FLAG_SYN | TCP_FLAG_ACK) ||
 	    (!(kind & TCP_FLAG_SYN) && kind != TCP_FLAG_ACK))
 		return EDGE_CONTINUE;
-	v = syncookie_stage_run(ctx, p);
+	v = syncookie_stage_run(ctx, p, active);
 	if (v != EDGE_VERDICT_TX && v != EDGE_VERDICT_PASS && v != EDGE_VERDICT_DROP)
 		return EDGE_CONTINUE;
 	/* The caller indexes counters with the verdict, and a global function's result is any

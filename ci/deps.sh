@@ -11,7 +11,7 @@ packages=(
 	# tests and lab
 	iproute2 iputils-ping nftables ethtool tcpdump tshark python3-scapy python3-yaml
 	bird2 iperf3 tcpreplay netcat-openbsd curl xdp-tools
-	wireguard-go wireguard-tools
+	wireguard-go wireguard-tools conntrack
 	# QEMU tier: the guest kernel is fetched with apt-get download (xz unpacks it), the
 	# initramfs is busybox-static
 	qemu-system-x86 busybox-static xz-utils

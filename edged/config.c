@@ -718,10 +718,14 @@ static const struct key_handler function_keys[] = {
  * `enabled` too); the others accept only `enabled` so far. */
 static void (*const section_parsers[FN_COUNT])(struct parser *p, yaml_node_t *v,
                                                const char *path) = {
-        [FN_DOS] = dos_config_parse,
-        [FN_LB] = lb_config_parse,
-        [FN_DISPATCH] = dispatch_config_parse,
+        [FN_DOS] = dos_config_parse,           [FN_LB] = lb_config_parse,
+        [FN_DISPATCH] = dispatch_config_parse, [FN_EGRESS] = egress_config_parse,
         [FN_TRANSIT] = transit_config_parse,
+};
+
+/* Sections that cannot be on without settings: what a bare `egress:` is missing. */
+static const char *const section_needs[FN_COUNT] = {
+        [FN_EGRESS] = "interface, private_key_file, address and snat (docs/config.md)",
 };
 
 /* The section's presence turns the function on: `dos:`, `dos: {}` or `dos: {enabled: true}`. */
@@ -736,7 +740,10 @@ static void on_function(struct parser *p, yaml_node_t *v, const char *path, void
 	if (!fc)
 		return; /* not reached: the table and function_names list the same names */
 	fc->enabled = true;
-	if (v->type == YAML_MAPPING_NODE && section_parsers[fc - cfg->fn])
+	if (cfg_is_null(v) && section_needs[fc - cfg->fn])
+		cfg_err_at(p, v->start_mark, path, "%s has required settings: %s", path,
+		           section_needs[fc - cfg->fn]);
+	else if (v->type == YAML_MAPPING_NODE && section_parsers[fc - cfg->fn])
 		section_parsers[fc - cfg->fn](p, v, path);
 	else if (v->type == YAML_MAPPING_NODE)
 		CFG_WALK(p, v, path, function_keys, fc);
@@ -862,6 +869,7 @@ void config_release(struct edged_config *cfg)
 	dos_config_release(&cfg->dos);
 	lb_config_release(&cfg->lb);
 	dispatch_config_release(&cfg->dispatch);
+	egress_config_release(&cfg->egress);
 	transit_config_release(&cfg->transit);
 }
 

@@ -13,6 +13,7 @@
 
 #include "dispatch_config.h"
 #include "dos_config.h"
+#include "egress_config.h"
 #include "lb_config.h"
 #include "log.h"
 #include "transit_config.h"
@@ -69,6 +70,7 @@ struct edged_config {
 	struct dos_config dos;
 	struct lb_config lb;
 	struct dispatch_config dispatch;
+	struct egress_config egress;
 	struct transit_config transit;
 };
 

@@ -12,6 +12,7 @@
 #include "control.h"
 #include "dispatch_control.h"
 #include "dos_control.h"
+#include "egress_control.h"
 #include "lb_control.h"
 #include "log.h"
 #include "sockio.h"
@@ -172,7 +173,10 @@ static const struct command {
         {"dos", dos_command, "DoS rules and lists: dos rules | dos block|allow add|del|list|flush"},
         {"dispatch", dispatch_command,
          "socket dispatch: dispatch bindings | dispatch services | dispatch register SERVICE"},
-        {"lb", lb_command, "load balancer: lb list | lb servers | lb drain|undrain SERVER | lb weight SERVER N"},
+        {"lb", lb_command,
+         "load balancer: lb list | lb servers | lb drain|undrain SERVER | lb weight SERVER N"},
+        {"egress", egress_command,
+         "VPN egress: egress peers | egress addresses | egress peer add|del"},
         {"transit", transit_command,
          "anycast GRE transit: transit customers | tunnels | rules CUSTOMER | add FILE | "
          "remove CUSTOMER"},

@@ -82,6 +82,8 @@ static int apply(struct edged *e, const struct edged_config *next, struct strbuf
 	if (!err)
 		err = dispatch_prepare(&e->dispatch, &e->dp, next);
 	if (!err)
+		err = egress_prepare(&e->egress, next);
+	if (!err)
 		err = transit_prepare(&e->transit, next->instance, transit, errs);
 	/* After transit_prepare: the data path needs the veths' ifindexes it made. */
 	if (!err)
@@ -97,6 +99,7 @@ static int apply(struct edged *e, const struct edged_config *next, struct strbuf
 		dos_abort(&e->dos);
 		dispatch_abort(&e->dispatch);
 		lb_abort(&e->lb);
+		egress_abort(&e->egress);
 		transit_dp_abort(&e->transit_dp); /* before the namespaces of its veths go */
 		transit_abort(&e->transit);
 		datapath_abort(&e->dp);
@@ -109,6 +112,7 @@ static int apply(struct edged *e, const struct edged_config *next, struct strbuf
 	dos_commit(&e->dos, &e->dp);
 	dispatch_commit(&e->dispatch, &e->dp, next);
 	lb_commit(&e->lb, &e->dp);
+	egress_commit(&e->egress, next);
 	return 0;
 }
 
@@ -142,6 +146,7 @@ int edged_reload(struct edged *e, struct strbuf *errs)
 		next->dos = (struct dos_config){};
 		next->lb = (struct lb_config){};
 		next->dispatch = (struct dispatch_config){};
+		next->egress = (struct egress_config){};
 		next->transit = (struct transit_config){};
 		e->generation++;
 		log_set_level(e->cfg.log_level);
@@ -254,6 +259,9 @@ static void housekeeping(struct edged *e, int tfd)
 		return;
 	capture_tick(e);
 	lb_health_tick(e);
+	pthread_mutex_lock(&e->lock);
+	egress_tick(&e->egress);
+	pthread_mutex_unlock(&e->lock);
 	if (e->cfg.fn[FN_DOS].enabled) {
 		pthread_mutex_lock(&e->lock);
 		dos_sweep(&e->dos, &e->dp);
@@ -370,6 +378,7 @@ void edged_stop(struct edged *e)
 		transit_teardown(&e->transit);
 	transit_close(&e->transit);
 	if (e->teardown) {
+		egress_teardown(&e->egress);
 		synproxy_teardown(&e->synproxy, e->cfg.instance);
 		datapath_teardown(&e->dp, e->cfg.instance);
 	} else {
@@ -378,6 +387,7 @@ void edged_stop(struct edged *e)
 	synproxy_close(&e->synproxy);
 	dos_state_close(&e->dos);
 	lb_state_close(&e->lb);
+	egress_close(&e->egress);
 	/* Last: `edged --teardown` waits for the socket to go as the sign that all is done. */
 	control_close(e);
 	config_release(&e->cfg);

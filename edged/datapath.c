@@ -561,9 +561,11 @@ int datapath_commit(struct datapath *dp, const struct edged_config *cfg)
 	drop_stale_links(dp, cfg, skel);
 	for (int i = 0; i < cfg->n_uplinks; i++) {
 		dp->uplinks[i] = plan[i].u;
+		nic_driver(plan[i].u.name, dp->uplinks[i].driver, sizeof(dp->uplinks[i].driver));
 		if (plan[i].is_new)
-			pr_info("uplink %s (ifindex %d): %s in %s mode, link id %u", plan[i].u.name,
-			        plan[i].u.ifindex, plan[i].u.adopted ? "adopted" : "attached",
+			pr_info("uplink %s (ifindex %d, driver %s): %s in %s mode, link id %u",
+			        plan[i].u.name, plan[i].u.ifindex, dp->uplinks[i].driver,
+			        plan[i].u.adopted ? "adopted" : "attached",
 			        config_xdp_mode_name(plan[i].u.mode), plan[i].u.link_id);
 	}
 	dp->n_uplinks = cfg->n_uplinks;

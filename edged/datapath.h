@@ -11,6 +11,7 @@
 #include <linux/limits.h>
 
 #include "config.h"
+#include "nic.h"
 #include "edge.h"
 
 #define DATAPATH_PIN_ROOT "/sys/fs/bpf/edged"
@@ -21,6 +22,7 @@ struct datapath_uplink {
 	char name[IFNAMSIZ];
 	int ifindex;
 	enum xdp_mode mode;
+	char driver[NIC_DRIVER_MAX]; /* the NIC driver (nic.h): what the mode means in practice */
 	int link_fd;
 	__u32 link_id;
 	__u32 slot;   /* counter slot in uplink_stats, 1..EDGE_MAX_UPLINKS */

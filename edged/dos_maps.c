@@ -2,10 +2,16 @@
 /*
  * Maps of the DoS stage (bpf/dos.h, bpf/dos.bpf.h) as edged fills them:
  *
- *   dos_lists_v4/v6[ALLOW|BLOCK] -> LPM trie    config prefixes + files + runtime entries
- *   dos_rules[0]                 -> array       the rule set, DOS_ACT_END after the last
- *   dos_dest_v4/v6[0]            -> LPM trie    per-destination ceilings
- *   dos_rule_names (edged's own, pinned)        rule id -> name, so ids survive restarts
+ *   dos_exact_v4/v6[gen, ALLOW|BLOCK] -> hash  the lists' exact addresses (/32, /128)
+ *   dos_lists_v4/v6[gen, ALLOW|BLOCK] -> trie  their other prefixes (config, files, runtime)
+ *   dos_rules[gen]                    -> array the rule set, DOS_ACT_END after the last
+ *   dos_dest_v4/v6[gen]               -> trie  per-destination ceilings and SYN cookies
+ *   dos_active                                 the live generation + what it holds
+ *   dos_rule_names (edged's own, pinned)       rule id -> name, so ids survive restarts
+ *
+ * A reload fills the generation not in use and flips dos_active (bpf/dos.h); the old
+ * generation's maps are released a second later by the sweeper, when no packet can still
+ * be using them.
  *
  * Outer maps are found by name in the loaded object, not through the skeleton, so that this
  * file depends on the contract in bpf/dos.h only.
@@ -28,6 +34,7 @@
 #define DOS_PIN_NAMES "dos_rule_names"
 
 static const char *const lists_map[DOS_NFAMILIES] = {"dos_lists_v4", "dos_lists_v6"};
+static const char *const exact_map[DOS_NFAMILIES] = {"dos_exact_v4", "dos_exact_v6"};
 static const char *const dest_map[DOS_NFAMILIES] = {"dos_dest_v4", "dos_dest_v6"};
 static const char *const list_names[DOS_NLISTS] = {
         [DOS_LIST_ALLOW] = "allow", [DOS_LIST_BLOCK] = "block"};
@@ -41,6 +48,12 @@ struct lpm_key {
 	__u32 prefixlen;
 	__u8 addr[16];
 };
+
+/* A generation's old inner maps outlive the flip by this much before the sweeper releases
+ * them: far longer than any packet that read the old dos_active can still take. */
+#define DOS_STALE_NS 1000000000ULL
+/* Entries per bpf_map_update_batch call while a list loads. */
+#define DOS_LOAD_BATCH 8192
 
 const char *dos_list_name(enum dos_list list)
 {
@@ -58,6 +71,65 @@ static __u64 now_boot_ns(void)
 static __u32 key_size(int fam)
 {
 	return fam == DOS_V4 ? sizeof(struct dos_lpm_v4) : sizeof(struct dos_lpm_v6);
+}
+
+static __u32 addr_bits(int fam)
+{
+	return fam == DOS_V4 ? 32 : 128;
+}
+
+static __u32 addr_size(int fam)
+{
+	return fam == DOS_V4 ? 4 : 16;
+}
+
+/* Whether K is an exact address: those go to the list's hash when it has one. */
+static bool key_exact(int fam, const struct lpm_key *k)
+{
+	return k->prefixlen == addr_bits(fam);
+}
+
+/* The key of K in MAP_FD's layout: the hash takes the bare address, the trie all of K. */
+static const void *key_in(bool hash, const struct lpm_key *k)
+{
+	return hash ? (const void *)k->addr : (const void *)k;
+}
+
+/* The live dos_active word; 0 (generation 0, nothing) before the first commit. */
+static __u32 active_read(const struct datapath *dp)
+{
+	int fd = datapath_map_fd(dp, "dos_active");
+	__u32 zero = 0, w = 0;
+
+	if (fd >= 0)
+		bpf_map_lookup_elem(fd, &zero, &w);
+	return w;
+}
+
+static int active_write(const struct datapath *dp, __u32 w)
+{
+	int fd = datapath_map_fd(dp, "dos_active");
+	__u32 zero = 0;
+
+	if (fd < 0 || bpf_map_update_elem(fd, &zero, &w, BPF_ANY)) {
+		pr_err("Couldn't write dos_active: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Sets BITS in the live dos_active word (a runtime entry in a list that had none). */
+static void active_set(const struct datapath *dp, __u32 bits)
+{
+	__u32 w = active_read(dp);
+
+	if ((w & bits) != bits)
+		active_write(dp, w | bits);
+}
+
+static __u32 live_gen(const struct datapath *dp)
+{
+	return dos_active_gen(active_read(dp));
 }
 
 static int family_of(const struct prefix *p)
@@ -91,6 +163,18 @@ static int live_inner(const struct datapath *dp, const char *outer, __u32 slot)
 	return bpf_map_get_fd_by_id(id);
 }
 
+static int create_exact(int fam, __u32 max_entries)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "dos_exact", addr_size(fam),
+	                        sizeof(struct dos_list_entry), max_entries, &opts);
+
+	if (fd < 0)
+		pr_err("Couldn't create a %u-entry dos_exact map: %s", max_entries,
+		       strerror(errno));
+	return fd;
+}
+
 static int create_lpm(int fam, __u32 value_size, __u32 max_entries, const char *name)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
@@ -104,33 +188,140 @@ static int create_lpm(int fam, __u32 value_size, __u32 max_entries, const char *
 
 /* ---- lists ---- */
 
-struct list_fill {
-	int fds[DOS_NFAMILIES];
-	long *count; /* [DOS_NFAMILIES] */
+/* A list's entries of one family, collected before the maps are made, so that the hash is
+ * sized for its exact addresses and both maps load in batches. */
+struct entry_vec {
+	struct lpm_key *keys;
+	struct dos_list_entry *vals;
+	size_t n, cap;
 };
 
-/* Adds or refreshes P; COUNT counts the entries of the list, so only new ones add to it. */
-static int list_insert(int fd, const struct prefix *p, const struct dos_list_entry *e, long *count)
-{
-	struct lpm_key k;
+struct list_fill {
+	struct entry_vec v[DOS_NFAMILIES];
+};
 
-	key_of(p, &k);
-	if (bpf_map_update_elem(fd, &k, e, BPF_NOEXIST) == 0) {
+static int vec_push(struct entry_vec *v, const struct lpm_key *k, const struct dos_list_entry *e)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? 2 * v->cap : 1024;
+		struct lpm_key *keys = realloc(v->keys, cap * sizeof(*keys));
+		struct dos_list_entry *vals;
+
+		if (!keys)
+			return -ENOMEM;
+		v->keys = keys;
+		vals = realloc(v->vals, cap * sizeof(*vals));
+		if (!vals)
+			return -ENOMEM;
+		v->vals = vals;
+		v->cap = cap;
+	}
+	v->keys[v->n] = *k;
+	v->vals[v->n++] = *e;
+	return 0;
+}
+
+static void vec_free(struct entry_vec *v)
+{
+	free(v->keys);
+	free(v->vals);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Adds or refreshes one entry in MAP_FD (HASH: the exact-address layout); COUNT counts the
+ * entries of the list, so only new ones add to it. */
+static int map_insert(int fd, bool hash, const struct lpm_key *k, const struct dos_list_entry *e,
+                      long *count)
+{
+	if (bpf_map_update_elem(fd, key_in(hash, k), e, BPF_NOEXIST) == 0) {
 		(*count)++;
 		return 0;
 	}
 	if (errno == EEXIST)
-		return bpf_map_update_elem(fd, &k, e, BPF_ANY) ? -errno : 0;
+		return bpf_map_update_elem(fd, key_in(hash, k), e, BPF_ANY) ? -errno : 0;
 	return -errno;
+}
+
+/* By key, then push order (the struct's idx right after the key: no padding between). */
+static int tagged_cmp(const void *a, const void *b)
+{
+	int c = memcmp(a, b, sizeof(struct lpm_key));
+	__u32 x = *(const __u32 *)((const char *)a + sizeof(struct lpm_key));
+	__u32 y = *(const __u32 *)((const char *)b + sizeof(struct lpm_key));
+
+	return c ? c : (x > y) - (x < y);
+}
+
+/* Sorts V by key and keeps, of equal keys, the last pushed (a runtime entry carried over
+ * wins over the config's, as a later update would). Then each key is loaded once, and V->n
+ * is the list's size. qsort is not stable: the push order is part of the sort key. */
+static int vec_dedup(struct entry_vec *v)
+{
+	struct tagged {
+		struct lpm_key k;
+		__u32 idx;
+	} *t = calloc(v->n ? v->n : 1, sizeof(*t));
+	struct dos_list_entry *vals = calloc(v->n ? v->n : 1, sizeof(*vals));
+	size_t out = 0;
+
+	if (!t || !vals) {
+		free(t);
+		free(vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		t[i].k = v->keys[i];
+		t[i].idx = i;
+	}
+	qsort(t, v->n, sizeof(*t), tagged_cmp);
+	for (size_t i = 0; i < v->n; i++) {
+		if (i + 1 < v->n && !memcmp(&t[i].k, &t[i + 1].k, sizeof(t[i].k)))
+			continue; /* a later entry of the same key follows */
+		vals[out] = v->vals[t[i].idx];
+		v->keys[out++] = t[i].k; /* out <= i: t holds its own copy of every key */
+	}
+	free(t);
+	free(v->vals);
+	v->vals = vals;
+	v->n = out;
+	return 0;
+}
+
+/* Loads N entries (distinct keys) into MAP_FD with bpf_map_update_batch: one syscall per
+ * DOS_LOAD_BATCH entries instead of one each. A batch the kernel refuses (a kernel without
+ * batches for the map type) goes in one entry at a time. */
+static int map_load(int fd, bool hash, int fam, const struct lpm_key *keys,
+                    const struct dos_list_entry *vals, size_t n)
+{
+	size_t ks = hash ? addr_size(fam) : key_size(fam);
+	unsigned char *buf = malloc(DOS_LOAD_BATCH * ks);
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (size_t done = 0; done < n && !err;) {
+		__u32 chunk = n - done > DOS_LOAD_BATCH ? DOS_LOAD_BATCH : n - done, cnt = chunk;
+
+		for (__u32 i = 0; i < chunk; i++)
+			memcpy(buf + i * ks, key_in(hash, &keys[done + i]), ks);
+		if (bpf_map_update_batch(fd, buf, vals + done, &cnt, NULL))
+			for (__u32 i = 0; i < chunk && !err; i++)
+				if (bpf_map_update_elem(fd, buf + i * ks, &vals[done + i], BPF_ANY))
+					err = -errno;
+		done += chunk;
+	}
+	free(buf);
+	return err;
 }
 
 static int fill_from_file(const struct prefix *p, void *arg)
 {
 	struct list_fill *lf = arg;
 	struct dos_list_entry e = {};
-	int fam = family_of(p);
+	struct lpm_key k;
 
-	return list_insert(lf->fds[fam], p, &e, &lf->count[fam]);
+	key_of(p, &k);
+	return vec_push(&lf->v[family_of(p)], &k, &e);
 }
 
 /* Remembers the earliest expiry among TTL entries, so the sweeper walks the lists only when
@@ -141,69 +332,125 @@ static void note_expiry(struct dos_state *st, __u64 expires_ns)
 		st->next_expiry_ns = expires_ns;
 }
 
-/* Carries the runtime entries of the live list over into the new one: a reload rebuilds
- * what the config states, not what an operator added by hand. Expired ones stay behind. */
-static void carry_runtime(struct dos_state *st, struct datapath *dp, int fam, enum dos_list list,
-                          int new_fd, long *count)
+/* The runtime entries of one live map (hash or trie), pushed onto V. */
+static void carry_map(struct dos_state *st, int fd, bool hash, int fam, struct entry_vec *v,
+                      __u64 now)
 {
-	int fd = live_inner(dp, lists_map[fam], list);
-	struct lpm_key k, next, *prev = NULL;
-	__u64 now = now_boot_ns();
+	struct lpm_key k = {}, next = {};
+	void *prev = NULL;
 
-	if (fd < 0)
-		return;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+	while (bpf_map_get_next_key(fd, prev, (void *)key_in(hash, &next)) == 0) {
 		struct dos_list_entry e;
 
 		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(fd, &k, &e) || !(e.flags & DOS_ENTRY_RUNTIME))
+		if (hash)
+			k.prefixlen = addr_bits(fam);
+		prev = (void *)key_in(hash, &k);
+		if (bpf_map_lookup_elem(fd, prev, &e) || !(e.flags & DOS_ENTRY_RUNTIME))
 			continue;
 		if (e.expires_ns && e.expires_ns <= now)
 			continue;
-		if (bpf_map_update_elem(new_fd, &k, &e, BPF_ANY) == 0)
-			count[fam]++;
-		note_expiry(st, e.expires_ns);
+		if (vec_push(v, &k, &e) == 0)
+			note_expiry(st, e.expires_ns);
 	}
-	close(fd);
+}
+
+/* Carries the runtime entries of the live list over into the new one: a reload rebuilds
+ * what the config states, not what an operator added by hand. Expired ones stay behind. */
+static void carry_runtime(struct dos_state *st, struct datapath *dp, int fam, enum dos_list list,
+                          struct entry_vec *v)
+{
+	__u32 slot = DOS_LIST_SLOT(live_gen(dp), list);
+	__u64 now = now_boot_ns();
+	int fd;
+
+	fd = live_inner(dp, exact_map[fam], slot);
+	if (fd >= 0) {
+		carry_map(st, fd, true, fam, v, now);
+		close(fd);
+	}
+	fd = live_inner(dp, lists_map[fam], slot);
+	if (fd >= 0) {
+		carry_map(st, fd, false, fam, v, now);
+		close(fd);
+	}
+}
+
+/* Makes the maps of one family of a list from V: the exact addresses into a hash sized for
+ * them (none when there are none), everything else into the trie. */
+static int build_family(struct dos_state *st, int fam, enum dos_list list, struct entry_vec *v)
+{
+	struct entry_vec ex = {}, pre = {};
+	int err = vec_dedup(v);
+
+	for (size_t i = 0; i < v->n && !err; i++)
+		err = vec_push(key_exact(fam, &v->keys[i]) ? &ex : &pre, &v->keys[i], &v->vals[i]);
+	if (err)
+		goto out;
+	err = -1; /* the create functions say why */
+	st->next_lists[fam][list] =
+	        create_lpm(fam, sizeof(struct dos_list_entry), DOS_MAX_LIST_ENTRIES, "dos_list");
+	if (st->next_lists[fam][list] < 0)
+		goto out;
+	if (ex.n) {
+		size_t cap = ex.n + DOS_EXACT_SPARE;
+
+		st->next_exact[fam][list] =
+		        create_exact(fam, cap > DOS_MAX_LIST_ENTRIES ? DOS_MAX_LIST_ENTRIES : cap);
+		if (st->next_exact[fam][list] < 0)
+			goto out;
+	}
+	err = map_load(st->next_exact[fam][list], true, fam, ex.keys, ex.vals, ex.n);
+	if (!err)
+		err = map_load(st->next_lists[fam][list], false, fam, pre.keys, pre.vals, pre.n);
+	if (err) {
+		pr_err("dos %s list: cannot add the entries: %s (at most %d per family)",
+		       list_names[list], strerror(-err), DOS_MAX_LIST_ENTRIES);
+		goto out;
+	}
+	st->next_entries[fam][list] = v->n;
+	if (ex.n)
+		st->next_active |= DOS_HAS_EXACT(list, fam);
+	if (pre.n)
+		st->next_active |= DOS_HAS_PREFIX(list, fam);
+out:
+	vec_free(&ex);
+	vec_free(&pre);
+	return err ? -1 : 0;
 }
 
 static int build_list(struct dos_state *st, struct datapath *dp, enum dos_list list,
                       const struct dos_list_config *lc)
 {
-	struct list_fill lf = {.count = NULL};
-	long count[DOS_NFAMILIES] = {};
+	struct list_fill lf = {};
 	struct dos_list_entry e = {};
 	char err[512];
+	int ret = -1;
 
-	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
-		lf.fds[fam] = create_lpm(fam, sizeof(struct dos_list_entry), DOS_MAX_LIST_ENTRIES,
-		                         "dos_list");
-		st->next_lists[fam][list] = lf.fds[fam];
-		if (lf.fds[fam] < 0)
-			return -1;
-	}
-	lf.count = count;
 	for (int i = 0; lc && i < lc->n; i++) {
-		int fam = family_of(&lc->prefixes[i]);
+		const struct prefix *p = &lc->prefixes[i];
+		struct lpm_key k;
 
-		if (list_insert(lf.fds[fam], &lc->prefixes[i], &e, &count[fam])) {
-			pr_err("dos %s list: cannot add an entry: %s", list_names[list],
-			       strerror(errno));
-			return -1;
-		}
+		key_of(p, &k);
+		if (vec_push(&lf.v[family_of(p)], &k, &e))
+			goto out;
 	}
 	for (int i = 0; lc && i < lc->n_files; i++) {
 		if (dos_list_file_read(lc->files[i], fill_from_file, &lf, err, sizeof(err))) {
 			pr_err("dos %s list: %s", list_names[list], err);
-			return -1;
+			goto out;
 		}
 	}
 	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
-		carry_runtime(st, dp, fam, list, lf.fds[fam], count);
-		st->next_entries[fam][list] = count[fam];
+		carry_runtime(st, dp, fam, list, &lf.v[fam]);
+		if (build_family(st, fam, list, &lf.v[fam]))
+			goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	for (int fam = 0; fam < DOS_NFAMILIES; fam++)
+		vec_free(&lf.v[fam]);
+	return ret;
 }
 
 /* ---- rules ---- */
@@ -255,6 +502,8 @@ static int build_rules(struct dos_state *st, struct datapath *dp, const struct d
 		pr_err("Couldn't create a DoS rule set: %s", strerror(errno));
 		return -1;
 	}
+	if (n)
+		st->next_active |= DOS_HAS_RULES;
 	for (i = 0; i < (__u32)n; i++) {
 		struct dos_rule r = dc->rules[i].rule;
 		int id = rule_id_for(st, dc, dc->rules[i].name, next_names);
@@ -281,6 +530,10 @@ static int build_dests(struct dos_state *st, const struct dos_config *dc)
 		if (st->next_dest[fam] < 0)
 			return -1;
 	}
+	if (dc && dc->n_ceilings)
+		st->next_active |= DOS_HAS_CEILINGS;
+	if (dc && dc->n_syn_cookies)
+		st->next_active |= DOS_HAS_SYN_COOKIES;
 	for (int i = 0; dc && i < dc->n_ceilings; i++) {
 		const struct dos_ceiling_config *c = &dc->ceilings[i];
 		struct dos_dest_policy pol = {.ceiling_pps = c->pps, .ceiling_burst = c->burst};
@@ -326,7 +579,7 @@ void dos_state_init(struct dos_state *st)
 	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
 		st->next_dest[fam] = -1;
 		for (int l = 0; l < DOS_NLISTS; l++)
-			st->next_lists[fam][l] = -1;
+			st->next_lists[fam][l] = st->next_exact[fam][l] = -1;
 	}
 }
 
@@ -342,9 +595,12 @@ static void close_next(struct dos_state *st)
 		for (int l = 0; l < DOS_NLISTS; l++) {
 			if (st->next_lists[fam][l] >= 0)
 				close(st->next_lists[fam][l]);
-			st->next_lists[fam][l] = -1;
+			if (st->next_exact[fam][l] >= 0)
+				close(st->next_exact[fam][l]);
+			st->next_lists[fam][l] = st->next_exact[fam][l] = -1;
 		}
 	}
+	st->next_active = 0;
 	st->prepared = false;
 }
 
@@ -374,25 +630,70 @@ out:
 	return 0;
 }
 
-static void swap_slot(struct datapath *dp, const char *outer, __u32 slot, int inner_fd)
+/* Puts INNER_FD into SLOT of OUTER, or empties the slot when INNER_FD is -1. */
+static int set_slot(struct datapath *dp, const char *outer, __u32 slot, int inner_fd)
 {
 	int ofd = datapath_map_fd(dp, outer);
 
-	if (ofd < 0 || bpf_map_update_elem(ofd, &slot, &inner_fd, BPF_ANY))
-		pr_err("Couldn't swap in the new %s[%u]: %s (the old set stays live)", outer, slot,
-		       strerror(errno));
+	if (ofd < 0)
+		return -1;
+	if (inner_fd < 0)
+		return bpf_map_delete_elem(ofd, &slot) && errno != ENOENT ? -1 : 0;
+	return bpf_map_update_elem(ofd, &slot, &inner_fd, BPF_ANY) ? -1 : 0;
 }
 
+/* Fills generation GEN's slots with the prepared maps; -1 (and a message) if any failed. */
+static int fill_gen(struct dos_state *st, struct datapath *dp, __u32 gen)
+{
+	int err = 0;
+
+	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
+		for (int l = 0; l < DOS_NLISTS; l++) {
+			__u32 slot = DOS_LIST_SLOT(gen, l);
+
+			err |= set_slot(dp, lists_map[fam], slot, st->next_lists[fam][l]);
+			err |= set_slot(dp, exact_map[fam], slot, st->next_exact[fam][l]);
+		}
+		err |= set_slot(dp, dest_map[fam], gen, st->next_dest[fam]);
+	}
+	err |= set_slot(dp, "dos_rules", gen, st->next_rules);
+	if (err)
+		pr_err("Couldn't fill the DoS maps of generation %u: %s (the old set stays live)",
+		       gen, strerror(errno));
+	return err ? -1 : 0;
+}
+
+/* Empties generation GEN's slots: the kernel frees their maps once no program uses them. */
+static void clear_gen(struct datapath *dp, __u32 gen)
+{
+	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
+		for (int l = 0; l < DOS_NLISTS; l++) {
+			set_slot(dp, lists_map[fam], DOS_LIST_SLOT(gen, l), -1);
+			set_slot(dp, exact_map[fam], DOS_LIST_SLOT(gen, l), -1);
+		}
+		set_slot(dp, dest_map[fam], gen, -1);
+	}
+	set_slot(dp, "dos_rules", gen, -1);
+}
+
+/* The flip: the prepared maps go into the generation not in use, then one write of
+ * dos_active makes them live, all at once. */
 void dos_commit(struct dos_state *st, struct datapath *dp)
 {
+	__u32 old, gen;
+
 	if (!st->prepared)
 		return;
-	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
-		for (int l = 0; l < DOS_NLISTS; l++)
-			swap_slot(dp, lists_map[fam], l, st->next_lists[fam][l]);
-		swap_slot(dp, dest_map[fam], 0, st->next_dest[fam]);
+	old = live_gen(dp);
+	gen = old ^ 1;
+	if (fill_gen(st, dp, gen) ||
+	    active_write(dp, (gen ? DOS_ACTIVE_GEN : 0) | st->next_active)) {
+		clear_gen(dp, gen);
+		dos_abort(st);
+		return;
 	}
-	swap_slot(dp, "dos_rules", 0, st->next_rules);
+	st->stale_gen = old;
+	st->stale_due_ns = now_boot_ns() + DOS_STALE_NS;
 	memcpy(st->entries, st->next_entries, sizeof(st->entries));
 	for (__u32 id = 0; id < DOS_MAX_RULES; id++) {
 		if (!strcmp(st->names[id], st->next_names[id]))
@@ -428,16 +729,43 @@ int dos_rule_id(const struct dos_state *st, const char *name)
 
 /* ---- runtime list entries ---- */
 
-static int live_list(struct dos_state *st, struct datapath *dp, int fam, enum dos_list list,
-                     struct strbuf *err)
+/* The live trie of the list (always there once the dos section is loaded), as a new fd. */
+static int live_list(struct datapath *dp, int fam, enum dos_list list, struct strbuf *err)
 {
-	int fd = live_inner(dp, lists_map[fam], list);
+	int fd = live_inner(dp, lists_map[fam], DOS_LIST_SLOT(live_gen(dp), list));
 
-	(void)st;
 	if (fd < 0)
 		sb_printf(err, "the %s list is not loaded: is the dos section in the config?\n",
 		          list_names[list]);
 	return fd;
+}
+
+/* An exact address goes to the list's hash, unless the trie holds it already (it went there
+ * when the hash was full) or there is no hash (the list was built without exact addresses,
+ * or the hash is full): then to the trie, which takes any prefix. */
+static int runtime_insert(struct dos_state *st, struct datapath *dp, int fam, enum dos_list list,
+                          int trie, const struct lpm_key *k, const struct dos_list_entry *e)
+{
+	long *count = &st->entries[fam][list];
+	struct dos_list_entry old;
+	int hash, err;
+
+	if (key_exact(fam, k) && bpf_map_lookup_elem(trie, k, &old)) {
+		hash = live_inner(dp, exact_map[fam], DOS_LIST_SLOT(live_gen(dp), list));
+		if (hash >= 0) {
+			err = map_insert(hash, true, k, e, count);
+			close(hash);
+			if (err != -E2BIG) {
+				if (!err)
+					active_set(dp, DOS_HAS_EXACT(list, fam));
+				return err;
+			}
+		}
+	}
+	err = map_insert(trie, false, k, e, count);
+	if (!err)
+		active_set(dp, DOS_HAS_PREFIX(list, fam));
+	return err;
 }
 
 int dos_list_add(struct dos_state *st, struct datapath *dp, enum dos_list list,
@@ -445,75 +773,102 @@ int dos_list_add(struct dos_state *st, struct datapath *dp, enum dos_list list,
 {
 	struct dos_list_entry e = {.flags = DOS_ENTRY_RUNTIME};
 	int fam = family_of(pfx), fd, ret;
+	struct lpm_key k;
 
 	if (ttl_s)
 		e.expires_ns = now_boot_ns() + (__u64)ttl_s * 1000000000ULL;
-	fd = live_list(st, dp, fam, list, err);
+	fd = live_list(dp, fam, list, err);
 	if (fd < 0)
 		return -1;
-	ret = list_insert(fd, pfx, &e, &st->entries[fam][list]) ? -1 : 0;
+	key_of(pfx, &k);
+	ret = runtime_insert(st, dp, fam, list, fd, &k, &e);
 	close(fd);
-	if (!ret)
-		note_expiry(st, e.expires_ns);
-	if (ret)
-		sb_printf(err, "cannot add to the %s list: %s\n", list_names[list],
-		          strerror(errno));
-	return ret;
+	if (ret) {
+		sb_printf(err, "cannot add to the %s list: %s\n", list_names[list], strerror(-ret));
+		return -1;
+	}
+	note_expiry(st, e.expires_ns);
+	return 0;
 }
 
 int dos_list_del(struct dos_state *st, struct datapath *dp, enum dos_list list,
                  const struct prefix *pfx, struct strbuf *err)
 {
-	int fam = family_of(pfx), fd = live_list(st, dp, fam, list, err);
+	int fam = family_of(pfx), fd = live_list(dp, fam, list, err), hash;
 	char text[PREFIX_STRLEN];
+	bool gone = false;
 	struct lpm_key k;
-	int ret = 0;
 
 	if (fd < 0)
 		return -1;
 	key_of(pfx, &k);
-	if (bpf_map_delete_elem(fd, &k)) {
+	if (key_exact(fam, &k)) {
+		hash = live_inner(dp, exact_map[fam], DOS_LIST_SLOT(live_gen(dp), list));
+		gone = hash >= 0 && bpf_map_delete_elem(hash, key_in(true, &k)) == 0;
+		if (hash >= 0)
+			close(hash);
+	}
+	if (!gone)
+		gone = bpf_map_delete_elem(fd, &k) == 0;
+	close(fd);
+	if (!gone) {
 		sb_printf(err, "%s is not in the %s list (`edgectl dos %s list` shows it)\n",
 		          prefix_format(pfx, text, sizeof(text)), list_names[list],
 		          list_names[list]);
-		ret = -1;
-	} else {
-		st->entries[fam][list]--;
+		return -1;
 	}
-	close(fd);
-	return ret;
+	st->entries[fam][list]--;
+	return 0;
 }
 
-/* Calls FN on every entry of a live list; FN returns true to delete the entry. */
-static int list_walk(struct dos_state *st, struct datapath *dp, enum dos_list list,
-                     bool (*fn)(int fam, const struct lpm_key *k, const struct dos_list_entry *e,
-                                void *arg),
+typedef bool (*entry_fn)(int fam, const struct lpm_key *k, const struct dos_list_entry *e,
+                         void *arg);
+
+/* Calls FN on every entry of one live map (HASH: a list's exact addresses, else its trie);
+ * FN returns true to delete the entry. Returns how many were deleted. */
+static int map_walk(int fd, bool hash, int fam, entry_fn fn, void *arg)
+{
+	struct lpm_key k = {}, next = {};
+	void *prev = NULL;
+	int removed = 0;
+
+	while (bpf_map_get_next_key(fd, prev, (void *)key_in(hash, &next)) == 0) {
+		struct dos_list_entry e;
+
+		k = next;
+		if (hash)
+			k.prefixlen = addr_bits(fam);
+		prev = (void *)key_in(hash, &k);
+		if (bpf_map_lookup_elem(fd, prev, &e) || !fn(fam, &k, &e, arg))
+			continue;
+		/* Deleting the current key restarts the walk from the start, which visits the
+		 * survivors again: harmless, fn is idempotent. */
+		if (bpf_map_delete_elem(fd, prev) == 0) {
+			removed++;
+			prev = NULL;
+		}
+	}
+	return removed;
+}
+
+/* Calls FN on every entry of a live list, both families, hash and trie. */
+static int list_walk(struct dos_state *st, struct datapath *dp, enum dos_list list, entry_fn fn,
                      void *arg)
 {
+	__u32 slot = DOS_LIST_SLOT(live_gen(dp), list);
 	int removed = 0;
 
 	for (int fam = 0; fam < DOS_NFAMILIES; fam++) {
-		int fd = live_inner(dp, lists_map[fam], list);
-		struct lpm_key k, next, *prev = NULL;
+		for (int hash = 1; hash >= 0; hash--) {
+			int fd = live_inner(dp, hash ? exact_map[fam] : lists_map[fam], slot), n;
 
-		if (fd < 0)
-			continue;
-		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-			struct dos_list_entry e;
-
-			k = next;
-			prev = &k;
-			if (bpf_map_lookup_elem(fd, &k, &e) || !fn(fam, &k, &e, arg))
+			if (fd < 0)
 				continue;
-			/* Deleting the current key restarts the walk from the start, which
-			 * visits the survivors again: harmless, fn is idempotent. */
-			if (bpf_map_delete_elem(fd, &k) == 0) {
-				removed++;
-				st->entries[fam][list]--;
-				prev = NULL;
-			}
+			n = map_walk(fd, hash, fam, fn, arg);
+			st->entries[fam][list] -= n;
+			removed += n;
+			close(fd);
 		}
-		close(fd);
 	}
 	return removed;
 }
@@ -554,6 +909,10 @@ int dos_sweep(struct dos_state *st, struct datapath *dp)
 	struct sweep_ctx sc = {.now = now_boot_ns()};
 	int n = 0;
 
+	if (st->stale_due_ns && sc.now >= st->stale_due_ns) {
+		clear_gen(dp, st->stale_gen);
+		st->stale_due_ns = 0;
+	}
 	if (!st->next_expiry_ns || sc.now < st->next_expiry_ns)
 		return 0;
 	for (int l = 0; l < DOS_NLISTS; l++)

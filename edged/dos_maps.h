@@ -28,10 +28,17 @@ struct dos_state {
 	 * behind them) stay with their rule across reloads and restarts. */
 	char names[DOS_MAX_RULES][DOS_NAME_MAX];
 	int names_fd;
-	/* Built by dos_prepare, swapped in by dos_commit; -1 when not prepared. */
+	/* Built by dos_prepare, swapped in by dos_commit; -1 when not prepared (next_exact also
+	 * when the list has no exact address). */
 	int next_lists[DOS_NFAMILIES][DOS_NLISTS];
+	int next_exact[DOS_NFAMILIES][DOS_NLISTS];
 	int next_rules;
 	int next_dest[DOS_NFAMILIES];
+	__u32 next_active; /* DOS_HAS_* bits of the prepared set */
+	/* The generation the last commit left behind, and when the sweeper may release its
+	 * maps (CLOCK_BOOTTIME ns); 0: nothing to release. */
+	__u32 stale_gen;
+	__u64 stale_due_ns;
 	char (*next_names)[DOS_NAME_MAX]; /* rule names of the prepared set, by id */
 	bool prepared;
 	/* Entries per live list, for metrics (counting a 1M-entry trie per scrape would be

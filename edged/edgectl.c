@@ -24,17 +24,20 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: edgectl [-s SOCKET | -c CONFIG] [-j] COMMAND\n"
-	           "commands:\n"
-	           "  status     instance, config generation, uplinks and attachments\n"
-	           "  stats      packet and byte counters per uplink, stage and verdict\n"
-	           "  reload     re-read edged's config; an invalid file changes nothing\n"
-	           "  version    edged's version\n"
-	           "  teardown   detach and unpin everything, then stop edged\n"
-	           "  dispatch   bindings | services | register SERVICE --pid PID --fd N\n"
-	           "  transit    customers | tunnels | rules CUSTOMER | add FILE | remove CUSTOMER\n"
-	           "options: -j/--json  JSON instead of tables\n"
-	           "         -s/--socket PATH, -c/--config FILE  which edged to talk to\n");
+	fprintf(f,
+	        "usage: edgectl [-s SOCKET | -c CONFIG] [-j] COMMAND\n"
+	        "commands:\n"
+	        "  status     instance, config generation, uplinks and attachments\n"
+	        "  stats      packet and byte counters per uplink, stage and verdict\n"
+	        "  reload     re-read edged's config; an invalid file changes nothing\n"
+	        "  version    edged's version\n"
+	        "  teardown   detach and unpin everything, then stop edged\n"
+	        "  dispatch   bindings | services | register SERVICE --pid PID --fd N\n"
+	        "  egress     peers | addresses | peer add NAME KEY ADDR[,ADDR] [keepalive S]\n"
+	        "             [max_connections N] [snat ADDR] | peer del NAME\n"
+	        "  transit    customers | tunnels | rules CUSTOMER | add FILE | remove CUSTOMER\n"
+	        "options: -j/--json  JSON instead of tables\n"
+	        "         -s/--socket PATH, -c/--config FILE  which edged to talk to\n");
 }
 
 /* The only socket under /run/edged, so that a server with one edged needs no flags. */

@@ -12,6 +12,7 @@
 #include "datapath.h"
 #include "dispatch_maps.h"
 #include "dos_maps.h"
+#include "egress.h"
 #include "lb_maps.h"
 #include "strbuf.h"
 #include "synproxy.h"
@@ -32,6 +33,7 @@ struct edged {
 	struct synproxy_state synproxy; /* nftables synproxy behind the XDP SYN cookies */
 	struct dispatch_state dispatch;
 	struct lb_state lb;
+	struct egress_state egress;         /* VPN egress: tunnel, NAT, marks, policy routing */
 	struct transit_state transit;       /* customer namespaces, firewalls, tunnel health */
 	struct transit_dp_state transit_dp; /* GRE decap/encap maps and TC links */
 	unsigned long generation;           /* applied configs since start: 1 after start */

@@ -116,6 +116,8 @@ static int teardown(const char *path)
 		err = -1;
 	if (cfg->fn[FN_DISPATCH].enabled)
 		dispatch_teardown_offline(); /* routes and nftables do not live in the pins */
+	if (cfg->fn[FN_EGRESS].enabled)
+		egress_teardown_offline(cfg);
 	if (cfg->fn[FN_TRANSIT].enabled && transit_teardown_offline(cfg->instance, &cfg->transit))
 		err = -1;
 out:

@@ -5,6 +5,7 @@
 
 #include "lb_control.h"
 #include "dispatch_control.h"
+#include "egress_control.h"
 #include "transit_control.h"
 #include "log.h"
 #include "metrics.h"
@@ -51,8 +52,10 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 	          (long long)e->last_reload);
 	help(sb, "edged_uplink_attached", "gauge", "1 if the XDP edge program is attached.");
 	for (int i = 0; i < e->dp.n_uplinks; i++)
-		sb_printf(sb, "edged_uplink_attached{iface=\"%s\",xdp_mode=\"%s\"} %d\n",
-		          e->dp.uplinks[i].name, config_xdp_mode_name(e->dp.uplinks[i].mode),
+		sb_printf(sb,
+		          "edged_uplink_attached{iface=\"%s\",driver=\"%s\",xdp_mode=\"%s\"} %d\n",
+		          e->dp.uplinks[i].name, e->dp.uplinks[i].driver,
+		          config_xdp_mode_name(e->dp.uplinks[i].mode),
 		          e->dp.uplinks[i].link_fd >= 0);
 	help(sb, "edged_xdp_packets_total", "counter",
 	     "Packets by uplink and by the XDP stage that decided their verdict.");
@@ -64,6 +67,7 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 		dos_metrics_render(&e->dos, &e->dp, &e->cfg.dos, sb);
 	dispatch_metrics_render(e, sb);
 	lb_metrics_render(e, sb);
+	egress_metrics_render(e, sb);
 	transit_metrics_render(e, sb);
 }
 

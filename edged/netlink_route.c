@@ -10,6 +10,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/fib_rules.h>
+#include <linux/if.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <libmnl/libmnl.h>
 
@@ -286,4 +289,79 @@ int nlr_rule_dump(struct nlr *n, int family, int (*fn)(const struct nlr_rule *r,
 	frh->family = family;
 	err = nlr_talk(n, nlh, rule_cb, &d);
 	return d.ret ? d.ret : err;
+}
+
+/* ---- links and addresses ---- */
+
+int nlr_link_up(struct nlr *n, int ifindex)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = nlr_start(n, buf, RTM_NEWLINK, NLM_F_ACK);
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	ifi->ifi_flags = IFF_UP;
+	ifi->ifi_change = IFF_UP;
+	return nlr_talk(n, nlh, NULL, NULL);
+}
+
+int nlr_link_add(struct nlr *n, const char *ifname, const char *kind)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = nlr_start(n, buf, RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	struct nlattr *info;
+
+	ifi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
+	info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, kind);
+	mnl_attr_nest_end(nlh, info);
+	return nlr_talk(n, nlh, NULL, NULL);
+}
+
+int nlr_link_del(struct nlr *n, int ifindex)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = nlr_start(n, buf, RTM_DELLINK, NLM_F_ACK);
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	return nlr_talk(n, nlh, NULL, NULL);
+}
+
+static struct nlmsghdr *addr_msg(struct nlr *n, char *buf, uint16_t type, uint16_t flags,
+                                 int ifindex, const struct prefix *a)
+{
+	struct nlmsghdr *nlh = nlr_start(n, buf, type, flags);
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+
+	ifa->ifa_family = a->family;
+	ifa->ifa_prefixlen = a->len;
+	ifa->ifa_index = ifindex;
+	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+	mnl_attr_put(nlh, IFA_LOCAL, addr_len(a->family), &a->addr);
+	mnl_attr_put(nlh, IFA_ADDRESS, addr_len(a->family), &a->addr);
+	/* IPv6: no duplicate address detection on a point-to-point tunnel, usable at once. */
+	if (a->family == AF_INET6)
+		mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD);
+	return nlh;
+}
+
+int nlr_addr_add(struct nlr *n, int ifindex, const struct prefix *a)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+
+	return nlr_talk(
+	        n, addr_msg(n, buf, RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifindex, a),
+	        NULL, NULL);
+}
+
+int nlr_addr_del(struct nlr *n, int ifindex, const struct prefix *a)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+
+	return nlr_talk(n, addr_msg(n, buf, RTM_DELADDR, NLM_F_ACK, ifindex, a), NULL, NULL);
 }

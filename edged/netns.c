@@ -76,7 +76,9 @@ int netns_open(const char *name)
 	if (err)
 		return err;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	return fd;
 }
 
 int netns_delete(const char *name)

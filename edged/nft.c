@@ -11,6 +11,8 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_nat.h>
+#include <net/if.h>
 #include <linux/netfilter/nf_synproxy.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
@@ -18,6 +20,7 @@
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -213,6 +216,12 @@ int nft_table_replace(struct nft_batch *b, int family, const char *table, const 
 int nft_chain_add(struct nft_batch *b, int family, const char *table, const char *chain,
                   uint32_t hook, int prio)
 {
+	return nft_chain_add_type(b, family, table, chain, "filter", hook, prio);
+}
+
+int nft_chain_add_type(struct nft_batch *b, int family, const char *table, const char *chain,
+                       const char *type, uint32_t hook, int prio)
+{
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	char what[96];
 	struct nlmsghdr *nlh;
@@ -222,7 +231,7 @@ int nft_chain_add(struct nft_batch *b, int family, const char *table, const char
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, family);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
 	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
@@ -816,6 +825,273 @@ out:
 	return ret;
 }
 
+/* ---- what egress needs ----------------------------------------------------------------- */
+
+int nft_counter_add(struct nft_batch *b, int family, const char *table, const char *name,
+                    uint64_t pkts, uint64_t bytes)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct nlmsghdr *nlh;
+	char what[96];
+
+	if (!o)
+		return fail(b, -ENOMEM);
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, table);
+	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_FAMILY, family);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_PKTS, pkts);
+	nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_BYTES, bytes);
+	snprintf(what, sizeof(what), "the counter %.60s", name);
+	nlh = msg_start(b, NFT_MSG_NEWOBJ, family, NLM_F_CREATE, what);
+	if (nlh) {
+		nftnl_obj_nlmsg_build_payload(nlh, o);
+		msg_end(b, nlh);
+	}
+	nftnl_obj_free(o);
+	return nlh ? 0 : fail(b, -ENOMEM);
+}
+
+struct counters_get {
+	const char *table;
+	void (*fn)(const char *name, uint64_t pkts, uint64_t bytes, void *arg);
+	void *arg;
+};
+
+static int counter_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct counters_get *cg = data;
+
+	if (o && nftnl_obj_nlmsg_parse(nlh, o) == 0 &&
+	    nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) == NFT_OBJECT_COUNTER &&
+	    strcmp(nftnl_obj_get_str(o, NFTNL_OBJ_TABLE), cg->table) == 0)
+		cg->fn(nftnl_obj_get_str(o, NFTNL_OBJ_NAME),
+		       nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS),
+		       nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES), cg->arg);
+	if (o)
+		nftnl_obj_free(o);
+	return MNL_CB_OK;
+}
+
+int nft_counters_get(int family, const char *table,
+                     void (*fn)(const char *name, uint64_t pkts, uint64_t bytes, void *arg),
+                     void *arg)
+{
+	struct counters_get cg = {.table = table, .fn = fn, .arg = arg};
+	struct mnl_socket *nl = nl_open();
+	char *msg = malloc(MNL_SOCKET_BUFFER_SIZE * 4);
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	uint32_t seq = time(NULL), portid;
+	struct nlmsghdr *nlh;
+	int ret = -ENOMEM;
+	ssize_t n;
+
+	if (!nl || !o || !msg) {
+		ret = nl ? -ENOMEM : -errno;
+		goto out;
+	}
+	portid = mnl_socket_get_portid(nl);
+	nlh = nftnl_nlmsg_build_hdr(msg, NFT_MSG_GETOBJ, family, NLM_F_DUMP, seq);
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, table);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	while ((n = mnl_socket_recvfrom(nl, msg, MNL_SOCKET_BUFFER_SIZE * 4)) > 0) {
+		ret = mnl_cb_run(msg, n, seq, portid, counter_cb, &cg);
+		if (ret <= 0)
+			break;
+	}
+	ret = ret < 0 && errno != ENOENT ? -errno : 0;
+out:
+	if (o)
+		nftnl_obj_free(o);
+	free(msg);
+	if (nl)
+		mnl_socket_close(nl);
+	return ret;
+}
+
+static int ifname_match(struct nftnl_rule *r, uint32_t key, const char *name, bool eq)
+{
+	char padded[IFNAMSIZ] = {};
+	int err = meta_load(r, key);
+
+	snprintf(padded, sizeof(padded), "%s", name);
+	return err ?: nft_cmp(r, eq ? NFT_CMP_EQ : NFT_CMP_NEQ, padded, sizeof(padded));
+}
+
+int nft_match_iifname(struct nftnl_rule *r, const char *name, bool eq)
+{
+	return ifname_match(r, NFT_META_IIFNAME, name, eq);
+}
+
+int nft_match_oifname(struct nftnl_rule *r, const char *name, bool eq)
+{
+	return ifname_match(r, NFT_META_OIFNAME, name, eq);
+}
+
+int nft_match_saddr_set(struct nftnl_rule *r, uint8_t nfproto, const char *set, uint32_t set_id)
+{
+	bool v4 = nfproto == NFPROTO_IPV4;
+	/* The source address: at 12 in the IPv4 header, at 8 in the IPv6 one. */
+	int err = nft_payload_load(r, NFT_PAYLOAD_NETWORK_HEADER, v4 ? 12 : 8, v4 ? 4 : 16);
+
+	return err ?: lookup(r, set, set_id);
+}
+
+static int addr_match(struct nftnl_rule *r, const struct prefix *a, bool src)
+{
+	bool v4 = a->family == AF_INET;
+	uint32_t off = v4 ? (src ? 12 : 16) : (src ? 8 : 24);
+	int err = nft_payload_load(r, NFT_PAYLOAD_NETWORK_HEADER, off, v4 ? 4 : 16);
+
+	return err ?: nft_cmp(r, NFT_CMP_EQ, &a->addr, v4 ? 4 : 16);
+}
+
+int nft_match_daddr(struct nftnl_rule *r, const struct prefix *a)
+{
+	return addr_match(r, a, false);
+}
+
+int nft_match_saddr(struct nftnl_rule *r, const struct prefix *a)
+{
+	return addr_match(r, a, true);
+}
+
+static int ct_load(struct nftnl_rule *r, uint32_t key)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("ct");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	}
+	return nft_add_expr(r, e);
+}
+
+int nft_match_ct_direction(struct nftnl_rule *r, uint8_t dir)
+{
+	int err = ct_load(r, NFT_CT_DIRECTION);
+
+	return err ?: nft_cmp(r, NFT_CMP_EQ, &dir, sizeof(dir));
+}
+
+int nft_match_ct_mark_bits(struct nftnl_rule *r, uint32_t bits)
+{
+	int err = ct_load(r, NFT_CT_MARK);
+
+	err = err ?: nft_mask(r, &bits, sizeof(bits));
+	return err ?: nft_cmp(r, NFT_CMP_EQ, &bits, sizeof(bits));
+}
+
+/* reg 1 = reg 1 | BITS: the kernel's bitwise is (reg & mask) ^ xor. */
+static int or_bits(struct nftnl_rule *r, uint32_t bits)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+	uint32_t mask = ~bits;
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(bits));
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &bits, sizeof(bits));
+	}
+	return nft_add_expr(r, e);
+}
+
+int nft_stmt_ct_mark_or(struct nftnl_rule *r, uint32_t bits)
+{
+	struct nftnl_expr *e;
+	int err = ct_load(r, NFT_CT_MARK);
+
+	err = err ?: or_bits(r, bits);
+	if (err)
+		return err;
+	e = nftnl_expr_alloc("ct");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, NFT_REG_1);
+	}
+	return nft_add_expr(r, e);
+}
+
+int nft_stmt_meta_mark_or(struct nftnl_rule *r, uint32_t bits)
+{
+	struct nftnl_expr *e;
+	int err = meta_load(r, NFT_META_MARK);
+
+	err = err ?: or_bits(r, bits);
+	if (err)
+		return err;
+	e = nftnl_expr_alloc("meta");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+	}
+	return nft_add_expr(r, e);
+}
+
+int nft_stmt_ct_count_over(struct nftnl_rule *r, uint32_t n)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("connlimit");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CONNLIMIT_COUNT, n);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CONNLIMIT_FLAGS, NFT_CONNLIMIT_F_INV);
+	}
+	return nft_add_expr(r, e);
+}
+
+static int immediate(struct nftnl_rule *r, uint32_t reg, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, reg);
+		nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+	}
+	return nft_add_expr(r, e);
+}
+
+int nft_stmt_snat(struct nftnl_rule *r, const struct prefix *addr, uint16_t lo, uint16_t hi)
+{
+	bool v4 = addr->family == AF_INET;
+	uint16_t plo = htons(lo), phi = htons(hi);
+	struct nftnl_expr *e;
+	int err = immediate(r, NFT_REG_1, &addr->addr, v4 ? 4 : 16);
+
+	err = err ?: immediate(r, NFT_REG_2, &plo, sizeof(plo));
+	err = err ?: immediate(r, NFT_REG_3, &phi, sizeof(phi));
+	if (err)
+		return err;
+	e = nftnl_expr_alloc("nat");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MAX, NFT_REG_3);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+	}
+	return nft_add_expr(r, e);
+}
+
+int nft_stmt_counter_named(struct nftnl_rule *r, const char *name)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("objref");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
+		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
+	}
+	return nft_add_expr(r, e);
+}
+
 /* ---- regular chains, maps and matches for transit ------------------------------------- */
 
 int nft_chain_add_regular(struct nft_batch *b, int family, const char *table, const char *chain)
@@ -981,14 +1257,6 @@ int nft_match_prefix(struct nftnl_rule *r, uint8_t nfproto, bool source, const s
 	if (!err && p->len < len * 8)
 		err = nft_mask(r, mask, len);
 	return err ?: nft_cmp(r, NFT_CMP_EQ, addr, len);
-}
-
-int nft_match_saddr_set(struct nftnl_rule *r, uint8_t nfproto, const char *set, uint32_t set_id)
-{
-	int err = nft_payload_load(r, NFT_PAYLOAD_NETWORK_HEADER, addr_offset(nfproto, true),
-	                           nfproto == NFPROTO_IPV4 ? 4 : 16);
-
-	return err ?: lookup(r, set, set_id);
 }
 
 int nft_match_port_range(struct nftnl_rule *r, bool source, uint16_t lo, uint16_t hi)

@@ -142,6 +142,46 @@ int nft_payload_load(struct nftnl_rule *r, uint32_t base, uint32_t offset, uint3
 /* reg 1 &= MASK (LEN bytes, at most 16) */
 int nft_mask(struct nftnl_rule *r, const void *mask, uint32_t len);
 
+/* ---- what egress needs (edged/egress_nft.c) -------------------------------------------- */
+
+/* A base chain of TYPE ("filter" or "nat"), policy accept. */
+int nft_chain_add_type(struct nft_batch *b, int family, const char *table, const char *chain,
+                       const char *type, uint32_t hook, int prio);
+/* Named counter object NAME starting at PKTS/BYTES (to carry values over a table replace). */
+int nft_counter_add(struct nft_batch *b, int family, const char *table, const char *name,
+                    uint64_t pkts, uint64_t bytes);
+/* Calls FN for every named counter of TABLE. Returns 0 (also when there is no table: none),
+ * or -errno. */
+int nft_counters_get(int family, const char *table,
+                     void (*fn)(const char *name, uint64_t pkts, uint64_t bytes, void *arg),
+                     void *arg);
+
+/* iifname NAME / iifname != NAME (EQ false); oifname likewise */
+int nft_match_iifname(struct nftnl_rule *r, const char *name, bool eq);
+int nft_match_oifname(struct nftnl_rule *r, const char *name, bool eq);
+/* ip saddr @SET / ip6 saddr @SET */
+int nft_match_saddr_set(struct nftnl_rule *r, uint8_t nfproto, const char *set, uint32_t set_id);
+/* ip daddr ADDR / ip6 daddr ADDR (a host) */
+int nft_match_daddr(struct nftnl_rule *r, const struct prefix *addr);
+/* ip saddr ADDR / ip6 saddr ADDR (a host) */
+int nft_match_saddr(struct nftnl_rule *r, const struct prefix *addr);
+/* ct direction original|reply (the kernel's IP_CT_DIR_*, not in its UAPI headers) */
+#define NFT_CT_DIR_ORIGINAL 0
+#define NFT_CT_DIR_REPLY    1
+int nft_match_ct_direction(struct nftnl_rule *r, uint8_t dir);
+/* ct mark & BITS == BITS */
+int nft_match_ct_mark_bits(struct nftnl_rule *r, uint32_t bits);
+/* ct mark set ct mark | BITS */
+int nft_stmt_ct_mark_or(struct nftnl_rule *r, uint32_t bits);
+/* meta mark set meta mark | BITS */
+int nft_stmt_meta_mark_or(struct nftnl_rule *r, uint32_t bits);
+/* ct count over N (matches when the rule's connections number more than N) */
+int nft_stmt_ct_count_over(struct nftnl_rule *r, uint32_t n);
+/* snat ip to ADDR:LO-HI (ip6 for an IPv6 ADDR); the chain must be of type nat */
+int nft_stmt_snat(struct nftnl_rule *r, const struct prefix *addr, uint16_t lo, uint16_t hi);
+/* counter name NAME (a named counter of the table) */
+int nft_stmt_counter_named(struct nftnl_rule *r, const char *name);
+
 /* ---- for transit's tables (transit_nft.c) ---------------------------------------------- */
 
 /* A regular chain (no hook), the target of nft_stmt_jump(). */
@@ -154,8 +194,6 @@ int nft_map_add(struct nft_batch *b, int family, const char *table, const char *
 /* ip saddr|daddr P / ip6 saddr|daddr P (SOURCE picks); nothing for a /0. Add
  * nft_match_nfproto first. */
 int nft_match_prefix(struct nftnl_rule *r, uint8_t nfproto, bool source, const struct prefix *p);
-/* ip saddr @SET / ip6 saddr @SET */
-int nft_match_saddr_set(struct nftnl_rule *r, uint8_t nfproto, const char *set, uint32_t set_id);
 /* th sport|dport LO-HI (one port when LO == HI); add nft_match_l4proto first */
 int nft_match_port_range(struct nftnl_rule *r, bool source, uint16_t lo, uint16_t hi);
 /* meta KEY & MASK == VALUE (NFT_META_MARK, NFT_META_IIFGROUP, ...; a mask of all ones is

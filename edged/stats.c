@@ -118,9 +118,11 @@ static void status_json(struct edged *e, struct strbuf *sb)
 
 		sb_printf(sb, "%s{\"iface\":", i ? "," : "");
 		sb_json_str(sb, u->name);
-		sb_printf(sb, ",\"ifindex\":%d,\"xdp_mode\":\"%s\",\"attached\":%s,\"link_id\":%u}",
-		          u->ifindex, config_xdp_mode_name(u->mode),
-		          u->link_fd >= 0 ? "true" : "false", u->link_id);
+		sb_printf(sb, ",\"ifindex\":%d,\"driver\":", u->ifindex);
+		sb_json_str(sb, u->driver);
+		sb_printf(sb, ",\"xdp_mode\":\"%s\",\"attached\":%s,\"link_id\":%u}",
+		          config_xdp_mode_name(u->mode), u->link_fd >= 0 ? "true" : "false",
+		          u->link_id);
 	}
 	sb_printf(sb, "]}\n");
 }
@@ -138,12 +140,12 @@ static void status_table(struct edged *e, struct strbuf *sb)
 	for (int f = 0; f < FN_COUNT; f++)
 		sb_printf(sb, " %s=%s", config_function_name(f),
 		          e->cfg.fn[f].enabled ? "on" : "off");
-	sb_printf(sb, "\n\n%-16s %8s %-8s %-9s %8s\n", "UPLINK", "IFINDEX", "XDP", "ATTACHED",
-	          "LINK");
+	sb_printf(sb, "\n\n%-16s %8s %-12s %-8s %-9s %8s\n", "UPLINK", "IFINDEX", "DRIVER", "XDP",
+	          "ATTACHED", "LINK");
 	for (int i = 0; i < e->dp.n_uplinks; i++) {
 		const struct datapath_uplink *u = &e->dp.uplinks[i];
 
-		sb_printf(sb, "%-16s %8d %-8s %-9s %8u\n", u->name, u->ifindex,
+		sb_printf(sb, "%-16s %8d %-12s %-8s %-9s %8u\n", u->name, u->ifindex, u->driver,
 		          config_xdp_mode_name(u->mode), u->link_fd >= 0 ? "yes" : "NO",
 		          u->link_id);
 	}

@@ -22,6 +22,7 @@
 #include "edged.h"
 #include "netns.h"
 #include "transit_control.h"
+#include "transit_dp.h"
 #include "transit_health.h"
 #include "transit_nft.h"
 
@@ -105,11 +106,13 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void tunnel_row(const struct transit_state *st, const struct transit_customer_config *c,
+static void tunnel_row(struct edged *e, const struct transit_customer_config *c,
                        const struct transit_tunnel_config *t, bool json, bool first,
                        struct strbuf *out)
 {
+	const struct transit_state *st = &e->transit;
 	const struct transit_tunnel_health *h = transit_health_find(st, t->name);
+	struct transit_counters k = {};
 	char remote[INET_ADDRSTRLEN], local[INET_ADDRSTRLEN], key[16] = "-";
 	double ago = h ? now_s() - h->last_reply : -1;
 
@@ -117,37 +120,48 @@ static void tunnel_row(const struct transit_state *st, const struct transit_cust
 	inet_ntop(AF_INET, &t->endpoint, local, sizeof(local));
 	if (t->has_key)
 		snprintf(key, sizeof(key), "%u", t->key);
+	transit_dp_tunnel_counters(&e->transit_dp, &e->dp, t->name, &k);
 	if (json) {
 		sb_printf(out,
 		          "%s{\"name\":\"%s\",\"customer\":\"%s\",\"remote\":\"%s\","
 		          "\"endpoint\":\"%s\",\"key\":%s,\"mtu\":%u,\"health\":\"%s\","
 		          "\"keepalives_sent\":%llu,\"keepalives_answered\":%llu,"
-		          "\"last_answer_s\":%.1f}",
+		          "\"last_answer_s\":%.1f,",
 		          first ? "" : ",", t->name, c->name, remote, local,
 		          t->has_key ? key : "null", t->mtu, health_text(h),
 		          h ? (unsigned long long)h->probes : 0ULL,
 		          h ? (unsigned long long)h->replies : 0ULL, ago);
+		sb_printf(out,
+		          "\"in_packets\":%llu,\"in_bytes\":%llu,\"out_packets\":%llu,"
+		          "\"out_bytes\":%llu,\"in_dropped\":%llu,\"out_dropped\":%llu,"
+		          "\"too_big\":%llu,\"mss_clamped\":%llu}",
+		          (unsigned long long)k.in_packets, (unsigned long long)k.in_bytes,
+		          (unsigned long long)k.out_packets, (unsigned long long)k.out_bytes,
+		          (unsigned long long)k.in_dropped, (unsigned long long)k.out_dropped,
+		          (unsigned long long)k.too_big, (unsigned long long)k.mss_clamped);
 		return;
 	}
-	sb_printf(out, "%-16s %-14s %-15s %-15s %-10s %-5u %-9s %8llu %8llu %.1fs\n", t->name,
-	          c->name, remote, local, key, t->mtu, health_text(h),
+	sb_printf(out, "%-16s %-14s %-15s %-15s %-10s %-5u %-9s %8llu %8llu %6.1fs %10llu %10llu\n",
+	          t->name, c->name, remote, local, key, t->mtu, health_text(h),
 	          h ? (unsigned long long)h->probes : 0ULL,
-	          h ? (unsigned long long)h->replies : 0ULL, ago);
+	          h ? (unsigned long long)h->replies : 0ULL, ago, (unsigned long long)k.in_packets,
+	          (unsigned long long)k.out_packets);
 }
 
-static void tunnels(const struct transit_state *st, bool json, struct strbuf *out)
+static void tunnels(struct edged *e, bool json, struct strbuf *out)
 {
+	const struct transit_state *st = &e->transit;
 	bool first = true;
 
 	if (json)
 		sb_printf(out, "{\"tunnels\":[");
 	else
-		sb_printf(out, "%-16s %-14s %-15s %-15s %-10s %-5s %-9s %8s %8s %s\n", "TUNNEL",
-		          "CUSTOMER", "REMOTE", "ENDPOINT", "KEY", "MTU", "HEALTH", "SENT",
-		          "ANSWERED", "LAST");
+		sb_printf(out, "%-16s %-14s %-15s %-15s %-10s %-5s %-9s %8s %8s %7s %10s %10s\n",
+		          "TUNNEL", "CUSTOMER", "REMOTE", "ENDPOINT", "KEY", "MTU", "HEALTH",
+		          "KA_SENT", "KA_BACK", "KA_LAST", "IN_PKTS", "OUT_PKTS");
 	for (int i = 0; i < st->n; i++) {
 		for (int j = 0; j < st->cust[i].cfg.n_tunnels; j++) {
-			tunnel_row(st, &st->cust[i].cfg, &st->cust[i].cfg.tunnels[j], json, first,
+			tunnel_row(e, &st->cust[i].cfg, &st->cust[i].cfg.tunnels[j], json, first,
 			           out);
 			first = false;
 		}
@@ -382,7 +396,7 @@ bool transit_command(struct edged *e, const struct request *rq, struct strbuf *o
 		else
 			customers_text(&e->transit, out);
 	} else if (strcmp(sub, "tunnels") == 0 && rq->argc == 2) {
-		tunnels(&e->transit, rq->json, out);
+		tunnels(e, rq->json, out);
 	} else if (strcmp(sub, "rules") == 0 && rq->argc == 3) {
 		i = transit_find(&e->transit, rq->argv[2]);
 		if (i >= 0)
@@ -471,12 +485,60 @@ static void health_metrics(struct edged *e, struct strbuf *sb)
 	}
 }
 
+static void traffic_line(struct strbuf *sb, const char *name, const char *labels, const char *dir,
+                         uint64_t v)
+{
+	sb_printf(sb, "%s{%s,direction=\"%s\"} %llu\n", name, labels, dir, (unsigned long long)v);
+}
+
+/* From the data path's per-CPU counters: `in` from the site (decapsulated), `out` toward it
+ * (encapsulated); bytes of the inner packets. */
+static void traffic_metrics(struct edged *e, struct strbuf *sb)
+{
+	static const char *const names[] = {
+	        "edged_transit_packets_total", "edged_transit_bytes_total",
+	        "edged_transit_tunnel_packets_total", "edged_transit_tunnel_bytes_total"};
+	const struct transit_state *st = &e->transit;
+	char labels[96];
+
+	for (int m = 0; m < 4; m++) {
+		help(sb, names[m], "counter",
+		     m < 2 ? "Per customer: in = from its sites (decapsulated), out = toward them."
+		           : "Per tunnel: in = from the site (decapsulated), out = toward it.");
+		for (int i = 0; i < st->n; i++) {
+			const struct transit_customer_config *c = &st->cust[i].cfg;
+			struct transit_counters k = {};
+
+			if (m < 2) {
+				transit_dp_customer_counters(&e->dp, st->cust[i].rt.id, &k);
+				snprintf(labels, sizeof(labels), "customer=\"%s\"", c->name);
+				traffic_line(sb, names[m], labels, "in",
+				             m ? k.in_bytes : k.in_packets);
+				traffic_line(sb, names[m], labels, "out",
+				             m ? k.out_bytes : k.out_packets);
+				continue;
+			}
+			for (int j = 0; j < c->n_tunnels; j++) {
+				transit_dp_tunnel_counters(&e->transit_dp, &e->dp,
+				                           c->tunnels[j].name, &k);
+				snprintf(labels, sizeof(labels), "customer=\"%s\",tunnel=\"%s\"",
+				         c->name, c->tunnels[j].name);
+				traffic_line(sb, names[m], labels, "in",
+				             m == 3 ? k.in_bytes : k.in_packets);
+				traffic_line(sb, names[m], labels, "out",
+				             m == 3 ? k.out_bytes : k.out_packets);
+			}
+		}
+	}
+}
+
 void transit_metrics_render(struct edged *e, struct strbuf *sb)
 {
 	if (!e->cfg.fn[FN_TRANSIT].enabled)
 		return;
 	help(sb, "edged_transit_customers", "gauge", "Transit customers with a namespace.");
 	sb_printf(sb, "edged_transit_customers %d\n", e->transit.n);
+	traffic_metrics(e, sb);
 	health_metrics(e, sb);
 	firewall_metrics(e, sb);
 }

@@ -345,7 +345,8 @@ def guest_edged_socket(instance):
 # ------------------------------------------------------------------------ uplink report
 def uplinks(st, node, ifnames):
     """[{iface, driver, xdp (the kernel's attach mode), edged (edged's xdp_mode)}] of NODE's
-    uplinks: `ethtool -i` and `ip -d link` in the node, `edgectl -j status` from edged."""
+    uplinks: `ethtool -i` and `ip -d link` in the node, `edgectl -j status` from edged. The
+    driver edged reports wins over ethtool's: it is what edged attached to."""
     out = []
     script = "; ".join(f"echo \"{i} $(ethtool -i {i} 2>/dev/null | sed -n 's/^driver: //p')\"" for i in ifnames)
     drivers = {}
@@ -371,6 +372,8 @@ def uplinks(st, node, ifnames):
         try:
             for u in json.loads(q.stdout).get("uplinks", []):
                 edged_modes[u["iface"]] = u.get("xdp_mode") + ("" if u.get("attached") else " (detached)")
+                if u.get("driver") not in (None, "", "unknown"):
+                    drivers[u["iface"]] = u["driver"]
         except (ValueError, AttributeError, TypeError):
             pass
     for i in ifnames:

@@ -95,8 +95,9 @@ REQUIREMENTS = ("edged",)  # edged: the scenario checks what edged does (skipped
 
 
 class Step:
-    def __init__(self, action, args, line):
+    def __init__(self, action, args, line, qemu=None):
         self.action, self.args, self.line = action, args, line
+        self.qemu = qemu or {}  # options that replace args when the lab has QEMU guests
 
     @property
     def is_check(self):
@@ -230,7 +231,10 @@ def _parse_step(c, raw, line, topo):
             c.add(f"{action}: takes a mapping of options", line, f"{action}: {{{', '.join(k + ': ...' for k in keys[:3])}}}")
             return None
     out = {}
+    qemu_over = _qemu_overrides(c, action, schema, args, line, topo)
     for k in args:
+        if k == "qemu":
+            continue
         if k not in schema or k == "_scalar":
             c.add(f"{action}: unknown option '{k}'", args.line_of(k) or line,
                   "options are: " + ", ".join(x for x in schema if x != "_scalar"))
@@ -260,7 +264,29 @@ def _parse_step(c, raw, line, topo):
     if action == "block_file" and not re.match(r"^[A-Za-z0-9_-]{1,40}$", str(out.get("name"))):
         c.add(f"block_file: name '{out.get('name')}' must be 1-40 of letters, digits, '-', '_'", line,
               "it becomes ${run_dir}/NAME.txt")
-    return Step(action, out, line)
+    return Step(action, out, line, qemu_over)
+
+
+def _qemu_overrides(c, action, schema, args, line, topo):
+    """The step's `qemu:` options, which replace its own when the lab has QEMU guests: TCG
+    takes tens of thousands of packets a second and runs work in the guest several times
+    slower, so a flood sized for veths is paced (and its checks sized) for guests there."""
+    over = args.get("qemu") if isinstance(args, MDict) else None
+    if over is None:
+        return {}
+    ln = args.line_of("qemu") or line
+    if not isinstance(over, MDict):
+        c.add(f"{action}: qemu: takes a mapping of this step's options to use with QEMU guests", ln,
+              "e.g. qemu: {pps: 2000, count: 40000}")
+        return {}
+    out = {}
+    for k in over:
+        if k not in schema or k in ("_scalar", "qemu"):
+            c.add(f"{action}: qemu: unknown option '{k}'", over.line_of(k) or ln,
+                  "options are: " + ", ".join(x for x in schema if x != "_scalar"))
+            continue
+        out[k] = _check_type(c, action, k, schema[k][0], over[k], over.line_of(k) or ln, topo)
+    return out
 
 
 def _check_type(c, action, key, typ, v, line, topo):
@@ -354,8 +380,8 @@ def _check_refs(c, step, names):
         c.add(f"{step.action}: no traffic '{a['name']}' before it", step.line, "name a traffic step above")
     if step.action == "stop_capture" and a["name"] not in names["capture"]:
         c.add(f"stop_capture: no capture '{a['name']}' before it", step.line, "name a capture step above")
-    for key in ("min", "max", "equals"):
-        v = a.get(key)
+    for key, v in [(k, a.get(k)) for k in ("min", "max", "equals")] + \
+            [(k, step.qemu.get(k)) for k in ("min", "max", "equals")]:
         for ref in bound_refs(v):
             if ref not in names["traffic"]:
                 c.add(f"{step.action}: {key} refers to traffic '{ref}' which no earlier step defines", step.line,
@@ -646,9 +672,13 @@ class Runner:
         return ok
 
     def _run_steps(self, ctx):
+        guests = bool(ctx.lab.topo.guests)
         for step in ctx.scen.steps:
             fn = getattr(self, "do_" + step.action)
-            fn(ctx, step, step.args)
+            args = step.args
+            if guests and step.qemu:
+                args = {**args, **step.qemu}
+            fn(ctx, step, args)
 
     def _safe_cleanup(self, ctx):
         """Cleanup that cannot take the run down with it: when the lab cannot be put back

@@ -7,8 +7,11 @@
  * the rule and ceiling checks; for xdp-filter its destination and source lookups), and one
  * from a listed source (dropped).
  *
- *   xdp_edge (dos on) x 3 -- dos_lists_v4[BLOCK] = LPM trie of the first 1k, 100k, 1M /32s
- *   xdpfilt_alw_ip.o  x 3 -- filter_ipv4 = hash of the same addresses (raised max_entries)
+ *   xdp_edge (dos on) x 3 -- the block list of the first 1k, 100k, 1M /32s, as edged stores
+ *                            it: dos_exact_v4 = hash of the addresses (dos_lists_v4, the
+ *                            trie of the other prefixes, empty), loaded in batches
+ *   xdpfilt_alw_ip.o  x 3 -- filter_ipv4 = hash of the same addresses (raised max_entries),
+ *                            one bpf_map_update_elem each (its CLI adds one per call)
  *   all six: BPF_PROG_TEST_RUN side by side in one run, pinned to CPU 0, median of 7
  *
  * Then the cost growth with a mix of /16../32 prefixes (what real block lists hold, which a
@@ -116,7 +119,7 @@ static struct edge_bpf *edge_load(bool dos)
 		return NULL;
 	harness_unpin_maps(skel->obj);
 	skel->rodata->enable_dos = dos;
-	if (edge_bpf__load(skel) ||
+	if (edge_bpf__load(skel) || harness_dos_active(bpf_map__fd(skel->maps.dos_active), 0) ||
 	    harness_uplink_register(bpf_map__fd(skel->maps.uplink_slots),
 	                            bpf_map__fd(skel->maps.uplink_stats), HARNESS_IFINDEX_LO, 1)) {
 		edge_bpf__destroy(skel);
@@ -137,6 +140,16 @@ static int slot_set(struct bpf_map *outer, __u32 slot, int inner)
 	return err;
 }
 
+/* Adds BITS to the program's dos_active word (generation 0), as edged's commit sets them. */
+static int active_add(struct edge_bpf *skel, __u32 bits)
+{
+	int fd = bpf_map__fd(skel->maps.dos_active);
+	__u32 zero = 0, w = 0;
+
+	bpf_map_lookup_elem(fd, &zero, &w);
+	return harness_dos_active(fd, w | bits);
+}
+
 /* An inner LPM trie with exactly the template's parameters (bpf/dos.bpf.h). */
 static int trie_create(__u32 value_size, __u32 max_entries)
 {
@@ -146,21 +159,88 @@ static int trie_create(__u32 value_size, __u32 max_entries)
 	                      value_size, max_entries, &opts);
 }
 
-/* A list trie holding the first N keys; *SECONDS: how long the inserts took. */
-static int list_trie(const struct dos_lpm_v4 *keys, unsigned int n, double *seconds)
-{
-	int fd = trie_create(sizeof(struct dos_list_entry), DOS_MAX_LIST_ENTRIES);
-	struct dos_list_entry e = {};
-	double t0 = now_s();
+/* A block list as edged builds it (edged/dos_maps.c): the /32s in a hash sized for them,
+ * the other prefixes in the trie, both loaded with bpf_map_update_batch. */
+struct list_maps {
+	int trie, exact;
+	__u32 bits; /* dos_active bits of what they hold */
+};
 
-	for (unsigned int i = 0; fd >= 0 && i < n; i++)
-		if (bpf_map_update_elem(fd, &keys[i], &e, BPF_ANY)) {
-			fprintf(stderr, "bench_dos: trie insert %u: %s\n", i, strerror(errno));
-			close(fd);
+#define LOAD_BATCH 8192 /* as edged's DOS_LOAD_BATCH */
+
+static int batch_load(int fd, const void *keys, size_t ks, const void *vals, size_t vs, size_t n)
+{
+	for (size_t done = 0; done < n;) {
+		__u32 cnt = n - done > LOAD_BATCH ? LOAD_BATCH : n - done;
+
+		if (bpf_map_update_batch(fd, (const char *)keys + done * ks,
+		                         (const char *)vals + done * vs, &cnt, NULL)) {
+			fprintf(stderr, "bench_dos: batch update: %s\n", strerror(errno));
 			return -1;
 		}
+		done += cnt;
+	}
+	return 0;
+}
+
+/* The first N keys as a block list; *SECONDS: how long making and loading the maps took. */
+static int list_build(const struct dos_lpm_v4 *keys, unsigned int n, double *seconds,
+                      struct list_maps *lm)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	struct dos_lpm_v4 *pre = calloc(n + 1, sizeof(*pre));
+	struct dos_exact_v4 *ex = calloc(n + 1, sizeof(*ex));
+	struct dos_list_entry *vals = calloc(n + 1, sizeof(*vals));
+	unsigned int nex = 0, npre = 0;
+	double t0 = now_s();
+	int err = -1;
+
+	lm->trie = lm->exact = -1;
+	lm->bits = 0;
+	if (!pre || !ex || !vals)
+		goto out;
+	for (unsigned int i = 0; i < n; i++) {
+		if (keys[i].prefixlen == 32)
+			memcpy(ex[nex++].addr, keys[i].addr, 4);
+		else
+			pre[npre++] = keys[i];
+	}
+	lm->trie = trie_create(sizeof(struct dos_list_entry), DOS_MAX_LIST_ENTRIES);
+	if (lm->trie < 0 || batch_load(lm->trie, pre, sizeof(*pre), vals, sizeof(*vals), npre))
+		goto out;
+	if (nex) {
+		lm->exact = bpf_map_create(BPF_MAP_TYPE_HASH, "bench_exact", sizeof(*ex),
+		                           sizeof(*vals), nex + DOS_EXACT_SPARE, &opts);
+		if (lm->exact < 0 ||
+		    batch_load(lm->exact, ex, sizeof(*ex), vals, sizeof(*vals), nex))
+			goto out;
+		lm->bits |= DOS_HAS_EXACT(DOS_LIST_BLOCK, 0);
+	}
+	if (npre)
+		lm->bits |= DOS_HAS_PREFIX(DOS_LIST_BLOCK, 0);
 	*seconds = now_s() - t0;
-	return fd;
+	err = 0;
+out:
+	free(pre);
+	free(ex);
+	free(vals);
+	return err;
+}
+
+/* Installs LM as EDGE's block list (closing our fds) and replaces its dos_active list bits. */
+static int list_install(struct edge_bpf *skel, const struct list_maps *lm)
+{
+	int fd = bpf_map__fd(skel->maps.dos_active), err;
+	__u32 zero = 0, w = 0;
+
+	err = slot_set(skel->maps.dos_lists_v4, DOS_LIST_BLOCK, lm->trie);
+	if (lm->exact >= 0)
+		err |= slot_set(skel->maps.dos_exact_v4, DOS_LIST_BLOCK, lm->exact);
+	else
+		bpf_map_delete_elem(bpf_map__fd(skel->maps.dos_exact_v4), &(__u32){DOS_LIST_BLOCK});
+	bpf_map_lookup_elem(fd, &zero, &w);
+	w &= ~DOS_HAS_LIST(DOS_LIST_BLOCK);
+	return err || harness_dos_active(fd, w | lm->bits) ? -1 : 0;
 }
 
 /* 8 rules for UDP to ports 53..60 (a TCP SYN matches none), or 32 with WIDE. */
@@ -263,13 +343,12 @@ static int setup_sizes(struct bench *b)
 {
 	for (unsigned int i = 0; i < NSIZES; i++) {
 		bool last = i == NSIZES - 1;
+		struct list_maps lm;
 		double t, tx;
 
 		b->edge[i] = edge_load(true);
-		if (!b->edge[i] ||
-		    slot_set(b->edge[i]->maps.dos_lists_v4, DOS_LIST_BLOCK,
-		             list_trie(b->l32, sizes[i], &t)) ||
-		    xdpfilt_load(&b->xf[i], sizes[i]) ||
+		if (!b->edge[i] || list_build(b->l32, sizes[i], &t, &lm) ||
+		    list_install(b->edge[i], &lm) || xdpfilt_load(&b->xf[i], sizes[i]) ||
 		    xdpfilt_fill(&b->xf[i], b->l32, sizes[i], b->ncpus, &tx))
 			return -1;
 		if (last) {
@@ -325,11 +404,11 @@ static int bench_mix(struct bench *b)
 {
 	struct edge_bpf *small = b->edge[0], *big = b->edge[NSIZES - 1];
 	int fds[2] = {bpf_program__fd(big->progs.xdp_edge), bpf_program__fd(small->progs.xdp_edge)};
+	struct list_maps ls, lb;
 	double ns[2], t;
 
-	if (slot_set(small->maps.dos_lists_v4, DOS_LIST_BLOCK, list_trie(b->mix, sizes[0], &t)) ||
-	    slot_set(big->maps.dos_lists_v4, DOS_LIST_BLOCK,
-	             list_trie(b->mix, sizes[NSIZES - 1], &b->load_mix)) ||
+	if (list_build(b->mix, sizes[0], &t, &ls) || list_install(small, &ls) ||
+	    list_build(b->mix, sizes[NSIZES - 1], &b->load_mix, &lb) || list_install(big, &lb) ||
 	    bench_xdp_side_by_side(fds, 2, frame_ipv4_tcp_syn, sizeof(frame_ipv4_tcp_syn), ns))
 		return -1;
 	bench_line("dos_blocklist_growth_1M_mix", "ns_per_pkt", ns[0], "edged@1k_mix", ns[1]);
@@ -359,6 +438,7 @@ static int bench_breakdown(struct bench *b)
 	int allow = trie_create(sizeof(e), DOS_MAX_LIST_ENTRIES);
 	int dest = trie_create(sizeof(pol), DOS_MAX_DEST_PREFIXES);
 	int fds[N] = {-1}, err = -1;
+	struct list_maps lm;
 	double ns[N], t;
 
 	if (!off || !empty || !all || !rules32 || allow < 0 || dest < 0)
@@ -369,9 +449,12 @@ static int bench_breakdown(struct bench *b)
 	err = slot_set(all->maps.dos_lists_v4, DOS_LIST_ALLOW, allow);
 	err |= slot_set(all->maps.dos_dest_v4, 0, dest);
 	allow = dest = -1;
-	err |= slot_set(all->maps.dos_lists_v4, DOS_LIST_BLOCK, list_trie(b->l32, sizes[1], &t));
+	err |= list_build(b->l32, sizes[1], &t, &lm) || list_install(all, &lm);
 	err |= slot_set(all->maps.dos_rules, 0, rules_nomatch(false));
 	err |= slot_set(rules32->maps.dos_rules, 0, rules_nomatch(true));
+	err |= active_add(all, DOS_HAS_PREFIX(DOS_LIST_ALLOW, 0) | DOS_HAS_RULES |
+	                               DOS_HAS_CEILINGS | DOS_HAS_SYN_COOKIES);
+	err |= active_add(rules32, DOS_HAS_RULES);
 	if (err)
 		goto out;
 	err = -1;

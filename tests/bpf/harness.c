@@ -795,6 +795,17 @@ int harness_uplink_register(int slots_fd, int stats_fd, uint32_t ifindex, uint32
 	return err;
 }
 
+int harness_dos_active(int active_fd, uint32_t word)
+{
+	uint32_t zero = 0;
+
+	if (bpf_map_update_elem(active_fd, &zero, &word, BPF_ANY)) {
+		fprintf(stderr, "writing dos_active: %s\n", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 int harness_uplink_stats_read(int map_fd, uint32_t slot, struct edge_uplink_stats *sum)
 {
 	size_t stride = PERCPU_STRIDE(sizeof(*sum));

@@ -153,6 +153,9 @@ int harness_action_parse(const char *name);
 /* Makes ifindex an uplink counted in `slot`, as edged does: zeroes uplink_stats[slot] (every
  * CPU's value) and sets uplink_slots[ifindex] = slot. Slot EDGE_SLOT_OTHER unregisters. */
 int harness_uplink_register(int slots_fd, int stats_fd, uint32_t ifindex, uint32_t slot);
+/* Writes the DoS stage's dos_active word (bpf/dos.h): tests put their inner maps into the
+ * slots of generation 0 themselves, and say with WORD's DOS_HAS_* bits which steps run. */
+int harness_dos_active(int active_fd, uint32_t word);
 /* Reads uplink_stats[slot] summed over all CPUs. */
 int harness_uplink_stats_read(int map_fd, uint32_t slot, struct edge_uplink_stats *sum);
 

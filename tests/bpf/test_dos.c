@@ -45,6 +45,8 @@ struct env {
 	struct edge_bpf *skel;
 	int prog_fd, slots_fd, stats_fd;
 	int lists[2]; /* outer dos_lists_v4, dos_lists_v6 */
+	int exact[2]; /* outer dos_exact_v4, dos_exact_v6 */
+	int active;   /* dos_active */
 	int dest[2];  /* outer dos_dest_v4, dos_dest_v6 */
 	int rules;    /* outer dos_rules */
 	int rule_stats, list_stats, ceiling_stats, buckets;
@@ -66,11 +68,16 @@ static int env_setup(void **state, bool all_stages)
 	assert_int_equal(harness_unpin_maps(s->obj), 0);
 	assert_int_equal(edge_bpf__load(s), 0);
 
+	/* Every step on: the tests install (or leave out) the maps of generation 0. */
+	assert_int_equal(harness_dos_active(bpf_map__fd(s->maps.dos_active), DOS_HAS_ALL), 0);
 	env->prog_fd = bpf_program__fd(s->progs.xdp_edge);
 	env->slots_fd = bpf_map__fd(s->maps.uplink_slots);
 	env->stats_fd = bpf_map__fd(s->maps.uplink_stats);
 	env->lists[0] = bpf_map__fd(s->maps.dos_lists_v4);
 	env->lists[1] = bpf_map__fd(s->maps.dos_lists_v6);
+	env->exact[0] = bpf_map__fd(s->maps.dos_exact_v4);
+	env->exact[1] = bpf_map__fd(s->maps.dos_exact_v6);
+	env->active = bpf_map__fd(s->maps.dos_active);
 	env->dest[0] = bpf_map__fd(s->maps.dos_dest_v4);
 	env->dest[1] = bpf_map__fd(s->maps.dos_dest_v6);
 	env->rules = bpf_map__fd(s->maps.dos_rules);
@@ -157,6 +164,34 @@ static void list_add(int fd, const char *prefix, uint64_t expires_ns)
 
 	prefix_parse(prefix, &key);
 	assert_int_equal(bpf_map_update_elem(fd, &key, &e, BPF_ANY), 0);
+}
+
+/* An inner exact-address hash with the template's parameters (dos.bpf.h). */
+static int exact_create(int v6)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_exact", v6 ? 16 : 4,
+	                        sizeof(struct dos_list_entry), 1024, &opts);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* A list as edged builds it: exact addresses into the hash EXACT, the rest into TRIE. */
+struct split_list {
+	int trie, exact;
+};
+
+static void split_add(const struct split_list *l, const char *prefix, uint64_t expires_ns)
+{
+	struct dos_list_entry e = {.expires_ns = expires_ns};
+	struct dos_lpm_v6 key;
+	int v6 = prefix_parse(prefix, &key);
+
+	if (key.prefixlen == (v6 ? 128u : 32u))
+		assert_int_equal(bpf_map_update_elem(l->exact, key.addr, &e, BPF_ANY), 0);
+	else
+		assert_int_equal(bpf_map_update_elem(l->trie, &key, &e, BPF_ANY), 0);
 }
 
 /* Puts INNER into SLOT of OUTER (the atomic swap) and closes our fd: the outer map holds
@@ -256,6 +291,8 @@ static void dos_clear(struct env *env)
 	for (int f = 0; f < 2; f++) {
 		slot_clear(env->lists[f], DOS_LIST_ALLOW);
 		slot_clear(env->lists[f], DOS_LIST_BLOCK);
+		slot_clear(env->exact[f], DOS_LIST_ALLOW);
+		slot_clear(env->exact[f], DOS_LIST_BLOCK);
 		slot_clear(env->dest[f], 0);
 	}
 	slot_clear(env->rules, 0);
@@ -443,6 +480,46 @@ static void lists_fixture(struct env *env)
 	slot_set(env->lists[1], DOS_LIST_ALLOW, a6);
 }
 
+/* lists_fixture's entries as edged stores them: /32 and /128 in the exact hashes (their
+ * expiry included: an expired exact entry must fall through to a live covering prefix). */
+static void lists_fixture_split(struct env *env)
+{
+	uint64_t past = 1, future = boot_ns() + 3600 * NSEC_PER_SEC;
+	struct split_list b4 = {list_create(0), exact_create(0)};
+	struct split_list a4 = {list_create(0), exact_create(0)};
+	struct split_list b6 = {list_create(1), exact_create(1)};
+	struct split_list a6 = {list_create(1), exact_create(1)};
+
+	split_add(&b4, "203.0.113.0/24", 0);
+	split_add(&b4, "198.51.100.7/32", 0);
+	split_add(&b4, "198.51.100.66/32", past);
+	split_add(&b4, "198.51.100.77/32", future);
+	split_add(&b4, "192.0.2.128/25", 0);
+	split_add(&b4, "192.0.2.192/27", past);
+	split_add(&b4, "192.0.2.200/32", past);
+	split_add(&b4, "198.51.100.128/25", past);
+	split_add(&b4, "198.51.100.200/32", past);
+	split_add(&a4, "203.0.113.8/29", 0);
+	split_add(&a4, "203.0.113.16/32", past);
+	split_add(&a4, "203.0.113.24/29", future);
+	split_add(&a4, "203.0.113.25/32", past);
+	split_add(&b6, "2001:db8:bad::/48", 0);
+	split_add(&b6, "2001:db8:dead::66/128", past);
+	split_add(&b6, "2001:db8:dead::77/128", future);
+	split_add(&b6, "2001:db8:c0::/44", 0);
+	split_add(&b6, "2001:db8:c0:1::/64", past);
+	split_add(&b6, "2001:db8:c0:1::1/128", past);
+	split_add(&a6, "2001:db8:bad:1::/64", 0);
+	slot_set(env->lists[0], DOS_LIST_BLOCK, b4.trie);
+	slot_set(env->exact[0], DOS_LIST_BLOCK, b4.exact);
+	slot_set(env->lists[0], DOS_LIST_ALLOW, a4.trie);
+	slot_set(env->exact[0], DOS_LIST_ALLOW, a4.exact);
+	slot_set(env->lists[1], DOS_LIST_BLOCK, b6.trie);
+	slot_set(env->exact[1], DOS_LIST_BLOCK, b6.exact);
+	slot_set(env->lists[1], DOS_LIST_ALLOW, a6.trie);
+	slot_set(env->exact[1], DOS_LIST_ALLOW, a6.exact);
+}
+
 static void block_fixture(struct env *env)
 {
 	int b4 = list_create(0);
@@ -557,6 +634,8 @@ static const struct dos_set match_sets[] = {
 };
 
 static const struct dos_set lists_set = {"dos_lists", lists_fixture, NULL, 0, 0};
+/* The same packets and verdicts with the exact addresses in the hashes. */
+static const struct dos_set lists_split_set = {"dos_lists", lists_fixture_split, NULL, 0, 0};
 static const struct dos_set order_set = SET("dos_rule_order", block_fixture, rules_order, 10);
 
 static const char *const stage_names[EDGE_NSTAGES] = {
@@ -805,6 +884,67 @@ static void test_loads_with_every_stage(void **state)
 static void test_lists(void **state)
 {
 	assert_int_equal(run_set_in(*state, &lists_set, NULL), 0);
+}
+
+static void test_lists_split(void **state)
+{
+	assert_int_equal(run_set_in(*state, &lists_split_set, NULL), 0);
+}
+
+static void active_set(const struct env *env, uint32_t word)
+{
+	assert_int_equal(harness_dos_active(env->active, word), 0);
+}
+
+/*
+ * dos_active: a step whose DOS_HAS_* bit is clear is skipped even with its maps installed
+ * (that is how an empty list costs nothing), and the generation bit picks which slots a
+ * packet uses, so a reload flips lists, rules and ceilings together with one write.
+ */
+static void test_active_generations(void **state)
+{
+	struct env *env = *state;
+	const struct rule_spec drop_udp[] = {DROP(.match = DOS_M_L4, .l4_proto = 17)};
+	struct frame from1 = udp_frame("192.0.2.1", "198.51.100.1", 100);
+	struct frame from2 = udp_frame("192.0.2.2", "198.51.100.1", 100);
+	struct frame from3 = udp_frame("192.0.2.3", "198.51.100.1", 100);
+	struct frame from6 = udp_frame("2001:db8::1", "2001:db8:1::1", 100);
+	struct split_list g0 = {list_create(0), exact_create(0)};
+	struct split_list g1 = {list_create(0), exact_create(0)};
+	uint32_t g1_block = DOS_LIST_SLOT(1, DOS_LIST_BLOCK);
+
+	split_add(&g0, "192.0.2.1/32", 0);
+	split_add(&g0, "192.0.2.0/31", 0); /* 192.0.2.0 and .1 */
+	split_add(&g1, "192.0.2.2/32", 0);
+	slot_set(env->lists[0], DOS_LIST_BLOCK, g0.trie);
+	slot_set(env->exact[0], DOS_LIST_BLOCK, g0.exact);
+	slot_set(env->lists[0], g1_block, g1.trie);
+	slot_set(env->exact[0], g1_block, g1.exact);
+	rules_install(env, drop_udp, 1, 0); /* generation 0 only */
+
+	active_set(env, DOS_HAS_EXACT(DOS_LIST_BLOCK, 0));
+	expect_drop(env, &from1);
+	expect_pass(env, &from2);
+	expect_pass(env, &from3); /* no rules: the bit is clear */
+	active_set(env, DOS_HAS_PREFIX(DOS_LIST_BLOCK, 0));
+	expect_drop(env, &from1); /* the /31 */
+	active_set(env, 0);
+	expect_pass(env, &from1); /* maps installed, nothing on */
+	active_set(env, DOS_HAS_RULES);
+	expect_drop(env, &from3);
+	expect_drop(env, &from6); /* the rule drops UDP of both families */
+	active_set(env, DOS_ACTIVE_GEN | DOS_HAS_LIST(DOS_LIST_BLOCK) | DOS_HAS_RULES);
+	expect_pass(env, &from1); /* generation 1: its own list, no rule set */
+	expect_drop(env, &from2);
+	expect_pass(env, &from3);
+	active_set(env, DOS_HAS_LIST(DOS_LIST_BLOCK) | DOS_HAS_RULES); /* back to 0 */
+	expect_drop(env, &from1);
+	expect_drop(env, &from3);
+	active_set(env, DOS_HAS_LIST(DOS_LIST_BLOCK));
+	expect_pass(env, &from2);
+	slot_clear(env->lists[0], g1_block);
+	slot_clear(env->exact[0], g1_block);
+	active_set(env, DOS_HAS_ALL);
 }
 
 static void test_match_fields(void **state)
@@ -1303,6 +1443,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_loads_with_every_stage, setup_all_stages,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_lists, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_lists_split, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_active_generations, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_match_fields, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_rule_order, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_check_catches_wrong_tags, setup, teardown),

@@ -152,6 +152,8 @@ static int setup(void **state)
 	env->skel->rodata->enable_dos = true;
 	assert_int_equal(harness_unpin_maps(env->skel->obj), 0);
 	assert_int_equal(edge_bpf__load(env->skel), 0);
+	assert_int_equal(harness_dos_active(bpf_map__fd(env->skel->maps.dos_active), DOS_HAS_ALL),
+	                 0);
 	env->prog_fd = bpf_program__fd(env->skel->progs.xdp_edge);
 	env->stats_fd = bpf_map__fd(env->skel->maps.syncookie_stats);
 	assert_int_equal(dest_install(env, 0, bpf_map__fd(env->skel->maps.dos_dest_v4)), 0);

@@ -86,6 +86,7 @@ test_start() {
 	check "edged --check accepts the generated config" nsx edge "$EDGED" --check -c "$CONF"
 	start_edged 1
 	check "edged starts and answers on its control socket" wait_for 10 "$EDGECTL" -s "$SOCK" status
+	check "status names the uplink's NIC driver (veth)" test "$(status_field "j['uplinks'][0]['driver']")" = veth
 	check "edged told systemd READY=1 (sd_notify)" wait_for 5 grep -qx "READY=1" "$E2E_DIR/notify.1"
 	check "XDP program attached to e0 in native mode" \
 		sh -c "ip -n $(ns edge) -d link show e0 | grep -q 'xdp '"

@@ -37,12 +37,13 @@ link() { # link NS1 IF1 ADDR1 NS2 IF2 ADDR2
 	nsx "$4" ip link set "$5" up
 }
 
-# site NAME LOCAL KEY PREFIX HOSTIF: the customer router: GRE in userspace on a TUN device.
+# site NAME LOCAL KEYS PREFIX HOSTIF: the customer router: GRE in userspace on a TUN device.
 site() {
 	local n=$1 tun=gre$1
 	nsx "$n" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0
+	# shellcheck disable=SC2086 # $3: zero or more "--key N"
 	bg "$n" "$E2E_DIR/$n.out" /usr/bin/python3 "$SITE" --tun "$tun" --local "$2" \
-		--endpoint 192.0.2.100 ${3:+--key "$3"} --log "$E2E_DIR/$n.log"
+		--endpoint 192.0.2.100 $3 --mute-dir "$E2E_DIR" --log "$E2E_DIR/$n.log"
 	wait_for 5 grep -q ready "$E2E_DIR/$n.log" || return 1
 	nsx "$n" ip link set "$tun" up
 	# The inner packets it writes to the TUN device may come from its own address (the
@@ -70,7 +71,7 @@ setup() {
 	nsx hostA ip route add default via 203.0.113.1
 	nsx hostB ip route add default via 203.0.113.65
 	nsx edge sysctl -qw net.ipv4.ip_forward=1
-	site siteA 198.51.100.50 42 203.0.113.0/26 a1 || exit 1
+	site siteA 198.51.100.50 "--key 42 --key 43" 203.0.113.0/26 a1 || exit 1
 	site siteB 198.51.100.160 "" 203.0.113.64/26 b1 || exit 1
 	for h in hostA hostB; do
 		bg "$h" "$E2E_DIR/$h.tool" /usr/bin/python3 "$TOOL" serve 0.0.0.0 8080 23
@@ -94,7 +95,9 @@ write_config() {
 		  customers:
 		    - name: acme
 		      prefixes: [203.0.113.0/26]
-		      tunnels: [{name: acme-1, remote: 198.51.100.50, key: 42, health: {interval: 300ms, timeout: 2s}}]
+		      tunnels:
+		        - {name: acme-1, remote: 198.51.100.50, key: 42, health: {interval: 300ms, timeout: 2s}}
+		        - {name: acme-2, remote: 198.51.100.50, key: 43, health: {interval: 300ms, timeout: 2s}}
 		      $1
 		    - name: globex
 		      prefixes: [203.0.113.64/26]
@@ -138,6 +141,10 @@ test_through_gre() {
 	check "siteA encapsulated hostA's answers toward the endpoint" \
 		grep -qE 'encap dst=192.0.2.100 key=42 .*203.0.113.10' "$E2E_DIR/siteA.log"
 	check "siteA rejected nothing edged sent" sh -c "! grep -q reject $E2E_DIR/siteA.log"
+	check "edgectl transit tunnels counts acme-1's packets both ways" \
+		test "$(json_get "$(ctl -j transit tunnels)" "min([(t['in_packets'], t['out_packets']) for t in j['tunnels'] if t['name']=='acme-1'][0])")" -gt 0
+	check "metrics: per-customer packets toward the site" \
+		sh -c "nsenter --net=/run/netns/$(ns edge) curl -s http://127.0.0.1:$PORT/metrics | grep -qE 'edged_transit_packets_total\\{customer=\"globex\",direction=\"out\"\\} [1-9]'"
 }
 
 test_firewall() {
@@ -165,7 +172,22 @@ test_isolation() {
 }
 
 test_health() {
+	local bad=0 before
 	check "acme-1 is up: keepalives come back through siteA" wait_for 5 health_is acme-1 up
+	check "acme-2 (key 43) is up too" wait_for 5 health_is acme-2 up
+	check "both of acme's tunnels carried traffic (flows spread over healthy tunnels)" \
+		sh -c "grep -q 'decap .*key=42 .*TCP' $E2E_DIR/siteA.log && grep -q 'decap .*key=43 .*TCP' $E2E_DIR/siteA.log"
+	# siteA breaks its tunnel with key 43: everything arriving on it is dropped.
+	touch "$E2E_DIR/key-43"
+	check "acme-2 goes down (its keepalives are dropped at the site)" wait_for 6 health_is acme-2 down
+	check "acme-1 stays up" health_is acme-1 up
+	before=$(grep -c 'muted key=43 .*TCP' "$E2E_DIR/siteA.log")
+	for _ in $(seq 1 20); do tcp client 203.0.113.10 8080 >/dev/null || bad=$((bad + 1)); done
+	check "20 new connections all work: edged sends none into the broken tunnel" test "$bad" -eq 0
+	check "... none of their packets reached the dead tunnel (only keepalives did)" \
+		test "$(grep -c 'muted key=43 .*TCP' "$E2E_DIR/siteA.log")" -eq "$before"
+	rm "$E2E_DIR/key-43"
+	check "acme-2 comes back up" wait_for 5 health_is acme-2 up
 	check "keepalives answered are counted" \
 		test "$(json_get "$(ctl -j transit tunnels)" "[t['keepalives_answered'] for t in j['tunnels'] if t['name']=='acme-1'][0]")" -gt 0
 	# siteA stops answering: its router drops the keepalives' inner packets.
@@ -173,6 +195,7 @@ test_health() {
 	check "acme-1 goes down when keepalives stop coming back" wait_for 6 health_is acme-1 down
 	check "metrics: edged_transit_tunnel_up 0 for acme-1" \
 		sh -c "nsenter --net=/run/netns/$(ns edge) curl -s http://127.0.0.1:$PORT/metrics | grep -q 'edged_transit_tunnel_up{customer=\"acme\",tunnel=\"acme-1\"} 0'"
+	check "acme-2 goes down too" wait_for 6 health_is acme-2 down
 	check "a customer with all tunnels down is still served (over all of them)" tcp client 203.0.113.10 8080
 	nsx siteA ip rule del to 192.0.2.100 iif gresiteA prohibit
 	check "acme-1 comes back up" wait_for 5 health_is acme-1 up

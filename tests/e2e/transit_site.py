@@ -11,9 +11,12 @@ scapy, independently of edged (this kernel has no GRE device).
          prefixes' traffic toward the internet there) are wrapped by scapy in GRE to the
          anycast endpoint and sent with a raw socket.
 
-Every packet is logged, one line each ("decap|encap|reject ..."), for the test's checks.
+Every packet is logged, one line each ("decap|encap|reject|muted ..."), for the test's checks.
+A router can have several tunnels to the endpoint, one per key (the first is used to send);
+while the file MUTE_DIR/key-K exists, what arrives with key K is dropped (a broken tunnel).
 
-usage: transit_site.py --tun NAME --local ADDR --endpoint ADDR [--key N] --log FILE
+usage: transit_site.py --tun NAME --local ADDR --endpoint ADDR [--key N]... [--mute-dir DIR]
+                       --log FILE
 """
 import argparse
 import fcntl
@@ -49,7 +52,7 @@ def decap(raw, args, log):
         log.write(f"reject version={gre.version} routing={gre.routing_present}\n")
         return None
     key = gre.key if gre.key_present else None
-    if key != args.key:
+    if key not in args.keys:
         log.write(f"reject key={key} src={outer.src}\n")
         return None
     inner = bytes(gre.payload)
@@ -61,6 +64,9 @@ def decap(raw, args, log):
         log.write(f"reject proto={gre.proto:#x}\n")
         return None
     desc = pkt.summary()
+    if args.mute_dir and os.path.exists(f"{args.mute_dir}/key-{key}"):
+        log.write(f"muted key={key} {desc}\n")
+        return None
     if not checksums_ok(pkt):
         log.write(f"reject bad-inner-checksum {desc}\n")
         return None
@@ -85,10 +91,11 @@ def checksums_ok(pkt):
 def encap(inner, args, log):
     version = inner[0] >> 4
     proto = 0x0800 if version == 4 else 0x86DD
-    gre = GRE(proto=proto, key_present=1, key=args.key) if args.key is not None else GRE(proto=proto)
+    key = args.keys[0]
+    gre = GRE(proto=proto, key_present=1, key=key) if key is not None else GRE(proto=proto)
     pkt = IP(src=args.local, dst=args.endpoint, proto=47, ttl=64) / gre / inner
     desc = (IP(inner) if version == 4 else IPv6(inner)).summary()
-    log.write(f"encap dst={args.endpoint} key={args.key} len={len(inner)} {desc}\n")
+    log.write(f"encap dst={args.endpoint} key={key} len={len(inner)} {desc}\n")
     return bytes(pkt)
 
 
@@ -97,9 +104,11 @@ def main():
     ap.add_argument("--tun", required=True)
     ap.add_argument("--local", required=True)
     ap.add_argument("--endpoint", required=True)
-    ap.add_argument("--key", type=int)
+    ap.add_argument("--key", type=int, action="append", dest="keys")
+    ap.add_argument("--mute-dir")
     ap.add_argument("--log", required=True)
     args = ap.parse_args()
+    args.keys = args.keys or [None]
 
     tun = open_tun(args.tun)
     rx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE)

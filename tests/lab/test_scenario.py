@@ -195,6 +195,20 @@ class DosSteps(unittest.TestCase):
         self.assertError(DOS.replace('filters: ["src 100.127.255.1", "src 198.51.100.200"]', 'filters: ["udp"]'), 18,
                          "two or more filters")
 
+    def test_qemu_overrides(self):
+        text = GOOD.replace("requests: 10}", "requests: 10, qemu: {requests: 3, rate: 5}}").replace(
+            "min: $web.sent}", "min: $web.sent, qemu: {min: \"$web.sent - 1\"}}")
+        s = parse(text)
+        self.assertEqual((s.steps[1].args["requests"], s.steps[1].qemu), (10, {"requests": 3, "rate": 5}))
+        self.assertEqual(s.steps[-1].qemu, {"min": "$web.sent - 1"})
+        self.assertEqual(parse(GOOD).steps[1].qemu, {})
+        bad = [str(e) for e in errors(GOOD.replace("requests: 10}", "requests: 10, qemu: {bogus: 1}}"))]
+        self.assertTrue(any("qemu: unknown option 'bogus'" in e for e in bad), bad)
+        bad = [str(e) for e in errors(GOOD.replace("requests: 10}", "requests: 10, qemu: 5}"))]
+        self.assertTrue(any("qemu: takes a mapping" in e for e in bad), bad)
+        bad = [str(e) for e in errors(GOOD.replace("min: $web.sent}", "min: $web.sent, qemu: {min: $nope.sent}}"))]
+        self.assertTrue(any("traffic 'nope'" in e for e in bad), bad)
+
     def test_expect_map_names_a_node(self):
         self.assertError(DOS.replace("{node: edge1, map: dos_buckets", "{map: dos_buckets"), 17, "node: or nodes:")
 

@@ -202,13 +202,13 @@ static void test_enabled_false_turns_section_off(void **state)
 
 	assert_int_equal(load(f, MINIMAL "dos: {enabled: false}\n"
 	                                 "lb: {enabled: no}\n"
-	                                 "egress: {enabled: yes}\n"
+	                                 "egress: {enabled: no}\n"
 	                                 "transit:\n  enabled: true\n"),
 	                 0);
 	assert_false(f->cfg.fn[FN_DOS].enabled);
 	assert_false(f->cfg.fn[FN_LB].enabled);
 	assert_false(f->cfg.fn[FN_DISPATCH].enabled);
-	assert_true(f->cfg.fn[FN_EGRESS].enabled);
+	assert_false(f->cfg.fn[FN_EGRESS].enabled);
 	assert_true(f->cfg.fn[FN_TRANSIT].enabled);
 }
 

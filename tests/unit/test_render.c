@@ -32,6 +32,7 @@ static int setup(void **state)
 	strcpy(ctx.dp.uplinks[0].name, "eth0");
 	ctx.dp.uplinks[0].ifindex = 7;
 	ctx.dp.uplinks[0].mode = XDP_MODE_GENERIC;
+	strcpy(ctx.dp.uplinks[0].driver, "e1000");
 	ctx.dp.uplinks[0].link_fd = 42; /* attached, as far as rendering cares */
 	ctx.dp.uplinks[0].link_id = 9;
 	ctx.ctl_fd = -1;
@@ -104,9 +105,9 @@ static void test_status_json_reports_functions_and_uplinks(void **state)
 	assert_contains(&sb, "\"generation\":3,\"last_reload\":{\"ok\":true");
 	assert_contains(&sb, "\"functions\":{\"dos\":true,\"lb\":false,\"dispatch\":false,"
 	                     "\"egress\":false,\"transit\":false}");
-	assert_contains(&sb,
-	                "\"uplinks\":[{\"iface\":\"eth0\",\"ifindex\":7,\"xdp_mode\":\"generic\","
-	                "\"attached\":true,\"link_id\":9}]");
+	assert_contains(&sb, "\"uplinks\":[{\"iface\":\"eth0\",\"ifindex\":7,\"driver\":\"e1000\","
+	                     "\"xdp_mode\":\"generic\","
+	                     "\"attached\":true,\"link_id\":9}]");
 	sb_free(&sb);
 }
 
@@ -173,7 +174,9 @@ static void test_metrics_prometheus_text(void **state)
 	assert_contains(&sb, "edged_config_generation 3\n");
 	assert_contains(&sb, "edged_build_info{version=\"" EDGED_VERSION
 	                     "\",edged_instance=\"edge1\"} 1\n");
-	assert_contains(&sb, "edged_uplink_attached{iface=\"eth0\",xdp_mode=\"generic\"} 1\n");
+	assert_contains(
+	        &sb,
+	        "edged_uplink_attached{iface=\"eth0\",driver=\"e1000\",xdp_mode=\"generic\"} 1\n");
 	/* 5 stages x 5 verdicts, for packets and for bytes: a fixed set of series per uplink. */
 	int series = 0;
 	for (const char *p = sb.buf; (p = strstr(p, "edged_xdp_")); p++)

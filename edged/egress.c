@@ -1,0 +1,780 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VPN egress: the tunnel device, its WireGuard configuration, nftables, routes, rules and
+ * sysctls (see egress.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conntrack.h"
+#include "edged.h"
+#include "egress.h"
+#include "egress_nft.h"
+#include "log.h"
+#include "netlink_route.h"
+#include "wg_genl.h"
+#include "nft.h"
+#include "wg_uapi.h"
+
+#include <linux/netfilter.h>
+#include <linux/rtnetlink.h>
+
+/* ---- config copies ---- */
+
+static int copy_section(struct egress_config *dst, const struct egress_config *src)
+{
+	*dst = *src;
+	dst->peers = NULL;
+	if (!src->n_peers)
+		return 0;
+	dst->peers = malloc(src->n_peers * sizeof(*dst->peers));
+	if (!dst->peers)
+		return -ENOMEM;
+	memcpy(dst->peers, src->peers, src->n_peers * sizeof(*dst->peers));
+	return 0;
+}
+
+static const char *ifname(const struct egress_state *st)
+{
+	return st->cur.interface;
+}
+
+/* ---- the WireGuard device, whichever backend ---- */
+
+static void peer_to_wg(const struct egress_peer_config *pe, struct wg_peer *w)
+{
+	memset(w, 0, sizeof(*w));
+	memcpy(w->public_key, pe->public_key, WG_KEY_LEN);
+	for (int i = 0; i < pe->n_addresses && i < WG_MAX_ALLOWED; i++)
+		w->allowed[w->n_allowed++] = pe->addresses[i];
+	w->keepalive_s = (uint16_t)pe->keepalive_s;
+}
+
+static int device_of(const struct egress_state *st, struct wg_device *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->has_private_key = true;
+	memcpy(d->private_key, st->private_key, WG_KEY_LEN);
+	d->listen_port = st->cur.listen_port;
+	for (int i = 0; i < st->n_peers; i++) {
+		struct wg_peer *w = wg_device_add_peer(d);
+
+		if (!w) {
+			wg_device_free(d);
+			return -ENOMEM;
+		}
+		peer_to_wg(&st->peers[i], w);
+	}
+	return 0;
+}
+
+static int backend_set_all(const struct egress_state *st, char *err, size_t errlen)
+{
+	struct wg_device d;
+	struct strbuf req = {};
+	int ret = device_of(st, &d);
+
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		return ret;
+	}
+	if (st->backend == EGRESS_BACKEND_KERNEL) {
+		ret = wg_genl_set(ifname(st), &d, true, NULL, err, errlen);
+	} else {
+		wg_uapi_build_set(&d, &req);
+		ret = req.oom ? -ENOMEM : wg_uapi_set(ifname(st), req.buf, err, errlen);
+	}
+	/* The key must not linger in freed memory. */
+	explicit_bzero(d.private_key, sizeof(d.private_key));
+	if (req.buf)
+		explicit_bzero(req.buf, req.len);
+	sb_free(&req);
+	wg_device_free(&d);
+	return ret;
+}
+
+static int backend_peer(const struct egress_state *st, const struct egress_peer_config *pe,
+                        bool remove, char *err, size_t errlen)
+{
+	struct wg_device d = {.listen_port = st->cur.listen_port};
+	struct wg_peer w;
+	struct strbuf req = {};
+	int ret;
+
+	peer_to_wg(pe, &w);
+	if (st->backend == EGRESS_BACKEND_KERNEL) {
+		d.peers = &w;
+		d.n_peers = 1;
+		return wg_genl_set(ifname(st), &d, false, (const bool[]){remove}, err, errlen);
+	}
+	if (remove)
+		wg_uapi_build_remove(pe->public_key, &req);
+	else
+		wg_uapi_build_peer(&w, &req);
+	ret = req.oom ? -ENOMEM : wg_uapi_set(ifname(st), req.buf, err, errlen);
+	sb_free(&req);
+	return ret;
+}
+
+static int backend_get(const struct egress_state *st, struct wg_device *d, char *err, size_t errlen)
+{
+	if (st->backend == EGRESS_BACKEND_KERNEL)
+		return wg_genl_get(ifname(st), d, err, errlen);
+	return wg_uapi_get(ifname(st), d, err, errlen);
+}
+
+/* Makes sure the device exists; *CREATED: this call made it. */
+static int device_create(struct egress_state *st, const char *name, enum egress_backend be,
+                         bool *created)
+{
+	struct nlr nl;
+	int err;
+
+	*created = false;
+	if (be == EGRESS_BACKEND_WIREGUARD_GO) {
+		bool had = st->proc.pid > 0 || st->proc.adopted;
+
+		if (wg_process_start(&st->proc, name))
+			return -1;
+		*created = !had && !st->proc.adopted;
+		return 0;
+	}
+	err = nlr_open(&nl);
+	err = err ?: nlr_link_add(&nl, name, "wireguard");
+	nlr_close(&nl);
+	if (err && err != -EEXIST) {
+		pr_err("egress: cannot create the kernel WireGuard device %s: %s", name,
+		       strerror(-err));
+		return -1;
+	}
+	*created = err == 0;
+	st->kernel_link = true;
+	return 0;
+}
+
+static void device_destroy(struct egress_state *st, const char *name)
+{
+	struct nlr nl;
+	int idx = if_nametoindex(name);
+
+	wg_process_stop(&st->proc);
+	/* A kernel link, or an adopted wireguard-go's TUN (it exits when its device goes). */
+	if (idx && nlr_open(&nl) == 0) {
+		nlr_link_del(&nl, idx);
+		nlr_close(&nl);
+	}
+	st->kernel_link = false;
+}
+
+/* ---- sysctls ---- */
+
+static int sysctl_read(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static int sysctl_write(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, value, strlen(value)) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* Sets PATH to VALUE, remembering the value before the first time. */
+static int sysctl_set(struct egress_state *st, const char *path, const char *value)
+{
+	char before[16];
+	int i;
+
+	for (i = 0; i < st->n_saved; i++)
+		if (strcmp(st->saved[i].path, path) == 0)
+			break;
+	if (i == st->n_saved) {
+		if (sysctl_read(path, before, sizeof(before)))
+			return -ENOENT;
+		if (i < EGRESS_MAX_SYSCTLS) {
+			snprintf(st->saved[i].path, sizeof(st->saved[i].path), "%s", path);
+			snprintf(st->saved[i].before, sizeof(st->saved[i].before), "%s", before);
+			st->n_saved++;
+		}
+	}
+	return sysctl_write(path, value);
+}
+
+static void sysctls_restore(struct egress_state *st)
+{
+	for (int i = st->n_saved - 1; i >= 0; i--)
+		sysctl_write(st->saved[i].path, st->saved[i].before);
+	st->n_saved = 0;
+}
+
+/* Forwarding on IFN: IPv4 per interface; IPv6 forwards only with all.forwarding, or per
+ * interface with force_forwarding (Linux 6.17+), which leaves the other interfaces alone. */
+static void forwarding_on(struct egress_state *st, const char *ifn)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", ifn);
+	if (sysctl_set(st, path, "1"))
+		pr_warn("egress: cannot enable IPv4 forwarding on %s", ifn);
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/force_forwarding", ifn);
+	if (sysctl_set(st, path, "1") == 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/forwarding", ifn);
+	sysctl_set(st, path, "1");
+}
+
+/* ---- routes and rules ---- */
+
+static void routes(struct egress_state *st, int ifindex, bool add)
+{
+	static const int families[] = {AF_INET, AF_INET6};
+	struct nlr nl;
+
+	if (nlr_open(&nl))
+		return;
+	for (size_t i = 0; i < 2; i++) {
+		struct nlr_route r = {.dst = {.family = families[i]},
+		                      .type = RTN_UNICAST,
+		                      .protocol = NLR_PROTO_EGRESS,
+		                      .table = st->cur.table,
+		                      .oif = ifindex};
+		int err = add ? nlr_route_add(&nl, &r, true) : nlr_route_del(&nl, &r);
+
+		if (err && add)
+			pr_err("egress: cannot add the default route of table %u to %s: %s",
+			       st->cur.table, ifname(st), strerror(-err));
+	}
+	nlr_close(&nl);
+}
+
+static void rules(const struct egress_config *ec, bool add)
+{
+	static const int families[] = {AF_INET, AF_INET6};
+	struct nlr nl;
+
+	if (nlr_open(&nl))
+		return;
+	for (size_t i = 0; i < 2; i++) {
+		struct nlr_rule r = {.family = families[i],
+		                     .fwmark = ec->mark,
+		                     .fwmask = ec->mark,
+		                     .table = ec->table,
+		                     .priority = EGRESS_RULE_PRIORITY,
+		                     .protocol = NLR_PROTO_EGRESS};
+		int err = add ? nlr_rule_add(&nl, &r) : nlr_rule_del(&nl, &r);
+
+		if (err && !(add && err == -EEXIST) && !(!add && err == -ESRCH))
+			pr_err("egress: cannot %s the fwmark rule for table %u: %s",
+			       add ? "add" : "remove", ec->table, strerror(-err));
+	}
+	nlr_close(&nl);
+}
+
+/* ---- the device's configuration ---- */
+
+static void addresses(struct egress_state *st, int ifindex)
+{
+	struct nlr nl;
+	char text[PREFIX_STRLEN];
+
+	if (nlr_open(&nl))
+		return;
+	for (int i = 0; i < st->cur.n_address; i++) {
+		int err = nlr_addr_add(&nl, ifindex, &st->cur.address[i]);
+
+		if (err && err != -EEXIST)
+			pr_err("egress: cannot add %s to %s: %s",
+			       prefix_format(&st->cur.address[i], text, sizeof(text)), ifname(st),
+			       strerror(-err));
+	}
+	nlr_link_up(&nl, ifindex);
+	nlr_close(&nl);
+}
+
+/* Configures the (possibly new) device: WireGuard, addresses, routes, its sysctls. */
+static int device_setup(struct egress_state *st)
+{
+	int idx = if_nametoindex(ifname(st));
+	char err[256], path[128];
+
+	if (!idx) {
+		pr_err("egress: the device %s does not exist", ifname(st));
+		return -1;
+	}
+	if (backend_set_all(st, err, sizeof(err))) {
+		pr_err("egress: %s", err);
+		return -1;
+	}
+	addresses(st, idx);
+	routes(st, idx, true);
+	forwarding_on(st, ifname(st));
+	/* Loose: a client's source is checked against any route, not the one back through
+	 * the tunnel (client networks may be routed by mark only). */
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", ifname(st));
+	sysctl_set(st, path, "2");
+	st->device_setups++;
+	return 0;
+}
+
+static int nft_apply(const struct egress_state *st, const struct egress_config *ec,
+                     const struct egress_peer_config *peers, int n_peers, bool check)
+{
+	struct egress_nft_input in = {
+	        .instance = st->instance, .ec = ec, .peers = peers, .n_peers = n_peers};
+	char err[512];
+	int ret = egress_nft_apply(&in, check, err, sizeof(err));
+
+	if (ret)
+		pr_err("egress: nftables refused table inet %s: %s", EGRESS_TABLE, err);
+	return ret;
+}
+
+/* ---- two phases ---- */
+
+static enum egress_backend resolve_backend(enum egress_backend b)
+{
+	if (b != EGRESS_BACKEND_AUTO)
+		return b;
+	return wg_genl_available() ? EGRESS_BACKEND_KERNEL : EGRESS_BACKEND_WIREGUARD_GO;
+}
+
+static int check_owner(const struct egress_state *st)
+{
+	char owner[64];
+
+	if (egress_nft_owner(owner, sizeof(owner)) == 0 && owner[0] &&
+	    strcmp(owner, st->instance)) {
+		pr_err("egress: table inet %s belongs to edged instance '%s' in this network "
+		       "namespace; one instance per namespace can run egress",
+		       EGRESS_TABLE, owner);
+		return -1;
+	}
+	return 0;
+}
+
+int egress_prepare(struct egress_state *st, const struct edged_config *cfg)
+{
+	const struct egress_config *ec = &cfg->egress;
+	char err[512];
+
+	snprintf(st->instance, sizeof(st->instance), "%s", cfg->instance);
+	st->prepared = true;
+	st->prepared_off = !cfg->fn[FN_EGRESS].enabled;
+	st->started_device = false;
+	if (st->prepared_off)
+		return 0;
+	snprintf(st->next_ifname, sizeof(st->next_ifname), "%s", ec->interface);
+	if (check_owner(st))
+		return -1;
+	if (st->active && strcmp(ec->interface, st->cur.interface)) {
+		pr_err("egress: changing egress.interface (%s -> %s) needs a restart",
+		       st->cur.interface, ec->interface);
+		return -1;
+	}
+	if (wg_key_read_file(ec->private_key_file, st->next_key, err, sizeof(err))) {
+		pr_err("egress: %s", err);
+		return -1;
+	}
+	st->next_backend = st->active ? st->backend : resolve_backend(ec->backend);
+	if (st->next_backend == EGRESS_BACKEND_KERNEL && !wg_genl_available()) {
+		pr_err("egress: backend kernel: this kernel has no WireGuard (use backend: "
+		       "wireguard-go or auto)");
+		return -1;
+	}
+	if (nft_apply(st, ec, ec->peers, ec->n_peers, true))
+		return -1;
+	if (device_create(st, ec->interface, st->next_backend, &st->started_device))
+		return -1;
+	return 0;
+}
+
+static void go_off(struct egress_state *st)
+{
+	char err[256];
+	int idx = if_nametoindex(ifname(st));
+
+	if (!st->active)
+		return;
+	egress_nft_remove(err, sizeof(err));
+	rules(&st->cur, false);
+	if (idx)
+		routes(st, idx, false);
+	device_destroy(st, ifname(st));
+	sysctls_restore(st);
+	free(st->peers);
+	st->peers = NULL;
+	st->n_peers = 0;
+	egress_config_release(&st->cur);
+	st->active = false;
+	pr_info("egress: off");
+}
+
+static void uplinks_forwarding(struct egress_state *st, const struct edged_config *cfg)
+{
+	for (int i = 0; i < cfg->n_uplinks; i++)
+		forwarding_on(st, cfg->uplinks[i].name);
+}
+
+void egress_commit(struct egress_state *st, const struct edged_config *cfg)
+{
+	const struct egress_config *ec = &cfg->egress;
+	bool rules_changed;
+
+	if (!st->prepared)
+		return;
+	st->prepared = false;
+	if (st->prepared_off) {
+		go_off(st);
+		return;
+	}
+	rules_changed = st->active && (st->cur.mark != ec->mark || st->cur.table != ec->table);
+	if (rules_changed) {
+		rules(&st->cur, false);
+		routes(st, if_nametoindex(ifname(st)), false);
+	}
+	egress_config_release(&st->cur);
+	free(st->peers);
+	st->peers = NULL;
+	st->n_peers = 0;
+	if (copy_section(&st->cur, ec)) {
+		pr_err("egress: out of memory");
+		return;
+	}
+	/* The live peers start as the file's: runtime edits end with a reload. */
+	if (ec->n_peers) {
+		st->peers = malloc(ec->n_peers * sizeof(*st->peers));
+		if (st->peers) {
+			memcpy(st->peers, ec->peers, ec->n_peers * sizeof(*st->peers));
+			st->n_peers = ec->n_peers;
+		}
+	}
+	st->backend = st->next_backend;
+	memcpy(st->private_key, st->next_key, WG_KEY_LEN);
+	explicit_bzero(st->next_key, sizeof(st->next_key));
+	st->active = true;
+	device_setup(st);
+	nft_apply(st, &st->cur, st->peers, st->n_peers, false);
+	rules(&st->cur, true);
+	uplinks_forwarding(st, cfg);
+	pr_info("egress: %s (%s), %d peer(s), %d egress address(es)", ifname(st),
+	        egress_backend_name(st->backend), st->n_peers, st->cur.n_snat);
+}
+
+void egress_abort(struct egress_state *st)
+{
+	if (!st->prepared)
+		return;
+	st->prepared = false;
+	explicit_bzero(st->next_key, sizeof(st->next_key));
+	if (st->started_device)
+		device_destroy(st, st->next_ifname);
+	st->started_device = false;
+}
+
+void egress_tick(struct egress_state *st)
+{
+	if (!st->active || st->backend != EGRESS_BACKEND_WIREGUARD_GO)
+		return;
+	if (wg_process_tick(&st->proc) == 1 && device_setup(st) == 0)
+		pr_info("egress: wireguard-go for %s restarted and configured (%d peers)",
+		        ifname(st), st->n_peers);
+}
+
+void egress_teardown(struct egress_state *st)
+{
+	char err[256], owner[64];
+
+	if (st->active) {
+		go_off(st);
+		return;
+	}
+	/* edged --teardown without a running egress: what a previous run left. */
+	if (egress_nft_owner(owner, sizeof(owner)) == 0 && strcmp(owner, st->instance) == 0)
+		egress_nft_remove(err, sizeof(err));
+}
+
+void egress_teardown_offline(const struct edged_config *cfg)
+{
+	struct egress_state st = {};
+	char owner[64], err[256];
+
+	snprintf(st.instance, sizeof(st.instance), "%s", cfg->instance);
+	if (egress_nft_owner(owner, sizeof(owner)) || strcmp(owner, cfg->instance))
+		return; /* not ours (or nothing): leave it */
+	egress_nft_remove(err, sizeof(err));
+	rules(&cfg->egress, false);
+	device_destroy(&st, cfg->egress.interface);
+}
+
+void egress_close(struct egress_state *st)
+{
+	egress_config_release(&st->cur);
+	free(st->peers);
+	st->peers = NULL;
+	st->n_peers = 0;
+	explicit_bzero(st->private_key, sizeof(st->private_key));
+	/* Our wireguard-go keeps serving: the next edged adopts it. */
+	st->proc.pid = 0;
+}
+
+/* ---- runtime peers ---- */
+
+/* The section with the live peers, for checks against them. */
+static struct egress_config live_section(const struct egress_state *st)
+{
+	struct egress_config ec = st->cur;
+
+	ec.peers = st->peers;
+	ec.n_peers = st->n_peers;
+	return ec;
+}
+
+int egress_peer_add(struct egress_state *st, struct egress_peer_config *peer, char *err,
+                    size_t errlen)
+{
+	return egress_peer_add_checked(st, peer, &(struct prefix){}, err, errlen);
+}
+
+int egress_peer_add_checked(struct egress_state *st, struct egress_peer_config *peer,
+                            const struct prefix *snat, char *err, size_t errlen)
+{
+	struct egress_config ec = live_section(st);
+	struct egress_peer_config *grown;
+
+	if (!st->active) {
+		snprintf(err, errlen, "egress is off in this edged's config");
+		return -1;
+	}
+	if (st->n_peers >= EGRESS_MAX_PEERS) {
+		snprintf(err, errlen, "at most %d peers", EGRESS_MAX_PEERS);
+		return -1;
+	}
+	if (egress_peer_check_snat(&ec, peer, -1, snat, err, errlen))
+		return -1;
+	grown = realloc(st->peers, (st->n_peers + 1) * sizeof(*grown));
+	if (!grown) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	st->peers = grown;
+	if (nft_apply(st, &st->cur, grown, st->n_peers + 1, true)) {
+		snprintf(err, errlen, "nftables refused the peer's rules (see edged's log)");
+		return -1;
+	}
+	if (backend_peer(st, peer, false, err, errlen))
+		return -1;
+	grown[st->n_peers++] = *peer;
+	nft_apply(st, &st->cur, st->peers, st->n_peers, false);
+	pr_info("egress: peer %s added", peer->name);
+	return 0;
+}
+
+/* Deletes the conntrack entries of PE's addresses: its NAT mappings and ports go with it. */
+static int forget_connections(const struct egress_state *st, const struct egress_peer_config *pe)
+{
+	int total = 0;
+
+	for (int f = 0; f < 2; f++) {
+		int n = ct_delete_sources(f ? AF_INET6 : AF_INET, st->cur.mark, st->cur.mark,
+		                          pe->addresses, pe->n_addresses);
+
+		if (n > 0)
+			total += n;
+	}
+	return total;
+}
+
+int egress_peer_del(struct egress_state *st, const char *name, int *ct_deleted, char *err,
+                    size_t errlen)
+{
+	struct egress_peer_config gone;
+	int i;
+
+	*ct_deleted = 0;
+	if (!st->active) {
+		snprintf(err, errlen, "egress is off in this edged's config");
+		return -1;
+	}
+	for (i = 0; i < st->n_peers; i++)
+		if (strcmp(st->peers[i].name, name) == 0)
+			break;
+	if (i == st->n_peers) {
+		snprintf(err, errlen, "no peer '%s' (edgectl egress peers lists them)", name);
+		return -1;
+	}
+	gone = st->peers[i];
+	if (backend_peer(st, &gone, true, err, errlen))
+		return -1;
+	memmove(&st->peers[i], &st->peers[i + 1], (st->n_peers - i - 1) * sizeof(*st->peers));
+	st->n_peers--;
+	nft_apply(st, &st->cur, st->peers, st->n_peers, false);
+	/* After the rules: no new connection of the peer can be made while we delete. */
+	*ct_deleted = forget_connections(st, &gone);
+	pr_info("egress: peer %s removed with %d connection(s)", name, *ct_deleted);
+	return 0;
+}
+
+/* ---- statistics ---- */
+
+struct stats_ctx {
+	const struct egress_state *st;
+	struct egress_stats *out;
+	/* ports of each snat entry's slice seen in use (a bitmap over the slice) */
+	uint8_t *ports[EGRESS_MAX_SNAT];
+};
+
+static bool prefix_has(const struct prefix *net, const struct prefix *host)
+{
+	const uint8_t *a = (const uint8_t *)&net->addr, *b = (const uint8_t *)&host->addr;
+	unsigned int full = net->len / 8, rest = net->len % 8;
+
+	if (net->family != host->family || memcmp(a, b, full))
+		return false;
+	return !rest || ((a[full] ^ b[full]) & (0xff00 >> rest)) == 0;
+}
+
+static void count_entry(const struct ct_entry *e, void *arg)
+{
+	struct stats_ctx *c = arg;
+	const struct egress_state *st = c->st;
+
+	for (int i = 0; i < c->out->n_peers; i++) {
+		const struct egress_peer_config *pe = &st->peers[i];
+
+		for (int a = 0; a < pe->n_addresses; a++)
+			if (prefix_has(&pe->addresses[a], &e->orig_src)) {
+				c->out->peers[i].connections++;
+				a = pe->n_addresses;
+			}
+	}
+	for (int k = 0; k < c->out->n_snat; k++) {
+		const struct egress_snat_config *s = &st->cur.snat[k];
+
+		if (!prefix_has(&s->address, &e->reply_dst))
+			continue;
+		c->out->snat[k].connections++;
+		if (c->ports[k] && e->reply_dport >= s->own_lo && e->reply_dport <= s->own_hi) {
+			unsigned int bit = e->reply_dport - s->own_lo;
+
+			if (!(c->ports[k][bit / 8] & (1u << (bit % 8)))) {
+				c->ports[k][bit / 8] |= 1u << (bit % 8);
+				c->out->snat[k].ports_in_use++;
+			}
+		}
+	}
+}
+
+static void counter_value(const char *name, uint64_t pkts, uint64_t bytes, void *arg)
+{
+	struct stats_ctx *c = arg;
+	char want[96];
+
+	for (int i = 0; i < c->out->n_peers; i++) {
+		struct egress_peer_stats *ps = &c->out->peers[i];
+
+		egress_nft_peer_counter(ps->peer->name, false, want, sizeof(want));
+		if (strcmp(want, name) == 0) {
+			ps->out_pkts = pkts;
+			ps->out_bytes = bytes;
+		}
+		egress_nft_peer_counter(ps->peer->name, true, want, sizeof(want));
+		if (strcmp(want, name) == 0) {
+			ps->in_pkts = pkts;
+			ps->in_bytes = bytes;
+		}
+	}
+	for (int k = 0; k < c->out->n_snat; k++) {
+		egress_nft_snat_counter(k, false, want, sizeof(want));
+		if (strcmp(want, name) == 0) {
+			c->out->snat[k].out_pkts = pkts;
+			c->out->snat[k].out_bytes = bytes;
+		}
+		egress_nft_snat_counter(k, true, want, sizeof(want));
+		if (strcmp(want, name) == 0) {
+			c->out->snat[k].in_pkts = pkts;
+			c->out->snat[k].in_bytes = bytes;
+		}
+	}
+}
+
+static void wg_state(const struct egress_state *st, struct egress_stats *out)
+{
+	struct wg_device d;
+
+	if (backend_get(st, &d, out->error, sizeof(out->error)))
+		return;
+	out->device_ok = true;
+	for (int i = 0; i < out->n_peers; i++) {
+		struct egress_peer_stats *ps = &out->peers[i];
+		const struct wg_peer *w = wg_device_find(&d, ps->peer->public_key);
+
+		if (!w)
+			continue;
+		ps->has_wg = true;
+		ps->last_handshake_s = w->last_handshake_s;
+		ps->rx_bytes = w->rx_bytes;
+		ps->tx_bytes = w->tx_bytes;
+		if (w->has_endpoint)
+			addr_format(&w->endpoint, ps->endpoint, sizeof(ps->endpoint));
+	}
+	explicit_bzero(d.private_key, sizeof(d.private_key));
+	wg_device_free(&d);
+}
+
+int egress_stats_get(const struct egress_state *st, struct egress_stats *out)
+{
+	struct stats_ctx c = {.st = st, .out = out};
+
+	memset(out, 0, sizeof(*out));
+	if (!st->active)
+		return -1;
+	out->peers = calloc(st->n_peers ? st->n_peers : 1, sizeof(*out->peers));
+	if (!out->peers)
+		return -ENOMEM;
+	out->n_peers = st->n_peers;
+	for (int i = 0; i < st->n_peers; i++)
+		out->peers[i].peer = &st->peers[i];
+	out->n_snat = st->cur.n_snat;
+	for (int k = 0; k < out->n_snat; k++) {
+		const struct egress_snat_config *s = &st->cur.snat[k];
+
+		out->snat[k].snat = s;
+		c.ports[k] = calloc(((unsigned int)s->own_hi - s->own_lo) / 8 + 1, 1);
+	}
+	wg_state(st, out);
+	nft_counters_get(NFPROTO_INET, EGRESS_TABLE, counter_value, &c);
+	ct_dump(AF_INET, st->cur.mark, st->cur.mark, count_entry, &c);
+	ct_dump(AF_INET6, st->cur.mark, st->cur.mark, count_entry, &c);
+	for (int k = 0; k < out->n_snat; k++)
+		free(c.ports[k]);
+	return 0;
+}
+
+void egress_stats_free(struct egress_stats *s)
+{
+	free(s->peers);
+	s->peers = NULL;
+	s->n_peers = 0;
+}
