@@ -162,4 +162,10 @@ int transit_dp_global_counters(const struct datapath *dp, struct transit_global_
 /* "decap", "decap_bad_key", ...: the metric label of a global counter. */
 const char *transit_dp_counter_name(int counter);
 
+struct strbuf;
+/* Prometheus text of the data path's outcomes (edged_transit_datapath_packets_total by
+ * outcome) and per-tunnel drops, too-big and MSS clamps, appended to SB. */
+void transit_dp_metrics_render(const struct transit_dp_state *st, const struct datapath *dp,
+                               struct strbuf *sb);
+
 #endif
