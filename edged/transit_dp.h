@@ -88,6 +88,10 @@ struct transit_dp_spec {
 	int n_endpoints;
 	const struct transit_dp_customer *customers;
 	int n_customers;
+	/* Fill the maps but attach no TC program and touch no namespace: for BPF tests on
+	 * kernels that can attach neither tcx nor cls_bpf (the 6.1 guest's initramfs), where
+	 * decapsulation is still tested. Never set by edged. */
+	bool decap_only;
 };
 
 /* What transit_dp keeps about one applied tunnel or customer. */
