@@ -263,13 +263,15 @@ static int setup(void **state)
 	if (!have_veth) {
 		struct config c;
 
+		/* TEST_TRANSIT_NO_TC=1 runs the guest's way on a host that can attach. */
+		loader_ok = !getenv("TEST_TRANSIT_NO_TC");
 		config_build(env, &c, true);
-		loader_ok = transit_dp_prepare_spec(&env->st, &env->dp, &c.spec) == 0;
+		loader_ok = loader_ok && transit_dp_prepare_spec(&env->st, &env->dp, &c.spec) == 0;
 		transit_dp_abort(&env->st);
 		if (!loader_ok)
 			fprintf(stderr,
 			        "test_transit: the encap program cannot be attached here: "
-			        "only the load of xdp_edge with the transit stage is tested\n");
+			        "the maps are filled without it (decap_only), TC tests skip\n");
 		return 0;
 	}
 	loader_ok = true;
