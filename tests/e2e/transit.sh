@@ -133,16 +133,16 @@ test_through_gre() {
 	check "client -> hostA: 64 KB echoed (MSS and segmentation through the tunnel)" \
 		tcp client 203.0.113.10 8080 65536
 	check "client -> hostA ping" nsx client ping -c 2 -W 2 -q 203.0.113.10
-	check "siteA decoded edged's GRE with scapy: from the endpoint, key 42, TTL 64, DF" \
-		grep -qE 'decap src=192.0.2.100 dst=198.51.100.50 key=42 ttl=64 df=1 .*203.0.113.10' \
+	check "siteA decoded edged's GRE with scapy: from the endpoint, key 42 or 43, TTL 64, DF" \
+		grep -qE 'decap src=192.0.2.100 dst=198.51.100.50 key=4[23] ttl=64 df=1 .*203.0.113.10' \
 		"$E2E_DIR/siteA.log"
 	check "siteB decoded GRE without a key" \
 		grep -qE 'decap src=192.0.2.100 dst=198.51.100.160 key=None .*203.0.113.74' "$E2E_DIR/siteB.log"
 	check "siteA encapsulated hostA's answers toward the endpoint" \
 		grep -qE 'encap dst=192.0.2.100 key=42 .*203.0.113.10' "$E2E_DIR/siteA.log"
 	check "siteA rejected nothing edged sent" sh -c "! grep -q reject $E2E_DIR/siteA.log"
-	check "edgectl transit tunnels counts acme-1's packets both ways" \
-		test "$(json_get "$(ctl -j transit tunnels)" "min([(t['in_packets'], t['out_packets']) for t in j['tunnels'] if t['name']=='acme-1'][0])")" -gt 0
+	check "edgectl transit tunnels counts acme's packets both ways" \
+		test "$(json_get "$(ctl -j transit tunnels)" "min(sum(t['in_packets'] for t in j['tunnels'] if t['customer']=='acme'), sum(t['out_packets'] for t in j['tunnels'] if t['customer']=='acme'))")" -gt 0
 	check "metrics: per-customer packets toward the site" \
 		sh -c "nsenter --net=/run/netns/$(ns edge) curl -s http://127.0.0.1:$PORT/metrics | grep -qE 'edged_transit_packets_total\\{customer=\"globex\",direction=\"out\"\\} [1-9]'"
 }
@@ -175,6 +175,8 @@ test_health() {
 	local bad=0 before
 	check "acme-1 is up: keepalives come back through siteA" wait_for 5 health_is acme-1 up
 	check "acme-2 (key 43) is up too" wait_for 5 health_is acme-2 up
+	for _ in $(seq 1 20); do tcp client 203.0.113.10 8080 >/dev/null || bad=$((bad + 1)); done
+	check "20 connections while both tunnels are up" test "$bad" -eq 0
 	check "both of acme's tunnels carried traffic (flows spread over healthy tunnels)" \
 		sh -c "grep -q 'decap .*key=42 .*TCP' $E2E_DIR/siteA.log && grep -q 'decap .*key=43 .*TCP' $E2E_DIR/siteA.log"
 	# siteA breaks its tunnel with key 43: everything arriving on it is dropped.
