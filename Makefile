@@ -153,7 +153,7 @@ $(OUT)/tests/bench/flood_gen: tests/bench/flood_gen.c
 	$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ -lbpf
 
-build/bench/xdp_drop.bpf.o: tests/bench/xdp_drop.bpf.c
+build/bench/%.bpf.o: tests/bench/%.bpf.c
 	@mkdir -p build/bench
 	$(call say,CLANG,$<)
 	$(Q)$(CLANG) -O2 -g -Wall -Werror -target bpf -c $< -o $@
@@ -176,7 +176,7 @@ lab-qemu: deps
 	@lab/lab run --default --tag qemu --qemu
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BINS) $(OUT)/tests/bench/flood_gen build/bench/xdp_drop.bpf.o
+	@$(MAKE) --no-print-directory all $(BENCH_BINS) $(OUT)/tests/bench/flood_gen build/bench/xdp_drop.bpf.o build/bench/gre_site.bpf.o
 	@OUT=$(OUT) bash tests/bench/run.sh
 
 install: all

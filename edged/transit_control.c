@@ -539,6 +539,7 @@ void transit_metrics_render(struct edged *e, struct strbuf *sb)
 	help(sb, "edged_transit_customers", "gauge", "Transit customers with a namespace.");
 	sb_printf(sb, "edged_transit_customers %d\n", e->transit.n);
 	traffic_metrics(e, sb);
+	transit_dp_metrics_render(&e->transit_dp, &e->dp, sb);
 	health_metrics(e, sb);
 	firewall_metrics(e, sb);
 }

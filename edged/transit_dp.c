@@ -84,6 +84,7 @@ const char *transit_dp_counter_name(int counter)
 /* A prepared config: the spec deep-copied (the caller's memory may go), tunnel ids, and the
  * links attached for it. */
 struct transit_dp_spec_copy {
+	bool decap_only;
 	struct transit_dp_prefix *endpoints;
 	int n_endpoints;
 	struct transit_dp_customer *customers;
@@ -235,6 +236,7 @@ static struct transit_dp_spec_copy *spec_copy(const struct transit_dp_spec *spec
 	    !c->links || !c->link_new)
 		goto fail;
 	c->n_endpoints = spec->n_endpoints;
+	c->decap_only = spec->decap_only;
 	for (int i = 0; i < spec->n_customers; i++) {
 		const struct transit_dp_customer *s = &spec->customers[i];
 		struct transit_dp_customer *d = &c->customers[i];
@@ -291,7 +293,8 @@ static int assign_ids(const struct transit_dp_state *st, struct transit_dp_spec_
 			c->tunnel_ids[i] = a->id;
 		} else {
 			for (uint32_t id = 0; id < TRANSIT_DP_MAX_TUNNELS && names; id++) {
-				if (!strncmp(names[id].name, c->tunnels[i].name, sizeof(names[id].name))) {
+				if (!strncmp(names[id].name, c->tunnels[i].name,
+				             sizeof(names[id].name))) {
 					c->tunnel_ids[i] = id;
 					break;
 				}
@@ -626,7 +629,7 @@ int transit_dp_prepare_spec(struct transit_dp_state *st, struct datapath *dp,
 	if (!err && !st->skel)
 		err = load_encap(dp, &st->next_skel);
 	skel = st->next_skel ? st->next_skel : st->skel;
-	if (!err)
+	if (!err && !c->decap_only)
 		err = plan_links(st, dp, c, bpf_program__fd(skel->progs.transit_encap));
 	if (err) {
 		transit_dp_abort(st);

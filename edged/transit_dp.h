@@ -88,6 +88,10 @@ struct transit_dp_spec {
 	int n_endpoints;
 	const struct transit_dp_customer *customers;
 	int n_customers;
+	/* Fill the maps but attach no TC program and touch no namespace: for BPF tests on
+	 * kernels that can attach neither tcx nor cls_bpf (the 6.1 guest's initramfs), where
+	 * decapsulation is still tested. Never set by edged. */
+	bool decap_only;
 };
 
 /* What transit_dp keeps about one applied tunnel or customer. */
@@ -161,5 +165,11 @@ int transit_dp_customer_counters(const struct datapath *dp, uint32_t customer,
 int transit_dp_global_counters(const struct datapath *dp, struct transit_global_counters *out);
 /* "decap", "decap_bad_key", ...: the metric label of a global counter. */
 const char *transit_dp_counter_name(int counter);
+
+struct strbuf;
+/* Prometheus text of the data path's outcomes (edged_transit_datapath_packets_total by
+ * outcome) and per-tunnel drops, too-big and MSS clamps, appended to SB. */
+void transit_dp_metrics_render(const struct transit_dp_state *st, const struct datapath *dp,
+                               struct strbuf *sb);
 
 #endif

@@ -47,8 +47,8 @@
 
 static bool have_veth;
 /* Whether edged's loader can attach the TC program here (tcx, or clsact where the kernel's
- * cls_bpf is available): the 6.1 guest's initramfs may have neither. xdp_edge with the
- * transit stage is loaded (and so verified) either way. */
+ * cls_bpf is available): the 6.1 guest's initramfs has neither. Without, the maps are
+ * filled all the same (decap_only) and the decapsulation tests run; the TC ones skip. */
 static bool loader_ok;
 
 static const char *const veth_cmds[] = {
@@ -210,6 +210,7 @@ static void config_build(struct env *env, struct config *c, bool without_beta)
 	c->spec.customers = c->customers;
 	/* Without veths there is only lo for a customer veth: acme's. */
 	c->spec.n_customers = without_beta || !have_veth ? 1 : 2;
+	c->spec.decap_only = !loader_ok;
 }
 
 static void apply(struct env *env, bool without_beta)
@@ -262,13 +263,15 @@ static int setup(void **state)
 	if (!have_veth) {
 		struct config c;
 
+		/* TEST_TRANSIT_NO_TC=1 runs the guest's way on a host that can attach. */
+		loader_ok = !getenv("TEST_TRANSIT_NO_TC");
 		config_build(env, &c, true);
-		loader_ok = transit_dp_prepare_spec(&env->st, &env->dp, &c.spec) == 0;
+		loader_ok = loader_ok && transit_dp_prepare_spec(&env->st, &env->dp, &c.spec) == 0;
 		transit_dp_abort(&env->st);
 		if (!loader_ok)
 			fprintf(stderr,
 			        "test_transit: the encap program cannot be attached here: "
-			        "only the load of xdp_edge with the transit stage is tested\n");
+			        "the maps are filled without it (decap_only), TC tests skip\n");
 		return 0;
 	}
 	loader_ok = true;
@@ -408,8 +411,6 @@ static bool check_encap(void *arg, const struct fixture_line *fl, const struct p
 
 static void test_decap_fixtures(void **state)
 {
-	if (!loader_ok)
-		skip();
 	struct env *env = *state;
 	struct fixture_hooks hooks = {.arg = env, .before = before, .check = check_decap};
 
@@ -423,7 +424,7 @@ static void test_encap_fixtures(void **state)
 	struct env *env = *state;
 	struct fixture_hooks hooks = {.arg = env, .before = before, .check = check_encap};
 
-	if (!have_veth)
+	if (!have_veth || !loader_ok)
 		skip();
 	apply(env, false);
 	health(env, true, false);
@@ -506,8 +507,6 @@ static uint32_t inet_frame(uint8_t *f, uint16_t sport)
 /* Per-tunnel and per-customer counters: in from decap, out from encap, inner bytes. */
 static void test_counters(void **state)
 {
-	if (!loader_ok)
-		skip();
 	struct env *env = *state;
 	struct transit_counters a0, a1, c0, c1;
 	struct xdp_result *res = malloc(sizeof(*res));

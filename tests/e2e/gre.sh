@@ -82,22 +82,22 @@ seen() {
 	PY
 }
 
-# counter NAME: the transit counter NAME (bpf/transit_gre.h) summed over CPUs, from the pins.
-counter() {
-	nsx edge bpftool -j map lookup pinned "$PINS/transit_stats" key 0 0 0 0 |
-		/usr/bin/python3 -c '
-import json, sys
-names = ["decap", "decap_fragment", "decap_truncated", "decap_version", "decap_flags",
-         "decap_csum", "decap_proto", "decap_no_tunnel", "decap_bad_key", "decap_inner",
-         "decap_spoofed", "decap_no_customer", "encap", "encap_pass", "encap_no_tunnel",
-         "encap_all_down", "encap_too_big", "encap_too_big_fail", "encap_no_route",
-         "encap_error", "mss_clamped"]
-j = json.load(sys.stdin)
-i = names.index(sys.argv[1])
-# Raw bytes per CPU (bpftool prints no BTF view of this map): little-endian __u64 words.
-print(sum(int.from_bytes(bytes(int(b, 16) for b in v["value"][8 * i:8 * i + 8]), "little")
-          for v in j["values"]))' "$1"
+# metric NAME LABELS: a sample of edged's metrics (e.g. counter ... 'outcome="decap_csum"').
+metric() {
+	nsx edge /usr/bin/python3 - "$PORT" "$1{$2}" <<-'PY'
+		import sys, urllib.request
+		body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read()
+		for line in body.decode().splitlines():
+		    if line.startswith(sys.argv[2] + " "):
+		        print(line.split()[-1])
+		        break
+		else:
+		    print(-1)
+	PY
 }
+
+# counter NAME: a data path outcome (bpf/transit_gre.h), from edged's metrics.
+counter() { metric edged_transit_datapath_packets_total "outcome=\"$1\""; }
 
 ctl() { nsx edge "$EDGECTL" -s "$SOCK" "$@"; }
 
@@ -173,6 +173,10 @@ test_decap() {
 	done
 	check "counted: decap_bad_key for both the wrong and the missing key" test "$(counter decap_bad_key)" -ge 2
 	check "counted: decap (2 delivered)" test "$(counter decap)" -ge 2
+	check "per tunnel: acme-1's SYNs clamped both ways, in the metrics" \
+		test "$(metric edged_transit_tunnel_mss_clamped_total 'tunnel="acme-1"')" -ge 2
+	check "per tunnel: acme-1's too-big answers, in the metrics" \
+		test "$(metric edged_transit_tunnel_too_big_total 'tunnel="acme-1"')" -ge 1
 }
 
 setup
