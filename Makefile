@@ -120,7 +120,7 @@ $(OUT)/obj/proxy/%.o: proxy/%.c $(wildcard proxy/*.h) lib/edged_dispatch.h $(EDG
 
 $(OUT)/edged-proxy: $(OUT)/obj/proxy/main.o $(PROXY_OBJS) $(CONFIG_OBJS) $(DISPATCH_LIB)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lyaml
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lyaml -lmicrohttpd
 
 $(OUT)/examples/dispatch_service: examples/dispatch_service.c lib/edged_dispatch.h $(DISPATCH_LIB)
 	@mkdir -p $(OUT)/examples

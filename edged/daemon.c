@@ -84,6 +84,8 @@ static int apply(struct edged *e, const struct edged_config *next, struct strbuf
 	if (!err)
 		err = egress_prepare(&e->egress, next);
 	if (!err)
+		err = egress_share_prepare(&e->share, &e->dp, next);
+	if (!err)
 		err = transit_prepare(&e->transit, next->instance, transit, errs);
 	/* After transit_prepare: the data path needs the veths' ifindexes it made. */
 	if (!err)
@@ -100,6 +102,7 @@ static int apply(struct edged *e, const struct edged_config *next, struct strbuf
 		dispatch_abort(&e->dispatch);
 		lb_abort(&e->lb);
 		egress_abort(&e->egress);
+		egress_share_abort(&e->share);
 		transit_dp_abort(&e->transit_dp); /* before the namespaces of its veths go */
 		transit_abort(&e->transit);
 		datapath_abort(&e->dp);
@@ -113,6 +116,7 @@ static int apply(struct edged *e, const struct edged_config *next, struct strbuf
 	dispatch_commit(&e->dispatch, &e->dp, next);
 	lb_commit(&e->lb, &e->dp);
 	egress_commit(&e->egress, next);
+	egress_share_commit(&e->share, &e->dp);
 	return 0;
 }
 
@@ -388,6 +392,7 @@ void edged_stop(struct edged *e)
 	dos_state_close(&e->dos);
 	lb_state_close(&e->lb);
 	egress_close(&e->egress);
+	egress_share_abort(&e->share);
 	/* Last: `edged --teardown` waits for the socket to go as the sign that all is done. */
 	control_close(e);
 	config_release(&e->cfg);

@@ -13,6 +13,7 @@
 #include "dispatch_maps.h"
 #include "dos_maps.h"
 #include "egress.h"
+#include "egress_share.h"
 #include "lb_maps.h"
 #include "strbuf.h"
 #include "synproxy.h"
@@ -34,6 +35,7 @@ struct edged {
 	struct dispatch_state dispatch;
 	struct lb_state lb;
 	struct egress_state egress;         /* VPN egress: tunnel, NAT, marks, policy routing */
+	struct egress_share_state share;    /* IP sharing: the XDP stage's tables */
 	struct transit_state transit;       /* customer namespaces, firewalls, tunnel health */
 	struct transit_dp_state transit_dp; /* GRE decap/encap maps and TC links */
 	unsigned long generation;           /* applied configs since start: 1 after start */

@@ -161,6 +161,7 @@ int main(int argc, char **argv)
 	dos_state_init(&e->dos);
 	dispatch_state_init(&e->dispatch);
 	lb_state_init(&e->lb);
+	egress_share_init(&e->share);
 	capture_init(&e->capture);
 	e->efd = -1;
 	snprintf(e->cfg.path, sizeof(e->cfg.path), "%s", o.config);

@@ -68,6 +68,7 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 	dispatch_metrics_render(e, sb);
 	lb_metrics_render(e, sb);
 	egress_metrics_render(e, sb);
+	egress_share_metrics_render(&e->share, &e->dp, sb);
 	transit_metrics_render(e, sb);
 }
 

@@ -52,6 +52,8 @@ site() {
 	# The customer's own traffic toward the internet goes into the tunnel.
 	nsx "$n" ip rule add from "$4" iif "$5" lookup 100
 	nsx "$n" ip route add default dev "$tun" table 100
+	nsx "$n" ip -6 rule add from 2001:db8::/32 iif "$5" lookup 100
+	nsx "$n" ip -6 route add default dev "$tun" table 100
 }
 
 setup() {
@@ -66,6 +68,15 @@ setup() {
 	link siteA a1 203.0.113.1/26 hostA h0 203.0.113.10/26
 	link siteB b1 203.0.113.65/26 hostB h0 203.0.113.74/26
 	nsx client ip route add default via 192.0.2.2
+	# IPv6: acme has 2001:db8:ac::/48 (hostA 2001:db8:ac::10 behind siteA).
+	nsx client ip addr add 2001:db8:c::1/64 dev c0 nodad
+	nsx edge ip addr add 2001:db8:c::2/64 dev e0 nodad
+	nsx siteA ip addr add 2001:db8:ac::1/64 dev a1 nodad
+	nsx hostA ip addr add 2001:db8:ac::10/64 dev h0 nodad
+	nsx client ip -6 route add default via 2001:db8:c::2
+	nsx hostA ip -6 route add default via 2001:db8:ac::1
+	nsx edge sysctl -qw net.ipv6.conf.all.forwarding=1
+	nsx siteA sysctl -qw net.ipv6.conf.all.forwarding=1
 	nsx siteA ip route add default via 198.51.100.1
 	nsx siteB ip route add default via 198.51.100.129
 	nsx hostA ip route add default via 203.0.113.1
@@ -76,6 +87,7 @@ setup() {
 	for h in hostA hostB; do
 		bg "$h" "$E2E_DIR/$h.tool" /usr/bin/python3 "$TOOL" serve 0.0.0.0 8080 23
 	done
+	bg hostA "$E2E_DIR/hostA6.tool" /usr/bin/python3 "$TOOL" serve :: 8080
 	write_config 'firewall: {default: allow, rules: [{action: deny, proto: tcp, dst_port: 23}]}' \
 		'firewall: {default: allow}'
 	on_cleanup "nsenter --net=/run/netns/$(ns edge) $EDGED --teardown -c $CONF"
@@ -94,7 +106,7 @@ write_config() {
 		  endpoints: [192.0.2.100]
 		  customers:
 		    - name: acme
-		      prefixes: [203.0.113.0/26]
+		      prefixes: [203.0.113.0/26, "2001:db8:ac::/48"]
 		      tunnels:
 		        - {name: acme-1, remote: 198.51.100.50, key: 42, health: {interval: 300ms, timeout: 2s}}
 		        - {name: acme-2, remote: 198.51.100.50, key: 43, health: {interval: 300ms, timeout: 2s}}
@@ -133,6 +145,9 @@ test_through_gre() {
 	check "client -> hostA: 64 KB echoed (MSS and segmentation through the tunnel)" \
 		tcp client 203.0.113.10 8080 65536
 	check "client -> hostA ping" nsx client ping -c 2 -W 2 -q 203.0.113.10
+	check "client -> hostA over IPv6 (inner IPv6 in GRE over IPv4), and back" \
+		tcp client 2001:db8:ac::10 8080
+	check "siteA decoded an IPv6 inner packet" grep -qE 'decap .* IPv6 .*2001:db8:ac::10' "$E2E_DIR/siteA.log"
 	check "siteA decoded edged's GRE with scapy: from the endpoint, key 42 or 43, TTL 64, DF" \
 		grep -qE 'decap src=192.0.2.100 dst=198.51.100.50 key=4[23] ttl=64 df=1 .*203.0.113.10' \
 		"$E2E_DIR/siteA.log"

@@ -11,10 +11,18 @@ import sys
 import threading
 
 
-def serve_tcp(addr, port):
-    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+def bound(addr, port, kind):
+    """A socket of KIND on ADDR:PORT; an IPv6 one leaves IPv4 to the IPv4 socket."""
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, kind)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if ":" in addr:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     s.bind((addr, port))
+    return s
+
+
+def serve_tcp(addr, port):
+    s = bound(addr, port, socket.SOCK_STREAM)
     s.listen(64)
     while True:
         c, _ = s.accept()
@@ -31,8 +39,7 @@ def echo(c):
 
 
 def serve_udp(addr, port):
-    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((addr, port))
+    s = bound(addr, port, socket.SOCK_DGRAM)
     while True:
         d, peer = s.recvfrom(65536)
         s.sendto(d, peer)
