@@ -567,9 +567,11 @@ class Runner:
             if self.lab_prefix:
                 st = state.select(self.lab_prefix)
             else:
+                # Only a lab of this checkout: another checkout's lab runs other binaries (and
+                # its own `lab run` may tear it down under us).
                 for r in state.live_runs():
                     if os.path.basename(r.data["topology"]) == os.path.basename(topo.path) and \
-                            r.data.get("status") == "up":
+                            r.data.get("status") == "up" and r.data.get("repo", state.REPO) == state.REPO:
                         st = r
                         break
             if st is not None:
