@@ -347,7 +347,8 @@ static int load_encap(const struct datapath *dp, struct transit_encap_bpf **out)
 		pr_err("transit: couldn't open the encap BPF object: %s", strerror(-err));
 		return err;
 	}
-	bpf_object__for_each_map(m, skel->obj) bpf_map__set_pin_path(m, NULL);
+	for (m = bpf_object__next_map(skel->obj, NULL); m; m = bpf_object__next_map(skel->obj, m))
+		bpf_map__set_pin_path(m, NULL);
 	for (size_t i = 0; i < sizeof(shared_maps) / sizeof(shared_maps[0]); i++) {
 		int fd = map_fd(dp, shared_maps[i]);
 
