@@ -15,6 +15,7 @@
 #include "syncookie.bpf.h"
 #include "lb.bpf.h"
 #include "egress_share.bpf.h"
+#include "transit.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -181,7 +182,7 @@ static __always_inline int stage_dos(struct xdp_md *ctx, struct pkt *p)
 
 static __always_inline int stage_transit(struct xdp_md *ctx, struct pkt *p)
 {
-	return EDGE_CONTINUE;
+	return transit_stage(ctx, p);
 }
 
 /*

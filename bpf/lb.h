@@ -13,7 +13,8 @@
  *   3. local delivery with second chance: a TCP packet that no local socket owns (no
  *      established, request or TIME_WAIT socket, no listener for a SYN, no valid SYN cookie
  *      for the ACK that completes one) goes to the bucket's second server, once, marked so
- *      that it does not travel further. Everything else goes up the stack (PASS).
+ *      that it does not travel further; without a second server it is dropped (a RST from
+ *      here would kill a connection that lives elsewhere). Everything else goes up the stack.
  *
  * Tables (Maglev, computed by edged): one per service, an array of buckets of two servers:
  * `first` is where the current table puts the bucket, `second` the server that had it before
@@ -193,8 +194,10 @@ enum lb_svc_counter {
 	LB_SVC_SECOND_CHANCE, /* no local socket: forwarded to the bucket's second server */
 	LB_SVC_ICMP,          /* ICMP errors about the service's flows */
 	LB_SVC_NO_SERVER,     /* the bucket has no server: delivered here instead */
-	LB_SVC_TOO_BIG,       /* dropped: with the outer headers above the egress MTU */
+	LB_SVC_TOO_BIG,       /* with the outer headers above the egress MTU: not sent */
 	LB_SVC_NO_ROUTE,      /* no route or neighbour to the server: see lb_stage */
+	LB_SVC_TOO_BIG_ICMP,  /* of the too_big: answered with an ICMP too-big (lb_icmp.bpf.h) */
+	LB_SVC_NO_OWNER,      /* dropped: TCP, not a SYN, no local socket and no second server */
 	LB_SVC_NCOUNTERS,
 };
 

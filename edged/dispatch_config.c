@@ -381,11 +381,35 @@ static void on_udp_idle(struct parser *p, yaml_node_t *v, const char *path, void
 	cfg_seconds(p, v, path, &((struct dispatch_proxy_config *)obj)->udp_idle_s);
 }
 
+static void on_proxy_metrics(struct parser *p, yaml_node_t *v, const char *path, void *obj)
+{
+	struct dispatch_proxy_config *pc = obj;
+	const char *s = cfg_string(p, v, path);
+	int err;
+
+	if (!s)
+		return;
+	pc->metrics = false;
+	if (strcmp(s, "off") == 0)
+		return;
+	err = addr_parse_listen(s, &pc->metrics_addr, NULL);
+	if (err) {
+		cfg_err_at(p, v->start_mark, path,
+		           "'%.80s': %s; the address edged-proxy serves /metrics on, such as "
+		           "127.0.0.1:9421, or off",
+		           s, addr_strerror(err));
+		return;
+	}
+	pc->metrics = true;
+	snprintf(pc->metrics_listen, sizeof(pc->metrics_listen), "%s", s);
+}
+
 static const struct key_handler proxy_keys[] = {
         {"origins", on_origins, "where to relay: `origins: [{prefix: ..., address: ...}]`"},
         {"proxy_protocol", on_proxy_protocol, NULL},
         {"tcp_idle_timeout", on_tcp_idle, NULL},
         {"udp_idle_timeout", on_udp_idle, NULL},
+        {"metrics", on_proxy_metrics, NULL},
 };
 
 static void on_proxy(struct parser *p, yaml_node_t *v, const char *path, void *obj)

@@ -51,6 +51,10 @@ struct dispatch_proxy_config {
 	bool proxy_protocol_v2;
 	unsigned int tcp_idle_s;
 	unsigned int udp_idle_s;
+	/* Where edged-proxy serves its Prometheus metrics; off unless `metrics:` is set. */
+	bool metrics;
+	char metrics_listen[64]; /* as written, for messages */
+	struct sockaddr_storage metrics_addr;
 };
 
 struct dispatch_service_config {

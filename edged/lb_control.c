@@ -24,11 +24,18 @@
 	"lb weight SERVER N|config\n"
 
 static const char *const svc_counter_names[LB_SVC_NCOUNTERS] = {
-        [LB_SVC_PACKETS] = "packets",     [LB_SVC_BYTES] = "bytes",
-        [LB_SVC_NEW_FLOWS] = "new_flows", [LB_SVC_ENCAP] = "encapsulated",
-        [LB_SVC_LOCAL] = "local",         [LB_SVC_SECOND_CHANCE] = "second_chance",
-        [LB_SVC_ICMP] = "icmp_errors",    [LB_SVC_NO_SERVER] = "no_server",
-        [LB_SVC_TOO_BIG] = "too_big",     [LB_SVC_NO_ROUTE] = "no_route",
+        [LB_SVC_PACKETS] = "packets",
+        [LB_SVC_BYTES] = "bytes",
+        [LB_SVC_NEW_FLOWS] = "new_flows",
+        [LB_SVC_ENCAP] = "encapsulated",
+        [LB_SVC_LOCAL] = "local",
+        [LB_SVC_SECOND_CHANCE] = "second_chance",
+        [LB_SVC_ICMP] = "icmp_errors",
+        [LB_SVC_NO_SERVER] = "no_server",
+        [LB_SVC_TOO_BIG] = "too_big",
+        [LB_SVC_NO_ROUTE] = "no_route",
+        [LB_SVC_TOO_BIG_ICMP] = "too_big_icmp",
+        [LB_SVC_NO_OWNER] = "no_owner",
 };
 
 static const char *const srv_counter_names[LB_SRV_NCOUNTERS] = {
@@ -367,7 +374,7 @@ static void service_metrics(struct edged *e, struct strbuf *sb)
 	help(sb, "edged_lb_service_total", "counter",
 	     "Load-balanced packets by service and what happened to them (packets, bytes, "
 	     "new_flows, encapsulated, local, second_chance, icmp_errors, no_server, too_big, "
-	     "no_route).");
+	     "no_route, too_big_icmp, no_owner).");
 	for (int i = 0; i < lc->n_services; i++) {
 		struct lb_service_counters c;
 		int sid = lb_service_id(&e->lb, i);

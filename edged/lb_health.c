@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,7 +184,22 @@ static void check_done(struct edged *e, struct lb_check *c, bool ok, const char 
 		pr_warn("lb: server %s is down for service %s (%u failed checks, last: %s)",
 		        lc->servers[c->srv].name, lc->services[c->svc].name, c->fail_streak, why);
 	c->ok_streak = c->fail_streak = 0;
-	lb_rebuild(&e->lb, &e->dp, lc, c->svc, -1);
+	/* Not rebuilt here: the checks of one round answer within milliseconds of each other,
+	 * and a table built from half of them (one server back, its peer not yet) would give
+	 * buckets a second server that never had their flows. */
+	if (c->svc >= 0 && c->svc < LB_HEALTH_MAX_SERVICES)
+		e->lb.health.changed[c->svc / 64] |= 1ULL << (c->svc % 64);
+}
+
+/* One rebuild per service whose servers changed since the last tick. */
+static void rebuild_changed(struct edged *e)
+{
+	struct lb_health *h = &e->lb.health;
+
+	for (int i = 0; i < e->cfg.lb.n_services && i < LB_HEALTH_MAX_SERVICES; i++)
+		if (h->changed[i / 64] & (1ULL << (i % 64)))
+			lb_rebuild(&e->lb, &e->dp, &e->cfg.lb, i, -1);
+	memset(h->changed, 0, sizeof(h->changed));
 }
 
 static socklen_t sockaddr_of(const struct prefix *a, uint16_t port, struct sockaddr_storage *ss)
@@ -317,6 +333,27 @@ void lb_health_event(struct edged *e, int fd)
 	pthread_mutex_unlock(&e->lock);
 }
 
+/* Whether FD already has EVENTS: an answer that arrived while the loop was busy elsewhere (a
+ * reload building tables) and whose event is still queued. */
+static bool fd_ready(int fd, short events)
+{
+	struct pollfd pfd = {.fd = fd, .events = events};
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (events | POLLERR | POLLHUP));
+}
+
+/* A check past its timeout: first takes what its socket already has, so that only a server
+ * that did not answer in time fails, never one whose answer waited in edged's queue. */
+static void check_expire(struct edged *e, struct lb_check *c)
+{
+	if (c->phase == LB_CHECK_CONNECTING && fd_ready(c->fd, POLLOUT))
+		on_connected(e, c);
+	else if (c->phase == LB_CHECK_READING && fd_ready(c->fd, POLLIN))
+		on_readable(e, c);
+	if (c->phase != LB_CHECK_IDLE)
+		check_done(e, c, false, "timed out");
+}
+
 void lb_health_tick(struct edged *e)
 {
 	struct lb_health *h = &e->lb.health;
@@ -329,8 +366,10 @@ void lb_health_tick(struct edged *e)
 	h->efd = e->efd;
 	if (h->generation != e->generation && sync_checks(e, &rebuild))
 		pr_err("lb: out of memory for health checks");
-	if (rebuild)
+	if (rebuild) {
 		lb_rebuild(&e->lb, &e->dp, &e->cfg.lb, -1, -1);
+		memset(h->changed, 0, sizeof(h->changed)); /* indexes of the old config */
+	}
 	/* Ticks come about a second apart, a little early or late: TICK_SLACK keeps a 1 s
 	 * timeout or interval from slipping to the tick after. */
 	for (int i = 0; i < h->n; i++) {
@@ -338,9 +377,10 @@ void lb_health_tick(struct edged *e)
 		double timeout = check_config(e, c)->timeout_s - TICK_SLACK;
 
 		if (c->phase != LB_CHECK_IDLE && now - c->started >= timeout)
-			check_done(e, c, false, "timed out");
+			check_expire(e, c);
 		if (c->phase == LB_CHECK_IDLE && now + TICK_SLACK >= c->next_due)
 			check_start(e, c, now);
 	}
+	rebuild_changed(e);
 	pthread_mutex_unlock(&e->lock);
 }

@@ -21,6 +21,9 @@
 
 #include "addr.h"
 
+/* lb.services of one config: LB_MAX_SERVICES of bpf/lb.h. */
+#define LB_HEALTH_MAX_SERVICES 1024
+
 enum lb_check_phase {
 	LB_CHECK_IDLE = 0,
 	LB_CHECK_CONNECTING, /* connect() under way: waiting for writable */
@@ -48,6 +51,9 @@ struct lb_health {
 	int n;
 	unsigned long generation; /* of the config the checks were made for; 0 = none yet */
 	int efd;                  /* the event loop's epoll, -1 until the loop runs */
+	/* Services whose servers changed state since the last tick (config index, a bit each):
+	 * their tables are rebuilt once at the tick, from every check's result so far. */
+	uint64_t changed[(LB_HEALTH_MAX_SERVICES + 63) / 64];
 };
 
 void lb_health_init(struct lb_health *h);

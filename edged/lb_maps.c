@@ -19,6 +19,9 @@
  * Without a live table (edged starting fresh: a new machine, or after a teardown) there is no
  * history; then this machine treats itself as joining: for its own buckets, second is where
  * the table without it would send the flow, which is what the rest of the fleet did before.
+ * The same rule fills any bucket of ours whose history names no live server: after this
+ * machine was cut off and judged every other server dead, its table held only itself, while
+ * the rest of the fleet went on without it.
  * When M changes, old buckets are found by the middle hash of each new bucket.
  */
 #include <arpa/inet.h>
@@ -486,12 +489,14 @@ static uint64_t fill_buckets(struct lb_bucket *t, const struct table_ctx *tc, co
 	for (uint32_t b = 1; b <= tc->m; b++) {
 		uint32_t f = first[b - 1], s = LB_NONE;
 
-		if (lt->b) {
+		if (lt->b)
 			s = pick_second(tc, &lt->b[old_bucket(b, tc->m, lt->m)], f);
-		} else if (join && f != LB_NONE && (servers[f].flags & LB_SERVER_SELF) &&
-		           join[b - 1] != f) {
+		/* A bucket of ours with no live previous owner: where the fleet without us sends
+		 * it (joining; or back from being cut off, when every other server looked dead
+		 * and the history we kept names nobody). */
+		if (s == LB_NONE && join && f != LB_NONE && (servers[f].flags & LB_SERVER_SELF) &&
+		    join[b - 1] != f)
 			s = join[b - 1];
-		}
 		t[b] = (struct lb_bucket){.first = f, .second = s};
 		/* The digest names servers by address: ids differ between edges. */
 		digest = f == LB_NONE ? fnv_bytes(digest, none, 17)
@@ -559,7 +564,7 @@ static int table_build(const struct lb_state *st, const struct datapath *dp,
 	out->active = ret;
 	ret = -1;
 	live_table_open(dp, sid, &lt);
-	if (!lt.b && self >= 0) {
+	if (self >= 0) {
 		join = calloc(m, 4);
 		if (!join || maglev_ids(mv, tc->n, m, self, join) < 0)
 			goto out;

@@ -15,6 +15,7 @@
 #include "ctl_client.h"
 #include "edged.h"
 #include "log.h"
+#include "transit_customers.h"
 
 struct options {
 	const char *config;
@@ -117,6 +118,8 @@ static int teardown(const char *path)
 		dispatch_teardown_offline(); /* routes and nftables do not live in the pins */
 	if (cfg->fn[FN_EGRESS].enabled)
 		egress_teardown_offline(cfg);
+	if (cfg->fn[FN_TRANSIT].enabled && transit_teardown_offline(cfg->instance, &cfg->transit))
+		err = -1;
 out:
 	sb_free(&out);
 	config_errors_free(&ce);

@@ -8,7 +8,7 @@
  * registers them with edged (libedged_dispatch, over edged's control socket), and relays.
  *
  *   SIGHUP    re-read the config: new origins and timeouts apply to new connections
- *   SIGUSR1   log the counters
+ *   SIGUSR1   log the counters (also on GET /metrics at the service's proxy.metrics)
  *   SIGTERM   stop (the bindings then count misses until a proxy registers again)
  */
 #include <errno.h>
@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <microhttpd.h>
 
 #include "config.h"
 #include "dispatch_config.h"
@@ -168,13 +169,14 @@ static void log_stats(const struct proxy *p)
 {
 	const struct proxy_stats *s = &p->st;
 
-	pr_info("proxy '%s': tcp accepted %llu active %llu no_origin %llu origin_failed %llu "
-	        "idle_closed %llu; udp flows %llu active %llu no_origin %llu errors %llu "
-	        "idle_closed %llu; bytes to origin %llu to client %llu",
+	pr_info("proxy '%s': tcp accepted %llu active %llu closed %llu no_origin %llu "
+	        "origin_failed %llu idle_closed %llu; udp flows %llu active %llu closed %llu "
+	        "no_origin %llu errors %llu idle_closed %llu; bytes to origin %llu to client %llu",
 	        p->service, (unsigned long long)s->tcp_accepted, (unsigned long long)s->tcp_active,
-	        (unsigned long long)s->tcp_no_origin, (unsigned long long)s->tcp_origin_failed,
-	        (unsigned long long)s->tcp_idle_closed, (unsigned long long)s->udp_flows,
-	        (unsigned long long)s->udp_active, (unsigned long long)s->udp_no_origin,
+	        (unsigned long long)s->tcp_closed, (unsigned long long)s->tcp_no_origin,
+	        (unsigned long long)s->tcp_origin_failed, (unsigned long long)s->tcp_idle_closed,
+	        (unsigned long long)s->udp_flows, (unsigned long long)s->udp_active,
+	        (unsigned long long)s->udp_closed, (unsigned long long)s->udp_no_origin,
 	        (unsigned long long)s->udp_errors, (unsigned long long)s->udp_idle_closed,
 	        (unsigned long long)s->bytes_to_origin, (unsigned long long)s->bytes_to_client);
 }
@@ -212,6 +214,8 @@ static void on_timer(struct proxy *p, struct handler *h, uint32_t events)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	proxy_tcp_sweep(p, ts.tv_sec);
 	proxy_udp_sweep(p, ts.tv_sec);
+	if (p->metrics)
+		MHD_run(p->metrics); /* its connection timeouts: nothing else wakes it for them */
 }
 
 static int setup_events(struct proxy *p, struct fd_handler *sig, struct fd_handler *tick)
@@ -306,13 +310,16 @@ int main(int argc, char **argv)
 	if (p.efd < 0 || proxy_udp_init(&p) || load(&p, o.config, o.service) ||
 	    setup_events(&p, &sig, &tick))
 		return 1;
+	/* Metrics first: a scraper sees the proxy while it waits for edged to register it. */
+	if (proxy_metrics_start(&p))
+		return 1;
 	n = open_listeners(&p, o.wait_s, ls);
 	if (n <= 0)
 		return 1;
 	pr_info("proxy '%s': serving %d socket(s), PROXY protocol v2 %s", p.service, n,
 	        p.pc->proxy_protocol_v2 ? "on" : "off");
-	if (serve(&p))
-		return 1;
+	n = serve(&p);
 	log_stats(&p);
-	return 0;
+	proxy_metrics_stop(&p);
+	return n ? 1 : 0;
 }

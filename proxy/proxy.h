@@ -47,11 +47,16 @@ struct lru {
 	struct lru *prev, *next;
 };
 
+/* Counters, read by SIGUSR1's log line and the metrics endpoint (proxy_metrics.c). */
 struct proxy_stats {
-	uint64_t tcp_accepted, tcp_active, tcp_no_origin, tcp_origin_failed, tcp_idle_closed;
-	uint64_t udp_flows, udp_active, udp_no_origin, udp_errors, udp_idle_closed;
+	uint64_t tcp_accepted, tcp_active, tcp_closed, tcp_no_origin, tcp_origin_failed,
+	        tcp_idle_closed, tcp_pp2_sent;
+	uint64_t udp_flows, udp_active, udp_closed, udp_no_origin, udp_errors, udp_idle_closed,
+	        udp_pp2_sent;
 	uint64_t bytes_to_origin, bytes_to_client;
 };
+
+struct MHD_Daemon;
 
 struct proxy {
 	const char *service;
@@ -61,6 +66,8 @@ struct proxy {
 	struct lru tcp_connecting, tcp_idle, udp_idle;
 	struct udp_flow **flows; /* PROXY_FLOW_BUCKETS chains */
 	struct proxy_stats st;
+	struct MHD_Daemon *metrics; /* NULL: no metrics endpoint */
+	struct handler metrics_h;   /* the daemon's epoll descriptor is in our set */
 	bool stopping;
 	uint8_t buf[PROXY_BUF_SIZE];
 };
@@ -108,6 +115,13 @@ socklen_t proxy_addrlen(const struct sockaddr_storage *ss);
 void proxy_tcp_accept(struct proxy *p, struct listener *l);
 /* Closes connections idle past the timeout (and connects that take too long). */
 void proxy_tcp_sweep(struct proxy *p, time_t now);
+
+/* proxy_metrics.c: Prometheus text of P's counters, and its HTTP endpoint, served from the
+ * proxy's own loop (no thread: the counters are read where they are written). */
+struct strbuf;
+void proxy_metrics_render(const struct proxy *p, struct strbuf *sb);
+int proxy_metrics_start(struct proxy *p);
+void proxy_metrics_stop(struct proxy *p);
 
 /* proxy_udp.c */
 int proxy_udp_init(struct proxy *p);

@@ -76,6 +76,7 @@ static void conn_free(struct proxy *p, struct conn *c, bool reset)
 	}
 	lru_del(&c->idle);
 	p->st.tcp_active--;
+	p->st.tcp_closed++;
 	free(c);
 }
 
@@ -188,7 +189,10 @@ static int origin_connected(struct proxy *p, struct conn *c)
 	getsockname(c->s[CLIENT].fd, (struct sockaddr *)&dst, &dlen);
 	len = pp2_encode(hdr, sizeof(hdr), IPPROTO_TCP, &src, &dst);
 	/* The header goes first, before any client byte: queue it as pending. */
-	return len < 0 ? -1 : keep(&c->s[ORIGIN], hdr, len) ?: flush(c, &c->s[ORIGIN]);
+	if (len < 0 || keep(&c->s[ORIGIN], hdr, len))
+		return -1;
+	p->st.tcp_pp2_sent++;
+	return flush(c, &c->s[ORIGIN]);
 }
 
 static void on_side(struct proxy *p, struct handler *h, uint32_t events)

@@ -118,6 +118,7 @@ static void flow_free(struct proxy *p, struct udp_flow *f)
 	}
 	lru_del(&f->idle);
 	p->st.udp_active--;
+	p->st.udp_closed++;
 	free(f);
 }
 
@@ -134,10 +135,13 @@ static void to_origin(struct proxy *p, struct udp_flow *f, const void *payload, 
 		n = pp2_encode(hdr, sizeof(hdr), IPPROTO_UDP, &f->peer, &f->odst);
 		iov[0].iov_len = n > 0 ? n : 0;
 	}
-	if (sendmsg(f->origin.fd, &msg, MSG_NOSIGNAL) < 0)
+	if (sendmsg(f->origin.fd, &msg, MSG_NOSIGNAL) < 0) {
 		p->st.udp_errors++; /* origin unreachable (ICMP) or buffer full: UDP may lose it */
-	else
-		p->st.bytes_to_origin += len;
+		return;
+	}
+	p->st.bytes_to_origin += len;
+	if (iov[0].iov_len)
+		p->st.udp_pp2_sent++;
 }
 
 static void touch(struct proxy *p, struct udp_flow *f)

@@ -40,7 +40,7 @@ def template_vars(topo, node, st):
     v6 = topo.vip(6)
     a4 = [str(p) for p in node.anycast if p.version == 4]
     a6 = [str(p) for p in node.anycast if p.version == 6]
-    return {
+    out = {
         "node": node.name, "instance": instance_name(st.id, node.name), "run_dir": st.dir,
         "vip4": str(v4 or ""), "vip6": str(v6 or ""),
         "anycast4": a4[0] if a4 else "", "anycast6": a6[0] if a6 else "",
@@ -49,6 +49,13 @@ def template_vars(topo, node, st):
         "fleet_edges": ", ".join(str(e.addr(4)) for e in sorted(topo.edges, key=lambda e: e.name)),
         "fleet_self": str(node.addr(4) or ""),
     }
+    # Other nodes' addresses, for sections that name fleet members (lb.servers): ${addr4.edge2}.
+    for n in topo.nodes.values():
+        for fam in (4, 6):
+            a = n.addr(fam)
+            if a is not None:
+                out[f"addr{fam}.{n.name}"] = str(a)
+    return out
 
 
 def wireguard_vars(topo, node, st):
@@ -82,8 +89,10 @@ def render(template_path, variables, more=None):
         for m in re.finditer(r"\$\{([^}]*)\}", line):
             if m.group(1) not in variables:
                 raise LabError(f"unknown variable ${{{m.group(1)}}} in edged config template", template_path, i,
-                               "use one of: " + ", ".join("${%s}" % k for k in variables))
-    return string.Template(text).safe_substitute(variables)
+                               "use one of: " + ", ".join("${%s}" % k for k in variables if "." not in k)
+                               + ", ${addr4.NODE}, ${addr6.NODE} (another node's address)")
+    # Not string.Template: its names cannot hold the dot of ${addr4.edge2}.
+    return re.sub(r"\$\{([^}]*)\}", lambda m: variables[m.group(1)], text)
 
 
 def build_config(template_path, topo, node, st, control_socket=None, uplink_modes=None):

@@ -46,6 +46,9 @@ SCHEMA = {
                "parallel": (INT, 1), "background": (BOOL, False)},
     "nc": {"name": (STR, REQUIRED), "from": (NODE, REQUIRED), "to": (TARGET, "vip4"), "count": (INT, 10),
            "port": (INT, 7), "background": (BOOL, False)},
+    "tcp_hold": {"name": (STR, REQUIRED), "from": (NODE, REQUIRED), "to": (TARGET, "vip4"), "conns": (INT, 60),
+                 "interval": (NUM, 0.5), "duration": (NUM, 30), "port": (INT, 7), "replace": (BOOL, False),
+                 "silent": (NUM, 9), "background": (BOOL, False)},
     "generate": {"name": (STR, REQUIRED), "kind": (STR, REQUIRED), "from": (NODE, None), "at": (NODEIF, None),
                  "to": (TARGET, "vip4"), "to6": (TARGET, None), "count": (INT, 1000), "pps": (NUM, 1000),
                  "duration": (NUM, 10), "spoof": (STR, None), "size": (INT, None), "port": (INT, None),
@@ -67,12 +70,18 @@ SCHEMA = {
     "wait_converged": {"timeout": (NUM, 60)},
     "exec": {"node": (NODE, REQUIRED), "cmd": (CMD, REQUIRED), "expect_rc": (INT, None)},
     "reload_edged": {"nodes": (NODES, None), "config": (PATH, REQUIRED), "within": (NUM, None)},
+    "edgectl": {"nodes": (NODES, None), "args": (STR, REQUIRED), "expect": (STR, None), "within": (NUM, 0),
+                "any": (BOOL, False)},
+    "service": {"name": (STR, REQUIRED), "node": (NODE, REQUIRED), "cmd": (STR, REQUIRED)},
     "block_file": {"name": (STR, REQUIRED), "count": (INT, REQUIRED), "pool": (PREFIXES, None),
                    "first": (PREFIXES, None), "last": (PREFIXES, None), "seed": (INT, 1)},
     "teardown": {},
     # checks
     "expect_delivered": {"traffic": (STR, REQUIRED), "min": (PCT, None), "max": (PCT, None)},
-    "expect_spread": {"traffic": (STR, REQUIRED), "over": (NODES, None), "min_share": (PCT, REQUIRED)},
+    "expect_spread": {"traffic": (STR, REQUIRED), "over": (NODES, None), "min_share": (PCT, None),
+                      "weights": (ANY, None), "tolerance": (PCT, "10%")},
+    "expect_log": {"names": (STRS, REQUIRED), "text": (STR, REQUIRED), "within": (NUM, 5), "absent": (BOOL, False)},
+    "expect_held": {"traffic": (STR, REQUIRED), "servers": (NODES, None), "fresh": (NUM, 5), "min": (INT, 1)},
     "expect_counter": {"node": (NODE, None), "nodes": (NODES, None), "counter": (STR, REQUIRED),
                        "since": (STR, None), "min": (BOUND, None), "max": (BOUND, None),
                        "equals": (BOUND, None), "sum": (BOOL, False)},
@@ -92,7 +101,10 @@ SCHEMA = {
 }
 CHECKS = tuple(k for k in SCHEMA if k.startswith("expect_"))
 TOP_KEYS = ("name", "topology", "tags", "description", "requires", "steps")
-REQUIREMENTS = ("edged",)  # edged: the scenario checks what edged does (skipped under --no-edged)
+# edged: the scenario checks what edged does (skipped under --no-edged); namespace-edges: it
+# runs this build's binaries on the edges or was only tried with namespace edges (skipped
+# under --qemu, where edges are guests with an image of their own).
+REQUIREMENTS = ("edged", "namespace-edges")
 
 
 class Step:
@@ -103,7 +115,7 @@ class Step:
     @property
     def is_check(self):
         return self.action in CHECKS or (self.action == "exec" and self.args.get("expect_rc") is not None) or \
-            (self.action == "reload_edged" and self.args.get("within") is not None)
+            (self.action == "reload_edged" and self.args.get("within") is not None) or self.action == "edgectl"
 
 
 class Scenario:
@@ -365,7 +377,7 @@ def _check_type(c, action, key, typ, v, line, topo):
 
 def _check_refs(c, step, names):
     a = step.args
-    if step.action in ("http", "udp_flows", "iperf3", "nc", "generate", "block_file"):
+    if step.action in ("http", "udp_flows", "iperf3", "nc", "tcp_hold", "service", "generate", "block_file"):
         if a["name"] in names["traffic"]:
             c.add(f"traffic name '{a['name']}' is used twice", step.line, "give each traffic step its own name")
         names["traffic"].add(a["name"])
@@ -377,6 +389,10 @@ def _check_refs(c, step, names):
         if key in a and a[key] is not None and a[key] not in names[kind]:
             c.add(f"{step.action}: {key} '{a[key]}' is not defined by an earlier step", step.line,
                   f"add a {kind} step named {a[key]} before it")
+    if step.action == "expect_log":
+        for n in a["names"]:
+            if n not in names["traffic"]:
+                c.add(f"expect_log: no service or traffic '{n}' before it", step.line, "name a service step above")
     if step.action in ("wait_traffic", "wait_sending", "expect_running") and a["name"] not in names["traffic"]:
         c.add(f"{step.action}: no traffic '{a['name']}' before it", step.line, "name a traffic step above")
     if step.action == "stop_capture" and a["name"] not in names["capture"]:
@@ -627,6 +643,13 @@ class Runner:
                     continue
             t0 = time.monotonic()
             self.progress.say(f"== scenario {scen.name} ({scen.topo.name}): {scen.description}")
+            if "namespace-edges" in scen.requires and scen.topo.guests:
+                res = CheckResult(scen.name, "scenario", True, "it needs namespace edges; these are QEMU guests",
+                                  skipped=True)
+                print_check(res)
+                self.results.append(res)
+                self.rows.append((scen.name, 0, 0, 1, 0.0, "skipped: needs namespace edges"))
+                continue
             if "edged" in scen.requires and self.no_edged:
                 res = CheckResult(scen.name, "scenario", True, "it checks edged, which does not run (--no-edged)",
                                   skipped=True)
@@ -806,6 +829,11 @@ class Runner:
         elif kind == "iperf3":
             run = traffic.iperf3(lab, a["name"], a["from"], dst, out, a["seconds"], a["parallel"])
             what = f"iperf3 {a['seconds']}s x{a['parallel']}"
+        elif kind == "tcp_hold":
+            run = traffic.tcp_hold(lab, a["name"], a["from"], dst, out, a["conns"], a["interval"], a["duration"],
+                                   a["port"], a["replace"], a["silent"])
+            what = f"{a['conns']} long-lived TCP connections for {a['duration']}s" + \
+                (", broken ones replaced" if a["replace"] else "")
         else:
             run = traffic.nc(lab, a["name"], a["from"], dst, out, a["count"], a["port"])
             what = f"{a['count']} nc connections"
@@ -839,6 +867,41 @@ class Runner:
 
     def do_nc(self, ctx, step, a):
         self._traffic(ctx, step, a, "nc")
+
+    def do_tcp_hold(self, ctx, step, a):
+        self._traffic(ctx, step, a, "tcp_hold")
+
+    def do_edgectl(self, ctx, step, a):
+        """`edgectl ARGS` on every node (default: every edge running edged); a check that each
+        exits 0 (an operator's command: lb drain, weight, ...)."""
+        lab = ctx.lab
+        nodes = a.get("nodes") or [e.name for e in lab.topo.edges if lab.edge_runs_edged(e.name)]
+        what = f"edgectl {a['args']} on {', '.join(nodes)}"
+        if self.no_edged:
+            self.skip(ctx, what, "edged does not run (--no-edged)")
+            return
+        if a.get("expect"):
+            what += f": output has {a['expect']}" + (f" within {a['within']:g}s" if a["within"] else "")
+        deadline = time.monotonic() + a["within"]
+        while True:
+            bad = []
+            for n in nodes:
+                info = lab.st.data["edges"].get(n)
+                if not info:
+                    bad.append(f"{n}: edged does not run")
+                    continue
+                p = edge.edgectl(info["ns"], info["socket"], *a["args"].split())
+                if p.returncode != 0:
+                    bad.append(f"{n}: exit {p.returncode}: {(p.stderr or p.stdout).strip()[-120:]}")
+                elif a.get("expect") and a["expect"] not in p.stdout:
+                    bad.append(f"{n}: not in its output: {p.stdout.strip()[-160:]}")
+            ok = len(bad) < len(nodes) if a["any"] else not bad
+            if ok or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+        if a["any"]:
+            what += " (on one of them at least)"
+        self.check(ctx, what, ok, "; ".join(bad) or "every edge: yes")
 
     def do_generate(self, ctx, step, a):
         lab = ctx.lab
@@ -976,7 +1039,51 @@ class Runner:
         secs = ctx.lab.wait_converged(timeout=a["timeout"])
         ctx.timings["converged"] = secs
 
+    def _subst(self, ctx, node, text):
+        """${sock} and ${config} (NODE's edged control socket and config file), ${run_dir},
+        ${repo}, ${build} (where the edged binaries are) in a command line."""
+        lab = ctx.lab
+        info = lab.st.data.get("edges", {}).get(node, {})
+        v = {"run_dir": lab.st.dir, "repo": state.REPO, "build": os.path.dirname(os.path.abspath(edge.binaries()[0])),
+             "sock": info.get("socket", ""), "config": info.get("config", "")}
+        for m in re.finditer(r"\$\{([^}]*)\}", text):
+            if m.group(1) not in v or not v[m.group(1)]:
+                raise LabError(f"{node}: unknown or empty ${{{m.group(1)}}} in a command",
+                               fix="use " + ", ".join("${%s}" % k for k in v) + " (sock and config on edges)")
+        return re.sub(r"\$\{([^}]*)\}", lambda m: v[m.group(1)], text)
+
+    def do_service(self, ctx, step, a):
+        """A process the scenario needs running (a service registering with edged, an origin):
+        started in NODE, its output in the run directory, stopped when the scenario ends."""
+        out = self.out_file(ctx, a["name"])
+        cmd = self._subst(ctx, a["node"], a["cmd"])
+        run = traffic.Run(ctx.lab, "service", a["name"], a["node"], ["bash", "-c", "exec " + cmd], out,
+                          lambda text: {"sent": 0, "delivered": 0}, 3600)
+        ctx.traffic[a["name"]] = run
+        self.say(f"service '{a['name']}' on {a['node']}: {cmd}")
+
+    def do_expect_log(self, ctx, step, a):
+        """The output of services or traffic NAMES holds TEXT (each of them) within the time; with
+        absent: none of them holds it."""
+        deadline = time.monotonic() + (0 if a["absent"] else a["within"])
+        while True:
+            have = {}
+            for n in a["names"]:
+                try:
+                    with open(ctx.traffic[n].out, encoding="utf-8", errors="replace") as f:
+                        have[n] = a["text"] in f.read()
+                except OSError:
+                    have[n] = False
+            ok = not any(have.values()) if a["absent"] else all(have.values())
+            if ok or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        what = f"{', '.join(a['names'])}: output " + ("never holds" if a["absent"] else "holds") + f" '{a['text']}'"
+        self.check(ctx, what, ok, ", ".join(f"{n} {'yes' if v else 'no'}" for n, v in have.items()))
+
     def do_exec(self, ctx, step, a):
+        if not isinstance(a["cmd"], list):
+            a = dict(a, cmd=self._subst(ctx, a["node"], a["cmd"]))
         cmd = a["cmd"] if isinstance(a["cmd"], list) else ["bash", "-c", a["cmd"]]
         p = ctx.lab.node_sh(a["node"], cmd, check=False, timeout=120, bpffs=True)
         if a.get("expect_rc") is None:
@@ -1069,6 +1176,10 @@ class Runner:
 
     def do_expect_spread(self, ctx, step, a):
         r = ctx.traffic[a["traffic"]].result()
+        if a.get("weights") is not None:
+            return self._expect_weighted(ctx, a, r)
+        if a.get("min_share") is None:
+            raise LabError("expect_spread: give min_share (each edge at least) or weights (shares by weight)")
         over = a.get("over") or [e.name for e in ctx.lab.topo.edges if e.name not in ctx.lab.st.data.get("failed", {})]
         by = r.get("by_edge", {})
         total = sum(by.values())
@@ -1077,6 +1188,56 @@ class Runner:
         ok = total > 0 and all(v >= share for v in shares.values())
         self.check(ctx, f"traffic '{a['traffic']}' spread over {', '.join(over)}: each >= {share:.0%}", ok,
                    ", ".join(f"{n} {by.get(n, 0)} ({v:.0%})" for n, v in shares.items()))
+
+    def _expect_weighted(self, ctx, a, r):
+        """Each node's share of the flows within TOLERANCE (points) of its weight's share; a node
+        of weight 0 gets none."""
+        w = a["weights"]
+        if not isinstance(w, dict) or not w or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in w.values()):
+            raise LabError("expect_spread: weights must map nodes to numbers, e.g. {edge1: 1, edge2: 1, edge3: 2}")
+        by = r.get("by_edge", {})
+        total, wsum = sum(by.values()), sum(w.values())
+        tol = parse_amount(a["tolerance"], True)
+        detail, ok = [], total > 0 and wsum > 0 and set(by) <= set(w)
+        for n, weight in w.items():
+            want, got = weight / wsum if wsum else 0.0, (by.get(n, 0) / total if total else 0.0)
+            ok &= (by.get(n, 0) == 0) if weight == 0 else abs(got - want) <= tol
+            detail.append(f"{n} {by.get(n, 0)} ({got:.0%}, weight {want:.0%})")
+        detail += [f"{n} {c} (not weighted)" for n, c in by.items() if n not in w]
+        self.check(ctx, f"traffic '{a['traffic']}' spread by weight within {tol:.0%}", ok, ", ".join(detail))
+
+    def do_expect_held(self, ctx, step, a):
+        """The long-lived connections of traffic (tcp_hold) served by SERVERS (default: any): none
+        was reset, closed or answered by another server so far, and every live one answered
+        within the last FRESH seconds of the client's last round (two rounds after this step
+        began)."""
+        run = ctx.traffic[a["traffic"]]
+        if run.kind != "tcp-hold":
+            raise LabError(f"expect_held: traffic '{a['traffic']}' is {run.kind}, not tcp_hold")
+        # Two more rounds of the client (or its end): every connection was asked after what
+        # the steps before did.
+        r0, deadline = traffic.hold_state(run).get("rounds", 0), time.monotonic() + 20
+        while traffic.hold_state(run).get("rounds", 0) < r0 + 2 and not run.done() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        doc = traffic.hold_state(run)
+        servers = a.get("servers")
+        mine = [c for c in doc.get("conns", []) if c["server"] and (not servers or c["server"] in servers)]
+        broken = [c for c in mine if c["broken"] is not None]
+        moved = [c for c in mine if c["moved"]]
+        stale = [c for c in mine if c["broken"] is None and doc["t"] - c["last_ok"] > a["fresh"]]
+        ok = len(mine) >= a["min"] and not broken and not moved and not stale
+        by = {}
+        for c in mine:
+            by[c["server"]] = by.get(c["server"], 0) + 1
+        detail = (f"{len(mine)} connections ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))}) "
+                  f"at round {doc.get('rounds', 0)}: {len(broken)} broken, {len(moved)} moved, "
+                  f"{len(stale)} silent > {a['fresh']:g}s")
+        if broken:
+            detail += "; first: " + ", ".join(f"{c['server']} {c['why']} at {c['broken']:.1f}s" for c in broken[:3])
+        self.check(ctx, f"long-lived connections of '{a['traffic']}'"
+                   + (f" on {', '.join(servers)}" if servers else "") + " continue, none reset or moved",
+                   ok, detail)
 
     def _delta(self, ctx, node, counter, since):
         if since is None:  # no snapshot: the value now (a gauge such as lists.block.entries_v4)

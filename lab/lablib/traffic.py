@@ -17,6 +17,7 @@ REPO = state.REPO
 PY = "/usr/bin/python3"
 GEN = os.path.join(REPO, "traffic", "gen.py")
 UDP_FLOWS = os.path.join(REPO, "traffic", "clients", "udp_flows.py")
+TCP_HOLD = os.path.join(REPO, "traffic", "clients", "tcp_hold.py")
 
 # Every client is bounded like the floods: these caps keep a typo from running for an hour.
 MAX_REQUESTS = 10000
@@ -173,6 +174,35 @@ def nc(lab, name, node, dst, out, count=10, port=7):
     script = (f'for i in $(seq 1 {int(count)}); do echo "ping$i" | nc -N -w 3 {dst} {port} || echo "nc-failed $i"; '
               "done")
     return Run(lab, "nc", name, node, ["bash", "-c", script], out, _parse_nc, 5 * count + 30)
+
+
+def tcp_hold(lab, name, node, dst, out, conns=60, interval=0.5, duration=30, port=7, replace=False, silent=9):
+    """CONNS long-lived TCP connections to the edges' echo service (traffic/clients/tcp_hold.py)."""
+    _bounded(duration, MAX_SECONDS, "duration")
+    argv = [PY, TCP_HOLD, "--dst", str(dst), "--port", str(port), "--conns", str(conns), "--interval",
+            str(interval), "--duration", str(duration), "--silent", str(silent), "--out", out + ".json"] + \
+        (["--replace"] if replace else [])
+    run = Run(lab, "tcp-hold", name, node, argv, out, None, duration + 60)
+    run.parse = lambda text: _parse_hold(hold_state(run))
+    return run
+
+
+def hold_state(run):
+    """The tcp_hold client's last written state (it rewrites it every round)."""
+    try:
+        with open(run.out + ".json", encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {"rounds": 0, "t": 0, "conns": []}
+
+
+def _parse_hold(doc):
+    by_edge = {}
+    for c in doc["conns"]:
+        if c["server"]:
+            by_edge[c["server"]] = by_edge.get(c["server"], 0) + 1
+    return {"sent": len(doc["conns"]), "delivered": sum(c["broken"] is None for c in doc["conns"]),
+            "by_edge": by_edge}
 
 
 def _parse_nc(text):

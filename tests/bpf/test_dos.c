@@ -169,7 +169,7 @@ static void list_add(int fd, const char *prefix, uint64_t expires_ns)
 /* An inner exact-address hash with the template's parameters (dos.bpf.h). */
 static int exact_create(int v6)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = DOS_EXACT_MAP_FLAGS);
 	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_exact", v6 ? 16 : 4,
 	                        sizeof(struct dos_list_entry), 1024, &opts);
 

@@ -261,6 +261,7 @@ static const struct svc_spec services[] = {
         {7, "2001:db8:f::20", 0, 6, 80, LB_ENCAP_GUE, 1, {SELF_ID}, 0},
         {8, "203.0.113.40", 0, 6, 80, LB_ENCAP_GUE, 1, {LB_NONE}, LB_NONE},
         {9, "203.0.113.20", 0, 17, 53, LB_ENCAP_GUE, 1, {SELF_ID}, LB_NONE},
+        {10, "203.0.113.21", 0, 6, 80, LB_ENCAP_GUE, 1, {SELF_ID}, LB_NONE},
 };
 
 /* The exact entry and the fragments' entry (the first service of an address and protocol

@@ -15,7 +15,8 @@
 #                                     +--------------------------------------------------------------+
 #   bindings: 203.0.113.0/26 and 2001:db8:100::/64 tcp+udp any -> app1; 203.0.113.64 tcp 443 -> app2;
 #   203.0.113.65 tcp 443 -> app3; 203.0.113.30 tcp 1000-2000 -> ghost (never registers);
-#   203.0.113.128/25 tcp+udp any -> spectrum (edged-proxy -> origin 198.51.100.10:9000)
+#   203.0.113.128/25 tcp+udp any -> spectrum (edged-proxy -> origin 198.51.100.10:9000);
+#   203.0.113.127 tcp any -> spectrum (its origin, 198.51.100.10:9, refuses: a connect failure)
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/e2e/lib.sh
@@ -27,6 +28,7 @@ CONF=$E2E_DIR/edge.yaml
 SOCK=$E2E_DIR/edged.sock
 LOG=$E2E_DIR/edged.log
 PORT=$((20000 + RANDOM % 20000))
+PROXY_METRICS=$((PORT + 1))
 TOOL=tests/e2e/dispatch_tool.py
 SERVICE=$OUT/examples/dispatch_service
 PROXY=$OUT/edged-proxy
@@ -71,8 +73,12 @@ write_config() {
 		    - ghost
 		    - name: spectrum
 		      proxy:
-		        origins: [{prefix: 203.0.113.128/25, address: 198.51.100.10, port: 9000}]
+		        origins:
+		          - {prefix: 203.0.113.128/25, address: 198.51.100.10, port: 9000}
+		          - {prefix: 203.0.113.127/32, address: 198.51.100.10, port: 9}  # closed port
 		        proxy_protocol: v2
+		        udp_idle_timeout: 2s
+		        metrics: 127.0.0.1:$PROXY_METRICS
 		  bindings:
 		    - {prefix: 203.0.113.0/26, proto: tcp, ports: any, service: app1}
 		    - {prefix: 203.0.113.0/26, proto: udp, ports: any, service: app1}
@@ -83,6 +89,7 @@ write_config() {
 		    - {prefix: 203.0.113.30/32, proto: tcp, ports: 1000-2000, service: ghost}
 		    - {prefix: 203.0.113.128/25, proto: tcp, ports: any, service: spectrum, mechanism: $1}
 		    - {prefix: 203.0.113.128/25, proto: udp, ports: any, service: spectrum}
+		    - {prefix: 203.0.113.127/32, proto: tcp, ports: any, service: spectrum}
 	YAML
 }
 
@@ -259,6 +266,40 @@ test_metrics() {
 		"nsenter --net=/run/netns/$(ns edge) curl -sf http://127.0.0.1:$PORT/metrics | grep -q 'edged_dispatch_service_socket{service=\"app1\",proto=\"udp\",family=\"ipv6\"} 1'"
 }
 
+# proxy_metric NAME LABELS: the value of one sample of edged-proxy's /metrics.
+proxy_metric() {
+	local labels="service=\"spectrum\"${2:+,$2}"
+	nsx edge curl -sf "http://127.0.0.1:$PROXY_METRICS/metrics" |
+		awk -v s="$1{$labels}" '$1 == s { print $2 }'
+}
+
+# edged-proxy's own metrics, after the traffic of test_proxy and test_switch_mechanism.
+test_proxy_metrics() {
+	local acc act clo noo
+	nsx client "$TOOL" tcp 203.0.113.127 80 >/dev/null 2>&1 # its origin port is closed
+	acc=$(proxy_metric edged_proxy_connections_accepted_total 'proto="tcp"')
+	act=$(proxy_metric edged_proxy_connections_active 'proto="tcp"')
+	clo=$(proxy_metric edged_proxy_connections_closed_total 'proto="tcp"')
+	noo=$(proxy_metric edged_proxy_no_origin_total 'proto="tcp"')
+	check "metrics: TCP connections accepted ($acc), at least the 2000 + 4 of the tests" test "${acc:-0}" -ge 2004
+	check "metrics: active ($act) + closed ($clo) + without origin ($noo) = accepted" \
+		test $((act + clo + noo)) -eq "$acc"
+	check "metrics: a PROXY header sent per TCP connection to an origin that answered" \
+		test "$(proxy_metric edged_proxy_proxy_headers_sent_total 'proto="tcp"')" -ge 2003
+	check "metrics: and per UDP datagram" \
+		test "$(proxy_metric edged_proxy_proxy_headers_sent_total 'proto="udp"')" -ge 1
+	check "metrics: bytes relayed to the origin (at least the 100000 of the half-close)" \
+		test "$(proxy_metric edged_proxy_bytes_total 'direction="to_origin"')" -ge 100000
+	check "metrics: and back to clients" \
+		test "$(proxy_metric edged_proxy_bytes_total 'direction="to_client"')" -ge 100000
+	check "metrics: the origin that refused: one connect failure" \
+		test "$(proxy_metric edged_proxy_origin_connect_failures_total '')" -ge 1
+	check "metrics: the UDP flow closed after its 2 s idle timeout" \
+		test "$(proxy_metric edged_proxy_idle_timeouts_total 'proto="udp"')" -ge 1
+	check "metrics: an unknown path is 404" \
+		sh -c "[ \"\$(nsenter --net=/run/netns/$(ns edge) curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$PROXY_METRICS/x)\" = 404 ]"
+}
+
 test_teardown() {
 	check "teardown" ctl teardown
 	check "edged exits" wait_for 5 sh -c "! kill -0 $EDGED_PID 2>/dev/null"
@@ -281,5 +322,6 @@ test_restart
 test_proxy
 test_switch_mechanism
 test_metrics
+test_proxy_metrics
 test_teardown
 summary

@@ -13,6 +13,15 @@
   hold ADDR PORT DIR            one connection kept open: "ping K" each time DIR/goK appears
   many NET PORT_LO PORT_HI N    N concurrent connections to random hosts of NET/25 and ports,
                                 all open at once, each echoed; prints "ok N"
+Checks (exit 0 when it holds, 1 otherwise; for the lab's exec steps):
+  anyport tcp|udp NET N SERVICE N connections (or datagrams) to random hosts of NET and random
+                                ports: each answered "SERVICE PROTO ADDR PORT" (the service saw
+                                the original destination)
+  expect ADDR PORT TEXT...      the first line a TCP connection gets is TEXT
+  proxied ADDR PORT N           through edged-proxy: the origin's PROXY v2 header names this
+                                client's address and port and ADDR PORT, and N bytes went
+                                through both ways with a half-close
+  proxied_udp ADDR PORT         the same for a UDP datagram
 """
 import asyncio
 import ipaddress
@@ -170,6 +179,76 @@ def cmd_many(net, lo, hi, n):
         results = await asyncio.gather(*tasks, return_exceptions=True)
         print("ok %d" % sum(1 for r in results if r is True))
     asyncio.run(main())
+
+
+def _host(net):
+    """A random host of NET, never the first or last (an IPv6 ::0 prints as '::')."""
+    n = ipaddress.ip_network(net)
+    return str(n.network_address + random.randint(1, min(n.num_addresses - 2, 1 << 30)))
+
+
+def cmd_anyport(proto, net, n, service):
+    bad = 0
+    for _ in range(int(n)):
+        addr, port = _host(net), random.randint(1, 65535)
+        want = "%s %s %s %d" % (service, proto, addr, port)
+        try:
+            if proto == "tcp":
+                with socket.create_connection((addr, port), timeout=3) as s:
+                    got = s.makefile().readline().strip()
+            else:
+                with socket.socket(family(addr), socket.SOCK_DGRAM) as s:
+                    s.settimeout(3)
+                    s.connect((addr, port))
+                    s.send(b"hello\n")
+                    got = s.recv(4096).decode().strip().splitlines()[0]
+        except OSError as e:
+            got = "error: %s" % e
+        if got != want:
+            bad += 1
+            print("%s [%s]:%d: got %r" % (proto, addr, port, got))
+    print("%d of %s answered with their original destination" % (int(n) - bad, n))
+    sys.exit(1 if bad else 0)
+
+
+def cmd_expect(addr, port, *text):
+    try:
+        with socket.create_connection((addr, int(port)), timeout=3) as s:
+            got = s.makefile().readline().strip()
+    except OSError as e:
+        got = "error: %s" % e
+    print(got)
+    sys.exit(0 if got == " ".join(text) else 1)
+
+
+def cmd_proxied(addr, port, n):
+    with socket.create_connection((addr, int(port)), timeout=5) as s:
+        me = s.getsockname()
+        s.sendall(b"x" * int(n))
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    lines = data.split(b"\n")
+    hdr, last = lines[0].decode(), data.rstrip(b"\n").split(b"\n")[-1].lstrip(b"x").decode()
+    want = "hdr %s %d %s %s" % (me[0], me[1], addr, port)
+    print("%s; echoed %d; %s" % (hdr, data.count(b"x"), last))
+    sys.exit(0 if hdr == want and data.count(b"x") == int(n) and last == "bytes %s" % n else 1)
+
+
+def cmd_proxied_udp(addr, port):
+    with socket.socket(family(addr), socket.SOCK_DGRAM) as s:
+        s.settimeout(3)
+        s.connect((addr, int(port)))
+        me = s.getsockname()
+        s.send(b"hello\n")
+        got = s.recv(4096).decode().splitlines()
+    want = "hdr %s %d %s %s" % (me[0], me[1], addr, port)
+    print(" | ".join(got))
+    sys.exit(0 if got and got[0] == want and got[1:2] == ["hello"] else 1)
 
 
 if __name__ == "__main__":

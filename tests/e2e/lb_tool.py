@@ -8,6 +8,9 @@
                                         "ping" and must hear its server's name back, the
                                         same one every time; STATE (JSON) is rewritten
                                         after every round, until killed
+    lb_tool.py upload VIP PORT N BYTES  N connections that each send BYTES in full-sized
+                                        segments, then a newline, and wait for the answer;
+                                        prints {"done": n, "servers": {...}}
 
 A connection is "broken" when it is reset, closed, or silent for 3 s, and "moved" when
 another server answers on it (that would be a second server accepting a stray segment,
@@ -22,9 +25,11 @@ import time
 
 
 def serve(name, port):
-    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # One dual-stack socket: IPv4 clients arrive as ::ffff:a.b.c.d.
+    lsock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.bind(("0.0.0.0", port))
+    lsock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    lsock.bind(("::", port))
     lsock.listen(512)
     lsock.setblocking(False)
     conns = {}
@@ -86,6 +91,25 @@ def spread(vip, port, n):
     print(json.dumps(counts, sort_keys=True))
 
 
+def upload(vip, port, n, size):
+    """Packets as large as the client's MTU allows: through the tunnel they only fit once the
+    client has learned the smaller MTU from the balancer's ICMP error."""
+    done, servers = 0, {}
+    for _ in range(n):
+        s = socket.create_connection((vip, port), timeout=3)
+        try:
+            s.settimeout(10)
+            s.sendall(b"x" * size)
+            name = ask(s, timeout=10)
+        except OSError:
+            name = None
+        s.close()
+        if name:
+            done += 1
+            servers[name] = servers.get(name, 0) + 1
+    print(json.dumps({"done": done, "servers": servers}, sort_keys=True))
+
+
 def hold(vip, port, n, state):
     conns = []
     for _ in range(n):
@@ -143,6 +167,8 @@ def main():
         serve(sys.argv[2], int(sys.argv[3]))
     elif cmd == "spread":
         spread(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == "upload":
+        upload(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     elif cmd == "hold":
         hold(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
     else:

@@ -113,6 +113,18 @@ class EdgedConfig(unittest.TestCase):
                                 self.topo.nodes["edge3"], self.run)
         self.assertEqual(cfg["note"], "edge3 203.0.113.10 2001:db8:a0::/48")
 
+    def test_other_nodes_addresses(self):
+        cfg = edge.build_config(self.tpl("servers: [\"${addr4.edge1}\", \"${addr6.edge3}\"]\n"), self.topo,
+                                self.topo.nodes["edge2"], self.run)
+        self.assertEqual(cfg["servers"], [str(self.topo.nodes["edge1"].addr(4)), str(self.topo.nodes["edge3"].addr(6))])
+
+    def test_lb_template_names_every_edge(self):
+        cfg = edge.build_config("lab/templates/edge-lb.yaml", self.topo, self.topo.nodes["edge1"], self.run)
+        addrs = {s["address"] for s in cfg["lb"]["servers"]}
+        for n in ("edge1", "edge2", "edge3"):
+            self.assertIn(str(self.topo.nodes[n].addr(4)), addrs)
+            self.assertIn(str(self.topo.nodes[n].addr(6)), addrs)
+
     def test_unknown_variable_names_the_line(self):
         with self.assertRaises(LabError) as cm:
             edge.build_config(self.tpl("a: 1\nb: ${nope}\n"), self.topo, self.topo.nodes["edge1"], self.run)

@@ -51,7 +51,8 @@ class Committed(unittest.TestCase):
     def test_default_set_covers_the_issue(self):
         names = [s.name for s in scenario.available(tag="default")]
         for want in ("legit-http", "ecmp-spread", "edge-failover", "incident-loop", "teardown-clean",
-                     "dos-syn-flood", "dos-udp-flood", "dos-spoofed-flood", "dos-blocklist-100k", "dos-capture-replay"):
+                     "dos-syn-flood", "dos-udp-flood", "dos-spoofed-flood", "dos-blocklist-100k", "dos-capture-replay",
+                     "lb-fleet", "dispatch-fleet"):
             self.assertIn(want, names)
         self.assertEqual(names[-1], "teardown-clean", "teardown must come last")
         self.assertTrue(all(scenario.load(n).topology == "fleet" for n in names))
@@ -166,6 +167,28 @@ class DosSteps(unittest.TestCase):
         self.assertIsNone(counters[1].args["since"], "expect_counter without since: the value now")
         for check in ("expect_running", "expect_map", "expect_same"):
             self.assertTrue(a[check].is_check, check)
+
+    def test_lb_steps_parse(self):
+        s = scenario.load("lb-fleet")
+        a = {st.action: st for st in s.steps}
+        self.assertTrue(a["edgectl"].is_check, "edgectl is a check: each edge must accept the command")
+        self.assertTrue(a["expect_held"].is_check)
+        self.assertEqual(a["tcp_hold"].args["silent"], 9)
+        w = [st for st in s.steps if st.action == "expect_spread" and st.args.get("weights")]
+        self.assertEqual(w[0].args["weights"], {"edge1": 1, "edge2": 1, "edge3": 2})
+
+    def test_dispatch_steps_parse(self):
+        s = scenario.load("dispatch-fleet")
+        a = {st.action: st for st in s.steps}
+        self.assertFalse(a["service"].is_check, "a service is an action")
+        self.assertTrue(a["expect_log"].is_check)
+        absent = [st for st in s.steps if st.action == "expect_log" and st.args["absent"]]
+        self.assertEqual(absent[0].args["names"], ["app1-e1", "app1-e2", "app1-e3"])
+
+    def test_expect_log_names_an_earlier_service(self):
+        self.assertError(DOS.replace("  - snapshot: before\n",
+                                     "  - expect_log: {names: [nope], text: x}\n  - snapshot: before\n"),
+                         7, "no service or traffic 'nope'")
 
     def test_reload_without_within_is_an_action(self):
         s = parse(DOS.replace("edge-dos-udp.yaml, within: 5}", "edge-dos-udp.yaml}"))

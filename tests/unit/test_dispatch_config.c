@@ -40,6 +40,7 @@ static void test_full_section(void **state)
 	                           "198.51.100.20}\n"
 	                           "        proxy_protocol: v2\n"
 	                           "        tcp_idle_timeout: 5m\n"
+	                           "        metrics: \"[::1]:9421\"\n"
 	                           "  bindings:\n"
 	                           "    - {prefix: 203.0.113.0/24, proto: tcp, ports: any, "
 	                           "service: spectrum}\n"
@@ -60,6 +61,10 @@ static void test_full_section(void **state)
 	assert_int_equal(dc->services[1].proxy.tcp_idle_s, 300);
 	assert_int_equal(dc->services[1].proxy.udp_idle_s, DISPATCH_DEFAULT_UDP_IDLE_S);
 	assert_int_equal(dc->services[1].proxy.n_origins, 2);
+	assert_false(dc->services[0].proxy.metrics);
+	assert_true(dc->services[1].proxy.metrics);
+	assert_string_equal(dc->services[1].proxy.metrics_listen, "[::1]:9421");
+	assert_int_equal(dc->services[1].proxy.metrics_addr.ss_family, AF_INET6);
 	o = (const struct sockaddr_in *)&dc->services[1].proxy.origins[1].addr;
 	assert_int_equal(o->sin_family, AF_INET);
 	assert_int_equal(ntohs(o->sin_port), 8443); /* port written before the address stays */
@@ -190,6 +195,11 @@ static void test_bad_values_name_the_fix(void **state)
 	                           "    - {name: p, proxy: {origins: [], udp_idle_timeout: 2d}}\n"),
 	                 -1);
 	assert_one_error(f, "t.yaml:5:", "expected a duration of 1s to 24h");
+	assert_int_equal(load(f, HEAD "dispatch:\n"
+	                              "  services:\n"
+	                              "    - {name: p, proxy: {origins: [], metrics: 9421}}\n"),
+	                 -1);
+	assert_one_error(f, "t.yaml:5:", "such as 127.0.0.1:9421, or off");
 	assert_int_equal(load(f, HEAD "dispatch:\n"
 	                              "  bindings:\n"
 	                              "    - {prefix: 203.0.113.0/24, proto: tcp, service: a}\n"),
