@@ -741,7 +741,7 @@ static void on_function(struct parser *p, yaml_node_t *v, const char *path, void
 		return; /* not reached: the table and function_names list the same names */
 	fc->enabled = true;
 	if (cfg_is_null(v) && section_needs[fc - cfg->fn])
-		cfg_err_at(p, v->start_mark, path, "%s has required settings: %s", path,
+		cfg_err_at(p, v->start_mark, path, "the section has required settings: %s",
 		           section_needs[fc - cfg->fn]);
 	else if (v->type == YAML_MAPPING_NODE && section_parsers[fc - cfg->fn])
 		section_parsers[fc - cfg->fn](p, v, path);
