@@ -113,7 +113,10 @@ before=$(live_labs)
 timeout --kill-after=10 "$RUN_TIMEOUT" $LAB up single-edge-qemu >"$LOG" 2>&1
 rc=$?
 indent <"$LOG"
-hung=$(new_since "$before" | head -n1)
+# The lab this `lab up` brought up, by its own output: other labs may come up meanwhile (other
+# test runs on the machine), and the first new one in `lab status` need not be ours.
+hung=$(grep -oE 'lab lab-[0-9a-f]{6}: bringing up' "$LOG" | head -n1 | awk '{print $2}' | tr -d :)
+[[ -n $hung ]] || hung=$(new_since "$before" | head -n1)
 if [[ $rc -ne 0 || -z $hung ]]; then
 	fail "lab up single-edge-qemu (exit $rc)" "$(tail -n 3 "$LOG")"
 else
