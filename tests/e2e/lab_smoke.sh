@@ -72,8 +72,9 @@ owner_of() {
 }
 ns_left() { ip netns list | awk '{print $1}' | grep -c "^$1-"; }
 
-# New lab runs since the snapshot $1 (prefixes, one per line).
-new_since() { comm -13 <(echo "$1" | sort) <(live_labs | sort); }
+# The prefix of the lab that the lab command writing FILE brought up ("lab lab-XXXXXX:
+# bringing up ..."): its own output, not the registry, which other checkouts' runs share.
+own_prefix() { sed -n 's/^.*lab \(lab-[0-9a-f]*\): bringing up.*$/\1/p' "$1" | head -n1; }
 
 # ------------------------------------------------------------------ 1. smoke scenarios
 echo "== lab run --tag smoke"
@@ -91,12 +92,11 @@ fi
 
 # ------------------------------------------------------------------ 2. Ctrl-C mid-run
 echo "== Ctrl-C during lab run"
-before=$(live_labs)
 $LAB run smoke --fresh >/tmp/lab_smoke_int.$$ 2>&1 &
 runner=$!
 prefix=""
 for _ in $(seq 1 100); do
-	prefix=$(new_since "$before" | head -n1)
+	prefix=$(own_prefix /tmp/lab_smoke_int.$$)
 	[[ -n $prefix ]] && [[ $(ns_left "$prefix") -gt 0 ]] && grep -q "traffic 'web4'" /tmp/lab_smoke_int.$$ && break
 	sleep 0.1
 done
@@ -125,13 +125,14 @@ rm -f /tmp/lab_smoke_int.$$
 # ------------------------------------------------------------------ 3. down --stale
 echo "== lab down --stale"
 ip netns add "$FOREIGN_NS"
-before=$(live_labs)
-$LAB up single-edge 2>&1 | indent
-live=$(new_since "$before" | head -n1)
+$LAB up single-edge >/tmp/lab_smoke_up.$$ 2>&1
+indent </tmp/lab_smoke_up.$$
+live=$(own_prefix /tmp/lab_smoke_up.$$)
 [[ -n $live ]] && STARTED_LABS+=("$live")
-before=$(live_labs)
-$LAB up single-edge --no-edged 2>&1 | indent
-victim=$(new_since "$before" | head -n1)
+$LAB up single-edge --no-edged >/tmp/lab_smoke_up.$$ 2>&1
+indent </tmp/lab_smoke_up.$$
+victim=$(own_prefix /tmp/lab_smoke_up.$$)
+rm -f /tmp/lab_smoke_up.$$
 if [[ -z $live || -z $victim ]]; then
 	fail "down --stale: could not bring up two labs"
 else
