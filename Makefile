@@ -48,7 +48,7 @@ BPF_HDRS := $(wildcard bpf/*.h)
 LIB_SRCS := $(filter-out edged/main.c edged/edgectl.c,$(wildcard edged/*.c))
 LIB_OBJS := $(patsubst edged/%.c,$(OUT)/obj/%.o,$(LIB_SRCS))
 # edgectl is a thin client: it reads configs (for -c) and speaks the control protocol.
-CTL_OBJS := $(patsubst %,$(OUT)/obj/%.o,edgectl config dos_config syncookie_config lb_config maglev dispatch_config dispatch_compile egress_config port_range wg_key addr log strbuf ctl_client sockio)
+CTL_OBJS := $(patsubst %,$(OUT)/obj/%.o,edgectl config dos_config syncookie_config lb_config maglev dispatch_config dispatch_compile egress_config port_range wg_key transit_config addr log strbuf ctl_client sockio)
 EDGED_HDRS := $(wildcard edged/*.h) $(BPF_HDRS)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -153,7 +153,7 @@ $(OUT)/tests/bench/flood_gen: tests/bench/flood_gen.c
 	$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ -lbpf
 
-build/bench/xdp_drop.bpf.o: tests/bench/xdp_drop.bpf.c
+build/bench/%.bpf.o: tests/bench/%.bpf.c
 	@mkdir -p build/bench
 	$(call say,CLANG,$<)
 	$(Q)$(CLANG) -O2 -g -Wall -Werror -target bpf -c $< -o $@
@@ -176,7 +176,7 @@ lab-qemu: deps
 	@lab/lab run --default --tag qemu --qemu
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BINS) $(OUT)/tests/bench/flood_gen build/bench/xdp_drop.bpf.o
+	@$(MAKE) --no-print-directory all $(BENCH_BINS) $(OUT)/tests/bench/flood_gen build/bench/xdp_drop.bpf.o build/bench/gre_site.bpf.o
 	@OUT=$(OUT) bash tests/bench/run.sh
 
 install: all

@@ -102,16 +102,16 @@ struct dos_list_v6_trie {
 /* Exact addresses of a list. Any max_entries: the kernel compares it for arrays only. */
 struct dos_exact_v4_hash {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, DOS_EXACT_SPARE);
+	__uint(map_flags, DOS_EXACT_MAP_FLAGS);
+	__uint(max_entries, 1); /* the template only: edged sizes each hash */
 	__uint(key_size, sizeof(struct dos_exact_v4));
 	__uint(value_size, sizeof(struct dos_list_entry));
 };
 
 struct dos_exact_v6_hash {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, DOS_EXACT_SPARE);
+	__uint(map_flags, DOS_EXACT_MAP_FLAGS);
+	__uint(max_entries, 1); /* the template only: edged sizes each hash */
 	__uint(key_size, sizeof(struct dos_exact_v6));
 	__uint(value_size, sizeof(struct dos_list_entry));
 };

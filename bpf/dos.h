@@ -84,6 +84,11 @@ static inline __u32 dos_active_gen(__u32 active)
  * addresses added at runtime (edgectl). Past it they go to the trie, which takes any. */
 #define DOS_EXACT_SPARE 65536
 
+/* Flags of the exact-address hashes (inner maps: edged and the template must agree).
+ * Preallocated: loading 1M entries then allocates nothing per entry, and a hash is made
+ * only for a list that holds exact addresses, sized for them plus DOS_EXACT_SPARE. */
+#define DOS_EXACT_MAP_FLAGS 0
+
 /* Exact-address keys of the list hashes: the address, network order. */
 struct dos_exact_v4 {
 	__u8 addr[4];

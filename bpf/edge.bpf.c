@@ -2,7 +2,7 @@
 /*
  * The XDP edge program: one per edged instance, attached to every uplink.
  *
- *   parse -> dos -> transit (GRE decap) -> lb -> end (XDP_PASS to the stack)
+ *   parse -> dos -> transit (GRE decap) -> egress (IP sharing) -> lb -> end (XDP_PASS)
  *
  * Each stage either lets the packet continue or decides its verdict. Stages that the config
  * turns off are `const volatile` false at load time, so the verifier prunes them and they
@@ -14,6 +14,8 @@
 #include "dos.bpf.h"
 #include "syncookie.bpf.h"
 #include "lb.bpf.h"
+#include "egress_share.bpf.h"
+#include "transit.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -21,6 +23,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile bool enable_dos = false;
 const volatile bool enable_transit = false;
 const volatile bool enable_lb = false;
+/* egress with at least one shared address (egress.snat[].share) */
+const volatile bool enable_egress_share = false;
 
 /* Which counter slot each uplink uses: ifindex -> slot (1..EDGE_MAX_UPLINKS), 0 for any
  * other interface. Written by edged when it attaches or detaches an uplink. */
@@ -178,7 +182,19 @@ static __always_inline int stage_dos(struct xdp_md *ctx, struct pkt *p)
 
 static __always_inline int stage_transit(struct xdp_md *ctx, struct pkt *p)
 {
-	return EDGE_CONTINUE;
+	return transit_stage(ctx, p);
+}
+
+/*
+ * IP sharing (bpf/egress_share.bpf.h). After DoS: replies to a shared address are internet
+ * traffic like any other, and a flood aimed at one must be dropped here, not forwarded to a
+ * fleet member. Before the load balancer: shared addresses are not VIPs, and the tunnels
+ * that members send each other would otherwise reach lb_decap, which unwraps VIP traffic
+ * only and drops the rest.
+ */
+static __always_inline int stage_egress(struct xdp_md *ctx, struct pkt *p)
+{
+	return eshare_stage(ctx, p);
 }
 
 static __always_inline int stage_lb(struct xdp_md *ctx, struct pkt *p)
@@ -207,6 +223,8 @@ int xdp_edge(struct xdp_md *ctx)
 		return finish(ctx, &p, EDGE_STAGE_DOS, v);
 	if (enable_transit && (v = stage_transit(ctx, &p)) != EDGE_CONTINUE)
 		return finish(ctx, &p, EDGE_STAGE_TRANSIT, v);
+	if (enable_egress_share && (v = stage_egress(ctx, &p)) != EDGE_CONTINUE)
+		return finish(ctx, &p, EDGE_STAGE_EGRESS, v);
 	if (enable_lb && (v = stage_lb(ctx, &p)) != EDGE_CONTINUE)
 		return finish(ctx, &p, EDGE_STAGE_LB, v);
 	return finish(ctx, &p, EDGE_STAGE_END, EDGE_VERDICT_PASS);

@@ -19,6 +19,7 @@ enum edge_stage {
 	EDGE_STAGE_PARSE = 0,
 	EDGE_STAGE_DOS,
 	EDGE_STAGE_TRANSIT,
+	EDGE_STAGE_EGRESS, /* IP sharing: replies steered to the edge owning their port */
 	EDGE_STAGE_LB,
 	EDGE_STAGE_END,
 	EDGE_NSTAGES,
@@ -74,9 +75,9 @@ struct edge_uplink_stats {
  */
 struct edge_capture_cfg {
 	__u32 verdicts; /* 1 << EDGE_VERDICT_* for each verdict to capture; 0 = capture off */
-	__u32 stages;	/* 1 << EDGE_STAGE_* for each stage; 0 = any stage */
-	__u32 rule_id;	/* only packets decided by this rule, or EDGE_RULE_ANY */
-	__u32 every;	/* 1 in EVERY matching packets (per CPU); 0 and 1 = all */
+	__u32 stages;   /* 1 << EDGE_STAGE_* for each stage; 0 = any stage */
+	__u32 rule_id;  /* only packets decided by this rule, or EDGE_RULE_ANY */
+	__u32 every;    /* 1 in EVERY matching packets (per CPU); 0 and 1 = all */
 };
 
 #define EDGE_RULE_ANY 0xfffffffeu

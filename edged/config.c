@@ -718,10 +718,9 @@ static const struct key_handler function_keys[] = {
  * `enabled` too); the others accept only `enabled` so far. */
 static void (*const section_parsers[FN_COUNT])(struct parser *p, yaml_node_t *v,
                                                const char *path) = {
-        [FN_DOS] = dos_config_parse,
-        [FN_LB] = lb_config_parse,
-        [FN_DISPATCH] = dispatch_config_parse,
-        [FN_EGRESS] = egress_config_parse,
+        [FN_DOS] = dos_config_parse,           [FN_LB] = lb_config_parse,
+        [FN_DISPATCH] = dispatch_config_parse, [FN_EGRESS] = egress_config_parse,
+        [FN_TRANSIT] = transit_config_parse,
 };
 
 /* Sections that cannot be on without settings: what a bare `egress:` is missing. */
@@ -871,6 +870,7 @@ void config_release(struct edged_config *cfg)
 	lb_config_release(&cfg->lb);
 	dispatch_config_release(&cfg->dispatch);
 	egress_config_release(&cfg->egress);
+	transit_config_release(&cfg->transit);
 }
 
 static void set_defaults(struct edged_config *cfg)

@@ -16,6 +16,7 @@
 #include "egress_config.h"
 #include "lb_config.h"
 #include "log.h"
+#include "transit_config.h"
 
 /* Instance names become directory names under /sys/fs/bpf/edged/ and appear in metrics. */
 #define CONFIG_INSTANCE_MAX  32
@@ -70,6 +71,7 @@ struct edged_config {
 	struct lb_config lb;
 	struct dispatch_config dispatch;
 	struct egress_config egress;
+	struct transit_config transit;
 };
 
 /* Errors found while loading; each message is already "FILE:LINE:COL: message". */

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "sockio.h"
 #include "stats.h"
+#include "transit_control.h"
 
 /* A client that connects and says nothing must not stall the daemon's loop for long. */
 #define CONTROL_IO_TIMEOUT_S 2
@@ -176,6 +177,9 @@ static const struct command {
          "load balancer: lb list | lb servers | lb drain|undrain SERVER | lb weight SERVER N"},
         {"egress", egress_command,
          "VPN egress: egress peers | egress addresses | egress peer add|del"},
+        {"transit", transit_command,
+         "anycast GRE transit: transit customers | tunnels | rules CUSTOMER | add FILE | "
+         "remove CUSTOMER"},
         {"capture", NULL, "stream sampled packets as pcap (edgectl capture -w FILE)"},
 };
 

@@ -9,8 +9,9 @@
 #include "ctl_client.h"
 #include "sockio.h"
 
-/* Reload loads a BPF program and may take a few seconds on a busy machine. */
-#define CTL_CLIENT_TIMEOUT_S 30
+/* Reload loads a BPF program and may take a few seconds on a busy machine; a reload that
+ * provisions hundreds of transit customers (a namespace each) takes tens of seconds. */
+#define CTL_CLIENT_TIMEOUT_S 120
 
 /* Connects to PATH and sends REQUEST; returns the fd or -errno. */
 static int ctl_send(const char *path, const char *request)

@@ -20,6 +20,8 @@
 #include "metrics.h"
 #include "notify.h"
 #include "synproxy.h"
+#include "transit_dp.h"
+#include "transit_health.h"
 
 /* Loads PATH; on errors writes them, one per line, to ERRS (or stderr) and returns -1. */
 int edged_load_config(const char *path, struct edged_config *cfg, struct strbuf *errs)
@@ -64,8 +66,9 @@ static bool metrics_changed(const struct edged_config *old, const struct edged_c
 /* Makes the kernel match NEXT: every function prepares its maps beside the running ones,
  * then the data path and the maps are committed; a failure before the commit changes
  * nothing that runs. */
-static int apply(struct edged *e, const struct edged_config *next)
+static int apply(struct edged *e, const struct edged_config *next, struct strbuf *errs)
 {
+	const struct transit_config *transit = next->fn[FN_TRANSIT].enabled ? &next->transit : NULL;
 	const struct dos_config *dos = next->fn[FN_DOS].enabled ? &next->dos : NULL;
 	/* First: its check loads nf_conntrack, whose kfuncs the program then finds. */
 	int err = synproxy_prepare(&e->synproxy, next->instance, dos);
@@ -80,6 +83,14 @@ static int apply(struct edged *e, const struct edged_config *next)
 		err = dispatch_prepare(&e->dispatch, &e->dp, next);
 	if (!err)
 		err = egress_prepare(&e->egress, next);
+	if (!err)
+		err = egress_share_prepare(&e->share, &e->dp, next);
+	if (!err)
+		err = transit_prepare(&e->transit, next->instance, transit, errs);
+	/* After transit_prepare: the data path needs the veths' ifindexes it made. */
+	if (!err)
+		err = transit_dp_prepare(&e->transit_dp, &e->dp, transit_next_config(&e->transit),
+		                         e->transit.next_rt);
 	/* synproxy before the XDP side passes cookie ACKs to it; undone by abort. */
 	if (!err)
 		err = synproxy_commit(&e->synproxy);
@@ -91,13 +102,21 @@ static int apply(struct edged *e, const struct edged_config *next)
 		dispatch_abort(&e->dispatch);
 		lb_abort(&e->lb);
 		egress_abort(&e->egress);
+		egress_share_abort(&e->share);
+		transit_dp_abort(&e->transit_dp); /* before the namespaces of its veths go */
+		transit_abort(&e->transit);
 		datapath_abort(&e->dp);
 		return err;
 	}
+	/* The data path's maps before the steering table sends customers' traffic to it. */
+	transit_dp_commit(&e->transit_dp, &e->dp);
+	transit_commit(&e->transit);
+	transit_health_push(&e->transit);
 	dos_commit(&e->dos, &e->dp);
 	dispatch_commit(&e->dispatch, &e->dp, next);
 	lb_commit(&e->lb, &e->dp);
 	egress_commit(&e->egress, next);
+	egress_share_commit(&e->share, &e->dp);
 	return 0;
 }
 
@@ -117,7 +136,7 @@ int edged_reload(struct edged *e, struct strbuf *errs)
 		goto out;
 	}
 	pthread_mutex_lock(&e->lock);
-	err = apply(e, next);
+	err = apply(e, next, errs);
 	if (!err) {
 		bool restart_metrics = metrics_changed(&e->cfg, next);
 
@@ -132,6 +151,7 @@ int edged_reload(struct edged *e, struct strbuf *errs)
 		next->lb = (struct lb_config){};
 		next->dispatch = (struct dispatch_config){};
 		next->egress = (struct egress_config){};
+		next->transit = (struct transit_config){};
 		e->generation++;
 		log_set_level(e->cfg.log_level);
 		if (restart_metrics)
@@ -153,6 +173,28 @@ out:
 		config_release(next);
 	free(next);
 	return err ? -1 : 0;
+}
+
+int edged_apply_transit(struct edged *e, struct strbuf *errs)
+{
+	const struct transit_config *tc = e->cfg.fn[FN_TRANSIT].enabled ? &e->cfg.transit : NULL;
+	int err = transit_prepare(&e->transit, e->cfg.instance, tc, errs);
+
+	if (err)
+		return -1;
+	err = transit_dp_prepare(&e->transit_dp, &e->dp, transit_next_config(&e->transit),
+	                         e->transit.next_rt);
+	if (err) {
+		sb_printf(errs,
+		          "transit: the data path refused the customers: %s (see edged's log)\n",
+		          strerror(-err));
+		transit_abort(&e->transit);
+		return -1;
+	}
+	transit_dp_commit(&e->transit_dp, &e->dp);
+	transit_commit(&e->transit);
+	transit_health_push(&e->transit);
+	return 0;
 }
 
 static void handled_signals(sigset_t *mask)
@@ -251,6 +293,7 @@ int edged_serve(struct edged *e)
 	watch(efd, sfd);
 	watch(efd, tfd);
 	watch(efd, e->ctl_fd);
+	transit_health_attach(&e->transit, efd);
 
 	notify_systemd("READY=1");
 	pr_info("ready: instance '%s', %d uplink(s), control socket %s", e->cfg.instance,
@@ -269,6 +312,8 @@ int edged_serve(struct edged *e)
 			housekeeping(e, tfd);
 		else if (capture_owns_fd(e, got.data.fd))
 			capture_event(e, got.data.fd);
+		else if (transit_health_owns_fd(&e->transit, got.data.fd))
+			transit_health_event(e, got.data.fd);
 		else if (lb_health_owns_fd(e, got.data.fd))
 			lb_health_event(e, got.data.fd);
 		else
@@ -289,14 +334,36 @@ out:
 	return err;
 }
 
+/* Tunnel health changes go to the data path's tunnel choice. */
+static void tunnel_health_changed(void *ctx, const char *tunnel, bool up)
+{
+	struct edged *e = ctx;
+	int err = transit_dp_set_tunnel_health(&e->transit_dp, &e->dp, tunnel, up);
+
+	if (err)
+		pr_warn("transit: tunnel '%s': telling the data path it is %s: %s", tunnel,
+		        up ? "up" : "down", strerror(-err));
+}
+
 int edged_start(struct edged *e, const char *path)
 {
+	transit_init(&e->transit);
+	transit_dp_init(&e->transit_dp);
+	e->transit.health_changed = tunnel_health_changed;
+	e->transit.health_ctx = e;
 	block_signals();
 	if (edged_load_config(path, &e->cfg, NULL))
 		return -1;
 	log_set_level(e->cfg.log_level);
 	e->started = time(NULL);
-	if (apply(e, &e->cfg))
+	struct strbuf errs = {};
+	int err;
+
+	err = apply(e, &e->cfg, &errs);
+	if (err && errs.buf)
+		pr_err("%s", errs.buf);
+	sb_free(&errs);
+	if (err)
 		return -1;
 	e->generation = 1;
 	record_reload(e, true, NULL);
@@ -310,6 +377,10 @@ void edged_stop(struct edged *e)
 	notify_systemd("STOPPING=1");
 	metrics_stop(e);
 	dispatch_state_close(&e->dispatch, e->teardown); /* before the pins go with the teardown */
+	transit_dp_close(&e->transit_dp); /* its links are pinned: teardown unpins them */
+	if (e->teardown)
+		transit_teardown(&e->transit);
+	transit_close(&e->transit);
 	if (e->teardown) {
 		egress_teardown(&e->egress);
 		synproxy_teardown(&e->synproxy, e->cfg.instance);
@@ -321,6 +392,7 @@ void edged_stop(struct edged *e)
 	dos_state_close(&e->dos);
 	lb_state_close(&e->lb);
 	egress_close(&e->egress);
+	egress_share_abort(&e->share);
 	/* Last: `edged --teardown` waits for the socket to go as the sign that all is done. */
 	control_close(e);
 	config_release(&e->cfg);

@@ -29,11 +29,12 @@
 
 #include "datapath.h"
 #include "edge.skel.h"
+#include "egress_share.h"
 #include "log.h"
 
 static const char *const stage_names[EDGE_NSTAGES] = {
-        [EDGE_STAGE_PARSE] = "parse", [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
-        [EDGE_STAGE_LB] = "lb",       [EDGE_STAGE_END] = "end",
+        [EDGE_STAGE_PARSE] = "parse",   [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
+        [EDGE_STAGE_EGRESS] = "egress", [EDGE_STAGE_LB] = "lb",   [EDGE_STAGE_END] = "end",
 };
 
 static const char *const verdict_names[EDGE_NVERDICTS] = {
@@ -149,6 +150,7 @@ static int load_program(const struct datapath *dp, const struct edged_config *cf
 	skel->rodata->enable_dos = cfg->fn[FN_DOS].enabled;
 	skel->rodata->enable_transit = cfg->fn[FN_TRANSIT].enabled;
 	skel->rodata->enable_lb = cfg->fn[FN_LB].enabled;
+	skel->rodata->enable_egress_share = egress_share_wanted(cfg);
 
 	err = edge_bpf__load(skel);
 	if (err) {
@@ -167,7 +169,8 @@ static bool program_matches(const struct datapath *dp, const struct edged_config
 {
 	return dp->skel && dp->fn_loaded[FN_DOS] == cfg->fn[FN_DOS].enabled &&
 	       dp->fn_loaded[FN_TRANSIT] == cfg->fn[FN_TRANSIT].enabled &&
-	       dp->fn_loaded[FN_LB] == cfg->fn[FN_LB].enabled;
+	       dp->fn_loaded[FN_LB] == cfg->fn[FN_LB].enabled &&
+	       dp->share_loaded == egress_share_wanted(cfg);
 }
 
 static __u32 fd_object_id(int fd)
@@ -577,9 +580,11 @@ int datapath_commit(struct datapath *dp, const struct edged_config *cfg)
 		dp->fn_loaded[FN_DOS] = cfg->fn[FN_DOS].enabled;
 		dp->fn_loaded[FN_TRANSIT] = cfg->fn[FN_TRANSIT].enabled;
 		dp->fn_loaded[FN_LB] = cfg->fn[FN_LB].enabled;
+		dp->share_loaded = egress_share_wanted(cfg);
 		dp->prog_id = fd_object_id(prog_fd);
-		pr_info("edge program id %u loaded (dos=%d transit=%d lb=%d)", dp->prog_id,
-		        dp->fn_loaded[FN_DOS], dp->fn_loaded[FN_TRANSIT], dp->fn_loaded[FN_LB]);
+		pr_info("edge program id %u loaded (dos=%d transit=%d egress_share=%d lb=%d)",
+		        dp->prog_id, dp->fn_loaded[FN_DOS], dp->fn_loaded[FN_TRANSIT],
+		        dp->share_loaded, dp->fn_loaded[FN_LB]);
 	}
 	return 0;
 }

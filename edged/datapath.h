@@ -36,6 +36,7 @@ struct datapath {
 	struct edge_bpf *skel;      /* the program the links run */
 	struct edge_bpf *next_skel; /* loaded by datapath_prepare, not yet running */
 	bool fn_loaded[FN_COUNT];   /* the rodata switches the loaded program was built with */
+	bool share_loaded;          /* ... and the IP-sharing stage's */
 	__u32 prog_id;
 	struct datapath_uplink uplinks[CONFIG_MAX_UPLINKS];
 	int n_uplinks;

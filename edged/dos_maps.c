@@ -165,7 +165,7 @@ static int live_inner(const struct datapath *dp, const char *outer, __u32 slot)
 
 static int create_exact(int fam, __u32 max_entries)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = DOS_EXACT_MAP_FLAGS);
 	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "dos_exact", addr_size(fam),
 	                        sizeof(struct dos_list_entry), max_entries, &opts);
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,18 +24,20 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: edgectl [-s SOCKET | -c CONFIG] [-j] COMMAND\n"
-	           "commands:\n"
-	           "  status     instance, config generation, uplinks and attachments\n"
-	           "  stats      packet and byte counters per uplink, stage and verdict\n"
-	           "  reload     re-read edged's config; an invalid file changes nothing\n"
-	           "  version    edged's version\n"
-	           "  teardown   detach and unpin everything, then stop edged\n"
-	           "  dispatch   bindings | services | register SERVICE --pid PID --fd N\n"
-	           "  egress     peers | addresses | peer add NAME KEY ADDR[,ADDR] [keepalive S]\n"
-	           "             [max_connections N] [snat ADDR] | peer del NAME\n"
-	           "options: -j/--json  JSON instead of tables\n"
-	           "         -s/--socket PATH, -c/--config FILE  which edged to talk to\n");
+	fprintf(f,
+	        "usage: edgectl [-s SOCKET | -c CONFIG] [-j] COMMAND\n"
+	        "commands:\n"
+	        "  status     instance, config generation, uplinks and attachments\n"
+	        "  stats      packet and byte counters per uplink, stage and verdict\n"
+	        "  reload     re-read edged's config; an invalid file changes nothing\n"
+	        "  version    edged's version\n"
+	        "  teardown   detach and unpin everything, then stop edged\n"
+	        "  dispatch   bindings | services | register SERVICE --pid PID --fd N\n"
+	        "  egress     peers | addresses | peer add NAME KEY ADDR[,ADDR] [keepalive S]\n"
+	        "             [max_connections N] [snat ADDR] | peer del NAME\n"
+	        "  transit    customers | tunnels | rules CUSTOMER | add FILE | remove CUSTOMER\n"
+	        "options: -j/--json  JSON instead of tables\n"
+	        "         -s/--socket PATH, -c/--config FILE  which edged to talk to\n");
 }
 
 /* The only socket under /run/edged, so that a server with one edged needs no flags. */
@@ -223,8 +226,16 @@ int main(int argc, char **argv)
 		return capture(path, argc - optind, argv + optind);
 
 	ret = snprintf(req, sizeof(req), "%s", json ? "json" : "text");
-	for (int i = optind; i < argc && ret > 0 && (size_t)ret < sizeof(req); i++)
-		ret += snprintf(req + ret, sizeof(req) - ret, " %s", argv[i]);
+	for (int i = optind; i < argc && ret > 0 && (size_t)ret < sizeof(req); i++) {
+		char abs[PATH_MAX];
+		const char *arg = argv[i];
+
+		/* `transit add FILE`: edged reads the file, from its own working directory. */
+		if (i == optind + 2 && strcmp(argv[optind], "transit") == 0 &&
+		    strcmp(argv[optind + 1], "add") == 0 && realpath(arg, abs))
+			arg = abs;
+		ret += snprintf(req + ret, sizeof(req) - ret, " %s", arg);
+	}
 
 	ret = control_request(path, req, &out);
 	if (ret < 0) {

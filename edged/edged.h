@@ -13,9 +13,12 @@
 #include "dispatch_maps.h"
 #include "dos_maps.h"
 #include "egress.h"
+#include "egress_share.h"
 #include "lb_maps.h"
 #include "strbuf.h"
 #include "synproxy.h"
+#include "transit_customers.h"
+#include "transit_dp.h"
 
 #define EDGED_VERSION "0.1.0"
 
@@ -31,8 +34,11 @@ struct edged {
 	struct synproxy_state synproxy; /* nftables synproxy behind the XDP SYN cookies */
 	struct dispatch_state dispatch;
 	struct lb_state lb;
-	struct egress_state egress; /* VPN egress: tunnel, NAT, marks, policy routing */
-	unsigned long generation;   /* applied configs since start: 1 after start */
+	struct egress_state egress;         /* VPN egress: tunnel, NAT, marks, policy routing */
+	struct egress_share_state share;    /* IP sharing: the XDP stage's tables */
+	struct transit_state transit;       /* customer namespaces, firewalls, tunnel health */
+	struct transit_dp_state transit_dp; /* GRE decap/encap maps and TC links */
+	unsigned long generation;           /* applied configs since start: 1 after start */
 	time_t started;
 	time_t last_reload;
 	bool last_reload_ok;
@@ -61,5 +67,10 @@ void edged_stop(struct edged *e);
 /* Reads the config file again and applies it if valid: the reload of SIGHUP and `edgectl
  * reload`. Errors (config or kernel) go to ERRS as text; returns 0 or -1. */
 int edged_reload(struct edged *e, struct strbuf *errs);
+
+/* Applies the running config's transit section again, with the runtime changes of `edgectl
+ * transit add|remove` (e->transit); the other functions are left alone. Errors go to ERRS;
+ * returns 0 or -1 and then nothing changed. */
+int edged_apply_transit(struct edged *e, struct strbuf *errs);
 
 #endif

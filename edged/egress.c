@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,22 +74,79 @@ static int device_of(const struct egress_state *st, struct wg_device *d)
 	return 0;
 }
 
+static int backend_get(const struct egress_state *st, struct wg_device *d, char *err,
+                       size_t errlen);
+
+/* The keys the running device has that D does not: the peers a sync removes. */
+static int gone_peers(const struct wg_device *now, const struct wg_device *d,
+                      uint8_t (**gone)[WG_KEY_LEN])
+{
+	int n = 0;
+
+	*gone = calloc(now->n_peers ? now->n_peers : 1, sizeof(**gone));
+	if (!*gone)
+		return -ENOMEM;
+	for (int i = 0; i < now->n_peers; i++)
+		if (!wg_device_find(d, now->peers[i].public_key))
+			memcpy((*gone)[n++], now->peers[i].public_key, WG_KEY_LEN);
+	return n;
+}
+
+/* Genl: the device's peers followed by those to remove, with the mask that says which. */
+static int genl_sync(const struct egress_state *st, struct wg_device *d,
+                     const uint8_t (*gone)[WG_KEY_LEN], int n_gone, char *err, size_t errlen)
+{
+	int n_keep = d->n_peers, ret;
+	bool *remove = calloc(n_keep + n_gone + 1, sizeof(*remove));
+
+	for (int i = 0; remove && i < n_gone; i++) {
+		struct wg_peer *p = wg_device_add_peer(d);
+
+		if (!p)
+			break;
+		memcpy(p->public_key, gone[i], WG_KEY_LEN);
+		remove[n_keep + i] = true;
+	}
+	if (!remove || d->n_peers != n_keep + n_gone) {
+		free(remove);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = wg_genl_set(ifname(st), d, false, remove, err, errlen);
+	free(remove);
+	return ret;
+}
+
+/* Configures the whole device. A device that answers a get (running, maybe adopted) is
+ * synced: peers it keeps keep their sessions; a new one gets everything at once. */
 static int backend_set_all(const struct egress_state *st, char *err, size_t errlen)
 {
-	struct wg_device d;
+	struct wg_device d, now;
 	struct strbuf req = {};
-	int ret = device_of(st, &d);
+	uint8_t(*gone)[WG_KEY_LEN] = NULL;
+	int ret = device_of(st, &d), n_gone = -1;
 
 	if (ret) {
 		snprintf(err, errlen, "out of memory");
 		return ret;
 	}
+	if (backend_get(st, &now, err, errlen) == 0) {
+		n_gone = gone_peers(&now, &d, &gone);
+		explicit_bzero(now.private_key, sizeof(now.private_key));
+		wg_device_free(&now);
+	}
 	if (st->backend == EGRESS_BACKEND_KERNEL) {
-		ret = wg_genl_set(ifname(st), &d, true, NULL, err, errlen);
+		ret = n_gone >= 0 ? genl_sync(st, &d, (const uint8_t(*)[WG_KEY_LEN])gone, n_gone,
+		                              err, errlen)
+		                  : wg_genl_set(ifname(st), &d, true, NULL, err, errlen);
 	} else {
-		wg_uapi_build_set(&d, &req);
+		if (n_gone >= 0)
+			wg_uapi_build_sync(&d, (const uint8_t(*)[WG_KEY_LEN])gone, n_gone, &req);
+		else
+			wg_uapi_build_set(&d, &req);
 		ret = req.oom ? -ENOMEM : wg_uapi_set(ifname(st), req.buf, err, errlen);
 	}
+	free(gone);
 	/* The key must not linger in freed memory. */
 	explicit_bzero(d.private_key, sizeof(d.private_key));
 	if (req.buf)
@@ -201,6 +259,51 @@ static int sysctl_write(const char *path, const char *value)
 	return err;
 }
 
+/* The values before edged, kept in a file as well: an edged restarted after kill -9 finds the
+ * sysctls already set, and only this file knows what to restore on teardown. */
+#define EGRESS_STATE_DIR "/run/edged"
+
+static void saved_path(const char *instance, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/egress-%s.sysctls", EGRESS_STATE_DIR, instance);
+}
+
+static void saved_write(const struct egress_state *st)
+{
+	char path[256], tmp[272];
+	FILE *f;
+
+	saved_path(st->instance, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	mkdir(EGRESS_STATE_DIR, 0755);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	for (int i = 0; i < st->n_saved; i++)
+		fprintf(f, "%s %s\n", st->saved[i].path, st->saved[i].before);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+static void saved_read(struct egress_state *st)
+{
+	char path[256], line[192];
+	FILE *f;
+
+	saved_path(st->instance, path, sizeof(path));
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (st->n_saved < EGRESS_MAX_SYSCTLS && fgets(line, sizeof(line), f)) {
+		struct egress_sysctl *v = &st->saved[st->n_saved];
+
+		if (sscanf(line, "%127s %15s", v->path, v->before) == 2 &&
+		    strncmp(v->path, "/proc/sys/net/", 14) == 0)
+			st->n_saved++;
+	}
+	fclose(f);
+}
+
 /* Sets PATH to VALUE, remembering the value before the first time. */
 static int sysctl_set(struct egress_state *st, const char *path, const char *value)
 {
@@ -217,6 +320,7 @@ static int sysctl_set(struct egress_state *st, const char *path, const char *val
 			snprintf(st->saved[i].path, sizeof(st->saved[i].path), "%s", path);
 			snprintf(st->saved[i].before, sizeof(st->saved[i].before), "%s", before);
 			st->n_saved++;
+			saved_write(st);
 		}
 	}
 	return sysctl_write(path, value);
@@ -224,9 +328,13 @@ static int sysctl_set(struct egress_state *st, const char *path, const char *val
 
 static void sysctls_restore(struct egress_state *st)
 {
+	char path[256];
+
 	for (int i = st->n_saved - 1; i >= 0; i--)
 		sysctl_write(st->saved[i].path, st->saved[i].before);
 	st->n_saved = 0;
+	saved_path(st->instance, path, sizeof(path));
+	unlink(path);
 }
 
 /* Forwarding on IFN: IPv4 per interface; IPv6 forwards only with all.forwarding, or per
@@ -388,6 +496,8 @@ int egress_prepare(struct egress_state *st, const struct edged_config *cfg)
 	snprintf(st->next_ifname, sizeof(st->next_ifname), "%s", ec->interface);
 	if (check_owner(st))
 		return -1;
+	if (!st->active && !st->n_saved)
+		saved_read(st); /* an earlier edged of this instance set them */
 	if (st->active && strcmp(ec->interface, st->cur.interface)) {
 		pr_err("egress: changing egress.interface (%s -> %s) needs a restart",
 		       st->cur.interface, ec->interface);
@@ -526,6 +636,8 @@ void egress_teardown_offline(const struct edged_config *cfg)
 	egress_nft_remove(err, sizeof(err));
 	rules(&cfg->egress, false);
 	device_destroy(&st, cfg->egress.interface);
+	saved_read(&st);
+	sysctls_restore(&st);
 }
 
 void egress_close(struct egress_state *st)
@@ -579,13 +691,14 @@ int egress_peer_add_checked(struct egress_state *st, struct egress_peer_config *
 		return -1;
 	}
 	st->peers = grown;
+	grown[st->n_peers] = *peer; /* counted in only once the device took it */
 	if (nft_apply(st, &st->cur, grown, st->n_peers + 1, true)) {
 		snprintf(err, errlen, "nftables refused the peer's rules (see edged's log)");
 		return -1;
 	}
 	if (backend_peer(st, peer, false, err, errlen))
 		return -1;
-	grown[st->n_peers++] = *peer;
+	st->n_peers++;
 	nft_apply(st, &st->cur, st->peers, st->n_peers, false);
 	pr_info("egress: peer %s added", peer->name);
 	return 0;

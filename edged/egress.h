@@ -12,7 +12,8 @@
  *     NLR_PROTO_EGRESS; rules `fwmark MARK/MARK lookup TABLE` for both families
  *   - sysctls: forwarding on the tunnel device and the uplinks only (IPv4 conf.<if>.forwarding;
  *     IPv6 conf.<if>.force_forwarding), rp_filter loose on the tunnel device; the values
- *     before are restored on teardown
+ *     before are kept in /run/edged/egress-<instance>.sysctls (a restarted edged finds them
+ *     there) and restored on teardown
  *
  * Two-phase like the rest: egress_prepare() reads the key, picks the backend, makes sure the
  * device exists (starting wireguard-go is additive: nothing routes to it yet) and has the
@@ -72,8 +73,8 @@ void egress_tick(struct egress_state *st);
 /* Removes everything egress installed (edged --teardown). */
 void egress_teardown(struct egress_state *st);
 /* The same without a running edged (edged --teardown): the table this instance owns, the
- * rules, and the device (an orphaned wireguard-go exits with it). Sysctls stay as they are:
- * their values before edged were only known to the edged that set them. */
+ * rules, the device (an orphaned wireguard-go exits with it), and the sysctls back to the
+ * values kept in /run/edged/egress-<instance>.sysctls. */
 void egress_teardown_offline(const struct edged_config *cfg);
 /* Frees what ST holds; the tunnel keeps running (wireguard-go is left to the next edged). */
 void egress_close(struct egress_state *st);

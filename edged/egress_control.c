@@ -71,7 +71,7 @@ static void peers_table(const struct egress_stats *s, struct strbuf *out)
 
 	if (!s->device_ok)
 		sb_printf(out, "warning: %s\n", s->error);
-	sb_printf(out, "%-16s %-20s %-22s %10s %12s %12s %10s %10s %6s\n", "PEER", "ADDRESSES",
+	sb_printf(out, "%-16s %-32s %-22s %10s %12s %12s %10s %10s %6s\n", "PEER", "ADDRESSES",
 	          "ENDPOINT", "HANDSHAKE", "RX_BYTES", "TX_BYTES", "PKTS_OUT", "PKTS_IN", "CONNS");
 	for (int i = 0; i < s->n_peers; i++) {
 		const struct egress_peer_stats *p = &s->peers[i];
@@ -82,7 +82,7 @@ static void peers_table(const struct egress_stats *s, struct strbuf *out)
 			snprintf(age, sizeof(age), "never");
 		else
 			snprintf(age, sizeof(age), "%llds ago", a);
-		sb_printf(out, "%-16s %-20s %-22s %10s %12llu %12llu %10llu %10llu %6llu\n",
+		sb_printf(out, "%-16s %-32s %-22s %10s %12llu %12llu %10llu %10llu %6llu\n",
 		          p->peer->name, addrs, p->endpoint[0] ? p->endpoint : "-", age,
 		          (unsigned long long)p->rx_bytes, (unsigned long long)p->tx_bytes,
 		          (unsigned long long)p->out_pkts, (unsigned long long)p->in_pkts,

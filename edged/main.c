@@ -15,6 +15,7 @@
 #include "ctl_client.h"
 #include "edged.h"
 #include "log.h"
+#include "transit_customers.h"
 
 struct options {
 	const char *config;
@@ -117,6 +118,8 @@ static int teardown(const char *path)
 		dispatch_teardown_offline(); /* routes and nftables do not live in the pins */
 	if (cfg->fn[FN_EGRESS].enabled)
 		egress_teardown_offline(cfg);
+	if (cfg->fn[FN_TRANSIT].enabled && transit_teardown_offline(cfg->instance, &cfg->transit))
+		err = -1;
 out:
 	sb_free(&out);
 	config_errors_free(&ce);
@@ -158,6 +161,7 @@ int main(int argc, char **argv)
 	dos_state_init(&e->dos);
 	dispatch_state_init(&e->dispatch);
 	lb_state_init(&e->lb);
+	egress_share_init(&e->share);
 	capture_init(&e->capture);
 	e->efd = -1;
 	snprintf(e->cfg.path, sizeof(e->cfg.path), "%s", o.config);

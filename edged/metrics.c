@@ -6,6 +6,7 @@
 #include "lb_control.h"
 #include "dispatch_control.h"
 #include "egress_control.h"
+#include "transit_control.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -67,6 +68,8 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 	dispatch_metrics_render(e, sb);
 	lb_metrics_render(e, sb);
 	egress_metrics_render(e, sb);
+	egress_share_metrics_render(&e->share, &e->dp, sb);
+	transit_metrics_render(e, sb);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, struct strbuf *sb,

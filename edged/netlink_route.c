@@ -48,9 +48,7 @@ void nlr_close(struct nlr *n)
 	n->nl = NULL;
 }
 
-/* Sends NLH and reads replies until the ack (or the end of a dump), handing data messages
- * to CB. Returns 0, CB's error, or -errno from the kernel's ack. */
-static int talk(struct nlr *n, struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
+int nlr_talk(struct nlr *n, struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
 {
 	char buf[NLR_RECV_SIZE];
 	unsigned int seq = nlh->nlmsg_seq;
@@ -72,7 +70,7 @@ static int talk(struct nlr *n, struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
 	return 0;
 }
 
-static struct nlmsghdr *start(struct nlr *n, char *buf, uint16_t type, uint16_t flags)
+struct nlmsghdr *nlr_start(struct nlr *n, char *buf, uint16_t type, uint16_t flags)
 {
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 
@@ -102,7 +100,7 @@ static uint8_t scope_of(const struct nlr_route *r)
 static struct nlmsghdr *route_msg(struct nlr *n, char *buf, uint16_t type, uint16_t flags,
                                   const struct nlr_route *r)
 {
-	struct nlmsghdr *nlh = start(n, buf, type, flags);
+	struct nlmsghdr *nlh = nlr_start(n, buf, type, flags);
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 
 	rtm->rtm_family = r->dst.family;
@@ -127,13 +125,13 @@ int nlr_route_add(struct nlr *n, const struct nlr_route *r, bool replace)
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	uint16_t flags = NLM_F_ACK | NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
 
-	return talk(n, route_msg(n, buf, RTM_NEWROUTE, flags, r), NULL, NULL);
+	return nlr_talk(n, route_msg(n, buf, RTM_NEWROUTE, flags, r), NULL, NULL);
 }
 
 int nlr_route_del(struct nlr *n, const struct nlr_route *r)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	int err = talk(n, route_msg(n, buf, RTM_DELROUTE, NLM_F_ACK, r), NULL, NULL);
+	int err = nlr_talk(n, route_msg(n, buf, RTM_DELROUTE, NLM_F_ACK, r), NULL, NULL);
 
 	/* IPv4 says ESRCH, IPv6 ENOENT, for the same "no such route (of this owner)". */
 	return err == -ENOENT ? -ESRCH : err;
@@ -190,13 +188,13 @@ int nlr_route_dump(struct nlr *n, int family, int (*fn)(const struct nlr_route *
                    void *arg)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = start(n, buf, RTM_GETROUTE, NLM_F_DUMP);
+	struct nlmsghdr *nlh = nlr_start(n, buf, RTM_GETROUTE, NLM_F_DUMP);
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	struct route_dump d = {.fn = fn, .arg = arg};
 	int err;
 
 	rtm->rtm_family = family;
-	err = talk(n, nlh, route_cb, &d);
+	err = nlr_talk(n, nlh, route_cb, &d);
 	return d.ret ? d.ret : err;
 }
 
@@ -205,7 +203,7 @@ int nlr_route_dump(struct nlr *n, int family, int (*fn)(const struct nlr_route *
 static struct nlmsghdr *rule_msg(struct nlr *n, char *buf, uint16_t type, uint16_t flags,
                                  const struct nlr_rule *r)
 {
-	struct nlmsghdr *nlh = start(n, buf, type, flags);
+	struct nlmsghdr *nlh = nlr_start(n, buf, type, flags);
 	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
 
 	frh->family = r->family;
@@ -224,14 +222,14 @@ int nlr_rule_add(struct nlr *n, const struct nlr_rule *r)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 
-	return talk(n, rule_msg(n, buf, RTM_NEWRULE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, r),
-	            NULL, NULL);
+	return nlr_talk(n, rule_msg(n, buf, RTM_NEWRULE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, r),
+	                NULL, NULL);
 }
 
 int nlr_rule_del(struct nlr *n, const struct nlr_rule *r)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	int err = talk(n, rule_msg(n, buf, RTM_DELRULE, NLM_F_ACK, r), NULL, NULL);
+	int err = nlr_talk(n, rule_msg(n, buf, RTM_DELRULE, NLM_F_ACK, r), NULL, NULL);
 
 	return err == -ENOENT ? -ESRCH : err;
 }
@@ -283,13 +281,13 @@ int nlr_rule_dump(struct nlr *n, int family, int (*fn)(const struct nlr_rule *r,
                   void *arg)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = start(n, buf, RTM_GETRULE, NLM_F_DUMP);
+	struct nlmsghdr *nlh = nlr_start(n, buf, RTM_GETRULE, NLM_F_DUMP);
 	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
 	struct rule_dump d = {.fn = fn, .arg = arg};
 	int err;
 
 	frh->family = family;
-	err = talk(n, nlh, rule_cb, &d);
+	err = nlr_talk(n, nlh, rule_cb, &d);
 	return d.ret ? d.ret : err;
 }
 
@@ -298,20 +296,20 @@ int nlr_rule_dump(struct nlr *n, int family, int (*fn)(const struct nlr_rule *r,
 int nlr_link_up(struct nlr *n, int ifindex)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = start(n, buf, RTM_NEWLINK, NLM_F_ACK);
+	struct nlmsghdr *nlh = nlr_start(n, buf, RTM_NEWLINK, NLM_F_ACK);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = ifindex;
 	ifi->ifi_flags = IFF_UP;
 	ifi->ifi_change = IFF_UP;
-	return talk(n, nlh, NULL, NULL);
+	return nlr_talk(n, nlh, NULL, NULL);
 }
 
 int nlr_link_add(struct nlr *n, const char *ifname, const char *kind)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = start(n, buf, RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+	struct nlmsghdr *nlh = nlr_start(n, buf, RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	struct nlattr *info;
 
@@ -320,24 +318,24 @@ int nlr_link_add(struct nlr *n, const char *ifname, const char *kind)
 	info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
 	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, kind);
 	mnl_attr_nest_end(nlh, info);
-	return talk(n, nlh, NULL, NULL);
+	return nlr_talk(n, nlh, NULL, NULL);
 }
 
 int nlr_link_del(struct nlr *n, int ifindex)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = start(n, buf, RTM_DELLINK, NLM_F_ACK);
+	struct nlmsghdr *nlh = nlr_start(n, buf, RTM_DELLINK, NLM_F_ACK);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = ifindex;
-	return talk(n, nlh, NULL, NULL);
+	return nlr_talk(n, nlh, NULL, NULL);
 }
 
 static struct nlmsghdr *addr_msg(struct nlr *n, char *buf, uint16_t type, uint16_t flags,
                                  int ifindex, const struct prefix *a)
 {
-	struct nlmsghdr *nlh = start(n, buf, type, flags);
+	struct nlmsghdr *nlh = nlr_start(n, buf, type, flags);
 	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 
 	ifa->ifa_family = a->family;
@@ -356,7 +354,7 @@ int nlr_addr_add(struct nlr *n, int ifindex, const struct prefix *a)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 
-	return talk(
+	return nlr_talk(
 	        n, addr_msg(n, buf, RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifindex, a),
 	        NULL, NULL);
 }
@@ -365,5 +363,5 @@ int nlr_addr_del(struct nlr *n, int ifindex, const struct prefix *a)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 
-	return talk(n, addr_msg(n, buf, RTM_DELADDR, NLM_F_ACK, ifindex, a), NULL, NULL);
+	return nlr_talk(n, addr_msg(n, buf, RTM_DELADDR, NLM_F_ACK, ifindex, a), NULL, NULL);
 }

@@ -97,4 +97,13 @@ int nlr_link_del(struct nlr *n, int ifindex);
 int nlr_addr_add(struct nlr *n, int ifindex, const struct prefix *addr);
 int nlr_addr_del(struct nlr *n, int ifindex, const struct prefix *addr);
 
+/* For the other rtnetlink modules (netlink_link.c): a request header of TYPE in BUF
+ * (MNL_SOCKET_BUFFER_SIZE bytes) with the next sequence number; and sending it, reading
+ * replies until the ack or the end of a dump, each data message handed to CB (may be NULL).
+ * nlr_talk returns 0, CB's error, or -errno from the kernel's ack. */
+struct nlmsghdr;
+struct nlmsghdr *nlr_start(struct nlr *n, char *buf, uint16_t type, uint16_t flags);
+int nlr_talk(struct nlr *n, struct nlmsghdr *nlh, int (*cb)(const struct nlmsghdr *, void *),
+             void *arg);
+
 #endif

@@ -41,6 +41,7 @@
 #define NFT_TYPE_IPADDR       7
 #define NFT_TYPE_IP6ADDR      8
 #define NFT_TYPE_INET_SERVICE 13
+#define NFT_BYTEORDER_HOST    1
 #define NFT_BYTEORDER_BIG     2
 
 struct nft_batch {
@@ -1087,6 +1088,238 @@ int nft_stmt_counter_named(struct nftnl_rule *r, const char *name)
 	if (e) {
 		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
 		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
+	}
+	return nft_add_expr(r, e);
+}
+
+/* ---- regular chains, maps and matches for transit ------------------------------------- */
+
+int nft_chain_add_regular(struct nft_batch *b, int family, const char *table, const char *chain)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	char what[96];
+	struct nlmsghdr *nlh;
+
+	if (!c)
+		return fail(b, -ENOMEM);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, family);
+	snprintf(what, sizeof(what), "the chain %.40s", chain);
+	nlh = msg_start(b, NFT_MSG_NEWCHAIN, family, NLM_F_CREATE, what);
+	if (nlh) {
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		msg_end(b, nlh);
+	}
+	nftnl_chain_free(c);
+	return nlh ? 0 : fail(b, -ENOMEM);
+}
+
+/* nft's datatype of marks (src/datatype.h TYPE_MARK), so that `nft list` prints the data. */
+#define NFT_TYPE_MARK 19
+
+static int map_elem(struct nftnl_set *s, const uint8_t *key, uint32_t len, const uint32_t *data)
+{
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
+	if (data)
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, sizeof(*data));
+	else
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+	nftnl_set_elem_add(s, e);
+	return 0;
+}
+
+/* The elements of one range, as nft sends them: its start with DATA and an interval end
+ * right after it (unless it ends at the largest key), even where the next range starts. */
+static int map_range(struct nftnl_set *s, const struct nft_range *r, uint32_t len,
+                     const uint32_t *data)
+{
+	uint8_t end[16];
+	int err = map_elem(s, r->lo, len, data);
+
+	memcpy(end, r->hi, len);
+	if (!err && key_inc(end, len))
+		err = map_elem(s, end, len, NULL);
+	return err;
+}
+
+struct map_entry {
+	struct nft_range r;
+	uint32_t data;
+};
+
+static int map_entry_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct map_entry *)a)->r.lo, ((const struct map_entry *)b)->r.lo,
+	              cmp_len);
+}
+
+static int map_elems(struct nft_batch *b, int family, const char *table, const char *map,
+                     uint32_t id, const struct map_entry *m, int n, uint32_t len)
+{
+	uint8_t zero[16] = {};
+	struct nftnl_set *s = NULL;
+	char what[96];
+	int err = 0, in_msg = 0;
+
+	snprintf(what, sizeof(what), "the elements of map %.40s", map);
+	for (int i = -1; i < n && !err; i++) {
+		if (!s && !(s = set_alloc(family, table, map, id)))
+			return -ENOMEM;
+		if (i < 0 && memcmp(m[0].r.lo, zero, len))
+			err = map_elem(s, zero, len, NULL);
+		else if (i >= 0)
+			err = map_range(s, &m[i].r, len, &m[i].data);
+		if (!err && (++in_msg >= NFT_ELEMS_PER_MSG / 2 || i == n - 1)) {
+			err = elems_flush(b, family, &s, what);
+			in_msg = 0;
+		}
+	}
+	if (s)
+		nftnl_set_free(s);
+	return err;
+}
+
+int nft_map_add(struct nft_batch *b, int family, const char *table, const char *map,
+                enum nft_key key, const struct nft_range *r, const uint32_t *data, int n,
+                uint32_t *set_id)
+{
+	static const uint32_t types[] = {[NFT_KEY_IPV4] = NFT_TYPE_IPADDR,
+	                                 [NFT_KEY_IPV6] = NFT_TYPE_IP6ADDR,
+	                                 [NFT_KEY_INET_SERVICE] = NFT_TYPE_INET_SERVICE};
+	uint32_t len = key_len(key), id = b->next_set_id++;
+	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(16);
+	struct map_entry *m = calloc(n ? n : 1, sizeof(*m));
+	struct nftnl_set *s = set_alloc(family, table, map, id);
+	struct nlmsghdr *nlh;
+	char what[96];
+	int err = -ENOMEM;
+
+	if (!ud || !m || !s)
+		goto out;
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, len);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, types[key]);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_MAP);
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_TYPE_MARK);
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, sizeof(uint32_t));
+	nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_BIG);
+	/* Marks are host-order numbers, as nft writes them. */
+	nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_DATABYTEORDER, NFT_BYTEORDER_HOST);
+	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
+	                   nftnl_udata_buf_len(ud));
+	snprintf(what, sizeof(what), "the map %.40s", map);
+	nlh = msg_start(b, NFT_MSG_NEWSET, family, NLM_F_CREATE, what);
+	if (!nlh)
+		goto out;
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	msg_end(b, nlh);
+	for (int i = 0; i < n; i++) {
+		m[i].r = r[i];
+		m[i].data = data[i];
+	}
+	cmp_len = len;
+	qsort(m, n, sizeof(*m), map_entry_cmp);
+	err = n ? map_elems(b, family, table, map, id, m, n, len) : 0;
+	*set_id = id;
+out:
+	if (s)
+		nftnl_set_free(s);
+	if (ud)
+		nftnl_udata_buf_free(ud);
+	free(m);
+	return err ? fail(b, err) : 0;
+}
+
+static uint32_t addr_offset(uint8_t nfproto, bool source)
+{
+	/* Source and destination: at 12 and 16 in the IPv4 header, at 8 and 24 in IPv6's. */
+	if (nfproto == NFPROTO_IPV4)
+		return source ? 12 : 16;
+	return source ? 8 : 24;
+}
+
+int nft_match_prefix(struct nftnl_rule *r, uint8_t nfproto, bool source, const struct prefix *p)
+{
+	uint32_t len = nfproto == NFPROTO_IPV4 ? 4 : 16;
+	uint8_t mask[16] = {}, addr[16] = {};
+	int err;
+
+	if (p->len == 0)
+		return 0; /* the whole family: nft_match_nfproto says it */
+	for (uint32_t bit = 0; bit < p->len; bit++)
+		mask[bit / 8] |= 0x80 >> (bit % 8);
+	memcpy(addr, &p->addr, len);
+	err = nft_payload_load(r, NFT_PAYLOAD_NETWORK_HEADER, addr_offset(nfproto, source), len);
+	if (!err && p->len < len * 8)
+		err = nft_mask(r, mask, len);
+	return err ?: nft_cmp(r, NFT_CMP_EQ, addr, len);
+}
+
+int nft_match_port_range(struct nftnl_rule *r, bool source, uint16_t lo, uint16_t hi)
+{
+	uint16_t from = htons(lo), to = htons(hi);
+	struct nftnl_expr *e;
+	int err = nft_payload_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, source ? 0 : 2, 2);
+
+	if (err || lo == hi)
+		return err ?: nft_cmp(r, NFT_CMP_EQ, &from, sizeof(from));
+	e = nftnl_expr_alloc("range");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_OP, NFT_RANGE_EQ);
+		nftnl_expr_set(e, NFTNL_EXPR_RANGE_FROM_DATA, &from, sizeof(from));
+		nftnl_expr_set(e, NFTNL_EXPR_RANGE_TO_DATA, &to, sizeof(to));
+	}
+	return nft_add_expr(r, e);
+}
+
+int nft_match_meta(struct nftnl_rule *r, uint32_t key, uint32_t mask, uint32_t value)
+{
+	int err = meta_load(r, key);
+
+	if (!err && mask != 0xffffffff)
+		err = nft_mask(r, &mask, sizeof(mask));
+	return err ?: nft_cmp(r, NFT_CMP_EQ, &value, sizeof(value));
+}
+
+int nft_stmt_mark_from_map(struct nftnl_rule *r, uint8_t nfproto, const char *map, uint32_t set_id)
+{
+	struct nftnl_expr *l = nftnl_expr_alloc("lookup"), *m;
+	int err = nft_payload_load(r, NFT_PAYLOAD_NETWORK_HEADER, addr_offset(nfproto, false),
+	                           nfproto == NFPROTO_IPV4 ? 4 : 16);
+
+	if (l) {
+		nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
+		nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, map);
+		nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	}
+	if (err) {
+		if (l)
+			nftnl_expr_free(l);
+		return err;
+	}
+	err = nft_add_expr(r, l);
+	m = err ? NULL : nftnl_expr_alloc("meta");
+	if (m) {
+		nftnl_expr_set_u32(m, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+		nftnl_expr_set_u32(m, NFTNL_EXPR_META_SREG, NFT_REG_1);
+	}
+	return err ?: nft_add_expr(r, m);
+}
+
+int nft_stmt_jump(struct nftnl_rule *r, const char *chain)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NFT_JUMP);
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
 	}
 	return nft_add_expr(r, e);
 }

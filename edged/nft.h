@@ -182,4 +182,26 @@ int nft_stmt_snat(struct nftnl_rule *r, const struct prefix *addr, uint16_t lo, 
 /* counter name NAME (a named counter of the table) */
 int nft_stmt_counter_named(struct nftnl_rule *r, const char *name);
 
+/* ---- for transit's tables (transit_nft.c) ---------------------------------------------- */
+
+/* A regular chain (no hook), the target of nft_stmt_jump(). */
+int nft_chain_add_regular(struct nft_batch *b, int family, const char *table, const char *chain);
+/* A named interval map of KEY to 32-bit marks: R[i] -> DATA[i], N entries that must not
+ * overlap (unlike sets, neighbours with different data are not merged). */
+int nft_map_add(struct nft_batch *b, int family, const char *table, const char *map,
+                enum nft_key key, const struct nft_range *r, const uint32_t *data, int n,
+                uint32_t *set_id);
+/* ip saddr|daddr P / ip6 saddr|daddr P (SOURCE picks); nothing for a /0. Add
+ * nft_match_nfproto first. */
+int nft_match_prefix(struct nftnl_rule *r, uint8_t nfproto, bool source, const struct prefix *p);
+/* th sport|dport LO-HI (one port when LO == HI); add nft_match_l4proto first */
+int nft_match_port_range(struct nftnl_rule *r, bool source, uint16_t lo, uint16_t hi);
+/* meta KEY & MASK == VALUE (NFT_META_MARK, NFT_META_IIFGROUP, ...; a mask of all ones is
+ * left out) */
+int nft_match_meta(struct nftnl_rule *r, uint32_t key, uint32_t mask, uint32_t value);
+/* meta mark set ip daddr map @MAP (ip6 for NFPROTO_IPV6); a miss ends the rule */
+int nft_stmt_mark_from_map(struct nftnl_rule *r, uint8_t nfproto, const char *map, uint32_t set_id);
+/* jump CHAIN */
+int nft_stmt_jump(struct nftnl_rule *r, const char *chain);
+
 #endif

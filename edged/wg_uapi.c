@@ -52,6 +52,23 @@ void wg_uapi_build_set(const struct wg_device *d, struct strbuf *out)
 	sb_printf(out, "\n");
 }
 
+void wg_uapi_build_sync(const struct wg_device *d, const uint8_t (*gone)[WG_KEY_LEN], int n_gone,
+                        struct strbuf *out)
+{
+	char hex[WG_KEY_HEX_LEN + 1];
+
+	sb_printf(out, "set=1\n");
+	if (d->has_private_key)
+		sb_printf(out, "private_key=%s\n", wg_key_to_hex(d->private_key, hex));
+	sb_printf(out, "listen_port=%u\n", d->listen_port);
+	sb_printf(out, "fwmark=%u\n", d->fwmark);
+	for (int i = 0; i < n_gone; i++)
+		sb_printf(out, "public_key=%s\nremove=true\n", wg_key_to_hex(gone[i], hex));
+	for (int i = 0; i < d->n_peers; i++)
+		put_peer(&d->peers[i], out);
+	sb_printf(out, "\n");
+}
+
 void wg_uapi_build_peer(const struct wg_peer *p, struct strbuf *out)
 {
 	sb_printf(out, "set=1\n");
@@ -182,10 +199,13 @@ int wg_uapi_parse_get(const char *text, struct wg_device *d, char *err, size_t e
 		return -1;
 	}
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char shown[96];
+
 		lineno++;
+		snprintf(shown, sizeof(shown), "%s", line); /* parse_line() splits LINE */
 		if (parse_line(d, &peer, line, &dev_errno)) {
-			snprintf(err, errlen, "line %d of the UAPI answer is malformed: '%.80s'",
-			         lineno, line);
+			snprintf(err, errlen, "line %d of the UAPI answer is malformed: '%s'",
+			         lineno, shown);
 			ret = -1;
 			break;
 		}

@@ -24,6 +24,11 @@ char *wg_uapi_path(const char *ifname, char *buf, size_t size);
 
 /* "set=1" for the whole device D: its key, port, and exactly its peers (replace_peers). */
 void wg_uapi_build_set(const struct wg_device *d, struct strbuf *out);
+/* "set=1" bringing a running device to D without disturbing the peers it keeps: their
+ * sessions survive (replace_peers would drop them, and clients would wait up to 15 s for a
+ * new handshake). Peers of D are added or updated, the N_GONE keys of GONE are removed. */
+void wg_uapi_build_sync(const struct wg_device *d, const uint8_t (*gone)[WG_KEY_LEN], int n_gone,
+                        struct strbuf *out);
 /* "set=1" adding or updating one peer (its allowed IPs replaced), others untouched. */
 void wg_uapi_build_peer(const struct wg_peer *p, struct strbuf *out);
 /* "set=1" removing the peer with KEY. */

@@ -14,7 +14,7 @@ import string
 
 import yaml
 
-from . import netns
+from . import netns, wireguard
 from .errors import LabError
 from .yamlmarks import MDict, load_text
 
@@ -44,6 +44,10 @@ def template_vars(topo, node, st):
         "node": node.name, "instance": instance_name(st.id, node.name), "run_dir": st.dir,
         "vip4": str(v4 or ""), "vip6": str(v6 or ""),
         "anycast4": a4[0] if a4 else "", "anycast6": a6[0] if a6 else "",
+        # IP sharing (egress.snat[].share, egress.self): every edge's fleet address (the one
+        # other nodes reach it by), in name order, and this edge's.
+        "fleet_edges": ", ".join(str(e.addr(4)) for e in sorted(topo.edges, key=lambda e: e.name)),
+        "fleet_self": str(node.addr(4) or ""),
     }
     # Other nodes' addresses, for sections that name fleet members (lb.servers): ${addr4.edge2}.
     for n in topo.nodes.values():
@@ -54,8 +58,24 @@ def template_vars(topo, node, st):
     return out
 
 
-def render(template_path, variables):
-    """Template text with ${var} substituted; an unknown ${var} is an error at its line."""
+def wireguard_vars(topo, node, st):
+    """What an egress template needs (made on demand: keys are files of the run):
+    ${wg_ifname}, this edge's tunnel device (a per-run name: wireguard-go's socket path is
+    host-wide); ${wg_key}, the private key file of the fleet's VPN endpoint; per VPN client N
+    with wireguard: ${wg_pub_N}, its public key."""
+    edges = sorted(e.name for e in topo.edges)
+    v = {"wg_ifname": wireguard.ifname(st, "e", edges.index(node.name) if node.name in edges else 0),
+         "wg_key": wireguard.endpoint_key(st)}
+    for n in topo.by_role("vpn-client"):
+        if n.wireguard:
+            ident = re.sub(r"[^A-Za-z0-9_]", "_", n.name)
+            v[f"wg_pub_{ident}"] = wireguard.pub(wireguard.client_key(st, n.name))
+    return v
+
+
+def render(template_path, variables, more=None):
+    """Template text with ${var} substituted; an unknown ${var} is an error at its line.
+    MORE() adds the WireGuard variables when the template uses some (${wg_...})."""
     path = template_path if os.path.isabs(template_path) else os.path.join(REPO, template_path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -63,6 +83,8 @@ def render(template_path, variables):
     except OSError as e:
         raise LabError(f"cannot read edged config template: {e.strerror}", template_path, None,
                        "point the edge's config: (topology) or start_edged config: (scenario) at a file") from None
+    if more and "${wg_" in text:
+        variables = {**variables, **more()}
     for i, line in enumerate(text.splitlines(), 1):
         for m in re.finditer(r"\$\{([^}]*)\}", line):
             if m.group(1) not in variables:
@@ -81,7 +103,8 @@ def build_config(template_path, topo, node, st, control_socket=None, uplink_mode
     template lists no uplinks: a guest's e1000 NIC has generic XDP only. A nameless uplink
     entry in the template still applies to every uplink."""
     variables = template_vars(topo, node, st)
-    doc = load_text(render(template_path, variables), template_path) or MDict()
+    doc = load_text(render(template_path, variables, lambda: wireguard_vars(topo, node, st)),
+                    template_path) or MDict()
     if not isinstance(doc, dict):
         raise LabError("an edged config template must be a YAML mapping", template_path, 1,
                        "start from lab/templates/edge.yaml")

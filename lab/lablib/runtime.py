@@ -20,7 +20,7 @@ import signal
 import subprocess
 import time
 
-from . import bird, edge, netns, procs, qemu, state, topology
+from . import bird, edge, netns, procs, qemu, state, topology, wireguard
 from .errors import LabError
 from .report import Waiter
 
@@ -229,6 +229,8 @@ class Lab:
             self.guests[node.name].configure(cmds + tun_ip, sysctls, tun_sh)
             return
         netns.ip_batch(self.st.ns(node.name), cmds)
+        if node.wireguard:
+            self._start_wireguard_go(node)
 
     def _guest_tunnels(self, node):
         """(ip commands, shell lines) of a guest's tunnels: a customer site's GRE (gre1, the
@@ -245,7 +247,7 @@ class Lab:
         if node.wireguard:
             w = node.wireguard
             key = self._wg_key(f"{node.name}.wg.key")
-            peer = w["peer_key"] or _wg_pub(self._wg_key(f"{node.name}.wg-peer.key"))
+            peer = w["peer_key"] or _wg_pub(wireguard.endpoint_key(self.st))
             endpoint = w["endpoint"] or self.topo.vip(4)
             ip_cmds += ["link add wg0 type wireguard", f"addr add {w['address']} dev wg0", "link set dev wg0 up"]
             sh.append(f"wg set wg0 private-key {key} peer {peer} endpoint {endpoint}:{w['port']} "
@@ -253,16 +255,37 @@ class Lab:
         return ip_cmds, sh
 
     def _wg_key(self, name):
-        """A WireGuard private key in the run directory (made once, mode 0600). Without a
+        """A WireGuard private key in the run directory (lablib/wireguard.py). Without a
         peer_key in the topology, the client's peer is a key of the run's own: the fleet's VPN
         endpoint (edged's egress) takes its private half from the run directory."""
-        path = self.st.file(name)
-        if not os.path.exists(path):
-            p = netns.run(["wg", "genkey"])
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(p.stdout)
-        return path
+        return wireguard.key(self.st, name)
+
+    def _start_wireguard_go(self, node):
+        """A namespace VPN client: wireguard-go (the host kernel has no WireGuard) on a per-run
+        interface, configured with wg(8) towards the fleet's endpoint; the tunnel carries the
+        address's network and the topology's routes."""
+        w = node.wireguard
+        idx = sorted(n.name for n in self.topo.by_role("vpn-client")).index(node.name)
+        ifn = wireguard.ifname(self.st, "c", idx)
+        sock = f"/var/run/wireguard/{ifn}.sock"
+        self.spawn(node.name, "wireguard-go", ["env", "WG_PROCESS_FOREGROUND=1", "wireguard-go", ifn])
+        deadline = time.monotonic() + 5
+        while not os.path.exists(sock):
+            if time.monotonic() > deadline:
+                raise LabError(f"wireguard-go for {node.name} did not open {sock}",
+                               fix=f"see {os.path.relpath(self.st.file(node.name + '.wireguard-go.log'), REPO)}")
+            time.sleep(0.05)
+        key = wireguard.client_key(self.st, node.name)
+        peer = w["peer_key"] or wireguard.pub(wireguard.endpoint_key(self.st))
+        endpoint = w["endpoint"] or self.topo.vip(4)
+        ns = self.st.ns(node.name)
+        netns.run(netns.exec_argv(ns, ["wg", "set", ifn, "private-key", key, "peer", peer, "endpoint",
+                                       f"{endpoint}:{w['port']}", "allowed-ips", "0.0.0.0/0,::/0",
+                                       "persistent-keepalive", "1"]))
+        cmds = [f"addr add {w['address']} dev {ifn}", f"link set dev {ifn} up"]
+        cmds += [f"route add {r} dev {ifn}" for r in w.get("routes", [])]
+        netns.ip_batch(ns, cmds)
+        self.progress.say(f"  node {node.name:<10} wireguard-go {ifn} -> {endpoint}:{w['port']}")
 
     # ------------------------------------------------------------------ processes
     def spawn(self, node, role, argv, bpffs=False, log_name=None, host=False):
@@ -581,8 +604,7 @@ TOOLS = {"ip": "iproute2", "bird": "bird2", "birdc": "bird2", "nft": "nftables",
 
 
 def _wg_pub(key_path):
-    with open(key_path, encoding="ascii") as f:
-        return netns.run(["wg", "pubkey"], input=f.read()).stdout.strip()
+    return wireguard.pub(key_path)
 
 
 def preflight():

@@ -87,7 +87,8 @@ SCHEMA = {
                        "equals": (BOUND, None), "sum": (BOOL, False)},
     "expect_share": {"nodes": (NODES, None), "counter": (STR, "end.pass"), "since": (STR, REQUIRED),
                      "min_share": (PCT, REQUIRED)},
-    "expect_origin": {"node": (NODE, REQUIRED), "since": (STR, REQUIRED), "min": (BOUND, 1), "max": (BOUND, None)},
+    "expect_origin": {"node": (NODE, REQUIRED), "since": (STR, REQUIRED), "min": (BOUND, 1), "max": (BOUND, None),
+                      "client": (STR, None)},
     "expect_route": {"node": (NODE, REQUIRED), "prefix": (STR, REQUIRED), "nexthops": (INT, REQUIRED),
                      "within": (NUM, 10)},
     "expect_failover": {"traffic": (STR, REQUIRED), "node": (NODE, REQUIRED), "within": (NUM, REQUIRED)},
@@ -1300,12 +1301,15 @@ class Runner:
         before = ctx.snapshots[a["since"]]["origin"].get(a["node"], 0)
         now = _origin_hits(ctx.lab, a["node"])
         n = now - before
+        if a.get("client"):  # only the requests that came from this address (what SNAT made)
+            n = _origin_edges(ctx.lab, a["node"], ctx.snapshots[a["since"]]["t"], key="client").get(a["client"], 0)
         lo, hi = self._resolve_bound(ctx, a.get("min")), self._resolve_bound(ctx, a.get("max"))
         ok = (lo is None or n >= lo) and (hi is None or n <= hi)
         bound = " and ".join(x for x in ((f">= {lo}" if lo is not None else ""), (f"<= {hi}" if hi is not None else ""))
                              if x)
         by = _origin_edges(ctx.lab, a["node"], ctx.snapshots[a["since"]]["t"])
-        self.check(ctx, f"origin {a['node']} served {bound} requests since '{a['since']}'", ok,
+        self.check(ctx, f"origin {a['node']} served {bound} requests"
+                   + (f" from {a['client']}" if a.get("client") else "") + f" since '{a['since']}'", ok,
                    f"{n} requests" + (f", via {', '.join(f'{k} {v}' for k, v in sorted(by.items()))}" if by else ""))
 
     def do_expect_route(self, ctx, step, a):
@@ -1525,7 +1529,8 @@ def _origin_hits(lab, node):
         return 0
 
 
-def _origin_edges(lab, node, since):
+def _origin_edges(lab, node, since, key="edge"):
+    """Requests since SINCE by the edge that forwarded them (KEY "client": by source address)."""
     import json
     by = {}
     try:
@@ -1533,7 +1538,7 @@ def _origin_edges(lab, node, since):
             for line in f:
                 rec = json.loads(line)
                 if rec["t"] >= since:
-                    by[rec.get("edge") or "-"] = by.get(rec.get("edge") or "-", 0) + 1
+                    by[rec.get(key) or "-"] = by.get(rec.get(key) or "-", 0) + 1
     except (OSError, ValueError):
         pass
     return by

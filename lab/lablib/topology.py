@@ -462,16 +462,16 @@ def _tunnel_addr(c, m, key, what, iface):
     return a
 
 
-def _tunnel_spec(c, node, m, key, allowed):
-    """The mapping under M[KEY] of a tunnel that only a guest's kernel can terminate."""
+def _tunnel_spec(c, node, m, key, allowed, guest_only=True):
+    """The mapping under M[KEY] of a tunnel; GUEST_ONLY: only a guest's kernel can terminate it."""
     spec, ln = m[key], m.line_of(key)
     if not isinstance(spec, MDict):
         c.add(f"node '{node.name}': {key} must be a mapping", ln,
               f"{key}: {{{', '.join(k + ': ...' for k in allowed)}}}")
         return None
     _unknown_keys(c, spec, allowed, f"node '{node.name}' {key}")
-    if node.qemu is None:
-        # The host kernel has neither GRE netdevs nor WireGuard (shared/platform.md).
+    if node.qemu is None and guest_only:
+        # The host kernel has no GRE netdevs (shared/platform.md).
         c.add(f"node '{node.name}': {key} needs the node to be a QEMU guest (the host kernel has no "
               f"{'GRE netdevs' if key == 'gre' else 'kernel WireGuard'})", ln, "add qemu: true to the node")
         return None
@@ -496,9 +496,12 @@ def _parse_gre(c, node, m):
 
 
 def _parse_wireguard(c, node, m):
-    """wireguard: {address: ADDR/LEN, endpoint: ADDR, port: N, peer_key: KEY}: the client's
-    kernel WireGuard interface wg0 towards the fleet's VPN endpoint."""
-    spec = _tunnel_spec(c, node, m, "wireguard", ("address", "endpoint", "port", "peer_key"))
+    """wireguard: {address: ADDR/LEN, endpoint: ADDR, port: N, peer_key: KEY, routes: [PREFIX]}:
+    the client's WireGuard interface towards the fleet's VPN endpoint: kernel WireGuard (wg0) in
+    a guest, wireguard-go in a namespace (the host kernel has no WireGuard). ROUTES go through
+    the tunnel besides the address's own network (a namespace client's)."""
+    spec = _tunnel_spec(c, node, m, "wireguard", ("address", "endpoint", "port", "peer_key", "routes"),
+                        guest_only=False)
     if spec is None:
         return
     if "address" not in spec:
@@ -509,12 +512,34 @@ def _parse_wireguard(c, node, m):
          "endpoint": _tunnel_addr(c, spec, "endpoint", f"node '{node.name}' wireguard endpoint", False)
          if "endpoint" in spec else None,
          "port": _int(c, spec, "port", 1, 65535, f"node '{node.name}' wireguard port") if "port" in spec else 51820,
-         "peer_key": spec.get("peer_key")}
+         "peer_key": spec.get("peer_key"),
+         "routes": _tunnel_routes(c, node, spec)}
     key = w["peer_key"]
     if key is not None and not (isinstance(key, str) and re.match(r"^[A-Za-z0-9+/]{43}=$", key)):
         c.add(f"node '{node.name}': wireguard peer_key is not a WireGuard public key", spec.line_of("peer_key"),
               "give the base64 key `wg pubkey` prints (44 characters), or leave it out")
     node.wireguard = w
+
+
+def _tunnel_routes(c, node, spec):
+    routes = spec.get("routes", [])
+    if not isinstance(routes, list):
+        c.add(f"node '{node.name}': wireguard routes must be a list of prefixes", spec.line_of("routes"),
+              "e.g. routes: [192.0.2.80/32]")
+        return []
+    out = []
+    for r in routes:
+        try:
+            net = ipaddress.ip_network(str(r))
+        except ValueError as e:
+            c.add(f"node '{node.name}': wireguard route {r!r}: {e}", spec.line_of("routes"), "e.g. 192.0.2.80/32")
+            continue
+        if not addressing.allowed(net.network_address):
+            c.add(f"node '{node.name}': wireguard route {r} is outside the lab's address ranges",
+                  spec.line_of("routes"), f"use prefixes of {addressing.ALLOWED_TEXT}")
+            continue
+        out.append(net)
+    return out
 
 
 def _parse_links(c, topo, doc):

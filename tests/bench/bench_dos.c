@@ -7,9 +7,9 @@
  * the rule and ceiling checks; for xdp-filter its destination and source lookups), and one
  * from a listed source (dropped).
  *
- *   xdp_edge (dos on) x 3 -- the block list of the first 1k, 100k, 1M /32s, as edged stores
- *                            it: dos_exact_v4 = hash of the addresses (dos_lists_v4, the
- *                            trie of the other prefixes, empty), loaded in batches
+ *   xdp_edge (dos on) x 3 -- the block list of the first 1k, 100k, 1M /32s, loaded by edged's
+ *                            own dos_prepare + dos_commit (edged/dos_maps.c): a hash of the
+ *                            exact addresses (dos_exact_v4) beside the prefix trie
  *   xdpfilt_alw_ip.o  x 3 -- filter_ipv4 = hash of the same addresses (raised max_entries),
  *                            one bpf_map_update_elem each (its CLI adds one per call)
  *   all six: BPF_PROG_TEST_RUN side by side in one run, pinned to CPU 0, median of 7
@@ -18,18 +18,23 @@
  * hash cannot), the time to load 1M entries, and where edged's time goes (chassis, stage,
  * lookups, rules). Nothing is attached or pinned.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "bench.h"
+#include "datapath.h"
 #include "dos.h"
+#include "dos_maps.h"
 #include "edge.skel.h"
 #include "harness.h"
 
@@ -159,88 +164,48 @@ static int trie_create(__u32 value_size, __u32 max_entries)
 	                      value_size, max_entries, &opts);
 }
 
-/* A block list as edged builds it (edged/dos_maps.c): the /32s in a hash sized for them,
- * the other prefixes in the trie, both loaded with bpf_map_update_batch. */
-struct list_maps {
-	int trie, exact;
-	__u32 bits; /* dos_active bits of what they hold */
-};
-
-#define LOAD_BATCH 8192 /* as edged's DOS_LOAD_BATCH */
-
-static int batch_load(int fd, const void *keys, size_t ks, const void *vals, size_t vs, size_t n)
+/*
+ * Makes the first N keys the block list of SKEL the way edged does, through its own
+ * dos_prepare + dos_commit (the config's prefixes, already parsed; sorting, deduplication,
+ * the exact hash and the trie, batch loads, the generation flip); *SECONDS: how long that
+ * took. The rule-name map it pins goes into a directory of this run's, removed after.
+ */
+static int list_load(struct edge_bpf *skel, const struct dos_lpm_v4 *keys, unsigned int n,
+                     double *seconds)
 {
-	for (size_t done = 0; done < n;) {
-		__u32 cnt = n - done > LOAD_BATCH ? LOAD_BATCH : n - done;
-
-		if (bpf_map_update_batch(fd, (const char *)keys + done * ks,
-		                         (const char *)vals + done * vs, &cnt, NULL)) {
-			fprintf(stderr, "bench_dos: batch update: %s\n", strerror(errno));
-			return -1;
-		}
-		done += cnt;
-	}
-	return 0;
-}
-
-/* The first N keys as a block list; *SECONDS: how long making and loading the maps took. */
-static int list_build(const struct dos_lpm_v4 *keys, unsigned int n, double *seconds,
-                      struct list_maps *lm)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-	struct dos_lpm_v4 *pre = calloc(n + 1, sizeof(*pre));
-	struct dos_exact_v4 *ex = calloc(n + 1, sizeof(*ex));
-	struct dos_list_entry *vals = calloc(n + 1, sizeof(*vals));
-	unsigned int nex = 0, npre = 0;
-	double t0 = now_s();
+	struct datapath dp = {.skel = skel};
+	struct dos_state *st = calloc(1, sizeof(*st));
+	struct prefix *pfx = calloc(n, sizeof(*pfx));
+	struct dos_config dc = {};
+	char path[PATH_MAX];
+	double t0;
 	int err = -1;
 
-	lm->trie = lm->exact = -1;
-	lm->bits = 0;
-	if (!pre || !ex || !vals)
+	snprintf(dp.pin_dir, sizeof(dp.pin_dir), "/sys/fs/bpf/edged-bench-dos-%d", getpid());
+	if (!st || !pfx || (mkdir(dp.pin_dir, 0700) && errno != EEXIST))
 		goto out;
 	for (unsigned int i = 0; i < n; i++) {
-		if (keys[i].prefixlen == 32)
-			memcpy(ex[nex++].addr, keys[i].addr, 4);
-		else
-			pre[npre++] = keys[i];
+		pfx[i].family = AF_INET;
+		pfx[i].len = keys[i].prefixlen;
+		memcpy(&pfx[i].addr.v4, keys[i].addr, 4);
 	}
-	lm->trie = trie_create(sizeof(struct dos_list_entry), DOS_MAX_LIST_ENTRIES);
-	if (lm->trie < 0 || batch_load(lm->trie, pre, sizeof(*pre), vals, sizeof(*vals), npre))
+	dc.lists[DOS_LIST_BLOCK].prefixes = pfx;
+	dc.lists[DOS_LIST_BLOCK].n = n;
+	dos_state_init(st);
+	t0 = now_s();
+	if (dos_prepare(st, &dp, &dc))
 		goto out;
-	if (nex) {
-		lm->exact = bpf_map_create(BPF_MAP_TYPE_HASH, "bench_exact", sizeof(*ex),
-		                           sizeof(*vals), nex + DOS_EXACT_SPARE, &opts);
-		if (lm->exact < 0 ||
-		    batch_load(lm->exact, ex, sizeof(*ex), vals, sizeof(*vals), nex))
-			goto out;
-		lm->bits |= DOS_HAS_EXACT(DOS_LIST_BLOCK, 0);
-	}
-	if (npre)
-		lm->bits |= DOS_HAS_PREFIX(DOS_LIST_BLOCK, 0);
+	dos_commit(st, &dp);
 	*seconds = now_s() - t0;
+	dos_state_close(st);
 	err = 0;
 out:
-	free(pre);
-	free(ex);
-	free(vals);
+	snprintf(path, sizeof(path), "%s/dos_rule_names", dp.pin_dir);
+	unlink(path);
+	rmdir(dp.pin_dir);
+	free(st);
+	free(pfx);
 	return err;
-}
-
-/* Installs LM as EDGE's block list (closing our fds) and replaces its dos_active list bits. */
-static int list_install(struct edge_bpf *skel, const struct list_maps *lm)
-{
-	int fd = bpf_map__fd(skel->maps.dos_active), err;
-	__u32 zero = 0, w = 0;
-
-	err = slot_set(skel->maps.dos_lists_v4, DOS_LIST_BLOCK, lm->trie);
-	if (lm->exact >= 0)
-		err |= slot_set(skel->maps.dos_exact_v4, DOS_LIST_BLOCK, lm->exact);
-	else
-		bpf_map_delete_elem(bpf_map__fd(skel->maps.dos_exact_v4), &(__u32){DOS_LIST_BLOCK});
-	bpf_map_lookup_elem(fd, &zero, &w);
-	w &= ~DOS_HAS_LIST(DOS_LIST_BLOCK);
-	return err || harness_dos_active(fd, w | lm->bits) ? -1 : 0;
 }
 
 /* 8 rules for UDP to ports 53..60 (a TCP SYN matches none), or 32 with WIDE. */
@@ -343,12 +308,11 @@ static int setup_sizes(struct bench *b)
 {
 	for (unsigned int i = 0; i < NSIZES; i++) {
 		bool last = i == NSIZES - 1;
-		struct list_maps lm;
 		double t, tx;
 
 		b->edge[i] = edge_load(true);
-		if (!b->edge[i] || list_build(b->l32, sizes[i], &t, &lm) ||
-		    list_install(b->edge[i], &lm) || xdpfilt_load(&b->xf[i], sizes[i]) ||
+		if (!b->edge[i] || list_load(b->edge[i], b->l32, sizes[i], &t) ||
+		    xdpfilt_load(&b->xf[i], sizes[i]) ||
 		    xdpfilt_fill(&b->xf[i], b->l32, sizes[i], b->ncpus, &tx))
 			return -1;
 		if (last) {
@@ -404,11 +368,10 @@ static int bench_mix(struct bench *b)
 {
 	struct edge_bpf *small = b->edge[0], *big = b->edge[NSIZES - 1];
 	int fds[2] = {bpf_program__fd(big->progs.xdp_edge), bpf_program__fd(small->progs.xdp_edge)};
-	struct list_maps ls, lb;
 	double ns[2], t;
 
-	if (list_build(b->mix, sizes[0], &t, &ls) || list_install(small, &ls) ||
-	    list_build(b->mix, sizes[NSIZES - 1], &b->load_mix, &lb) || list_install(big, &lb) ||
+	if (list_load(small, b->mix, sizes[0], &t) ||
+	    list_load(big, b->mix, sizes[NSIZES - 1], &b->load_mix) ||
 	    bench_xdp_side_by_side(fds, 2, frame_ipv4_tcp_syn, sizeof(frame_ipv4_tcp_syn), ns))
 		return -1;
 	bench_line("dos_blocklist_growth_1M_mix", "ns_per_pkt", ns[0], "edged@1k_mix", ns[1]);
@@ -420,14 +383,16 @@ static int bench_mix(struct bench *b)
 /*
  * Where edged's time goes, on the unlisted source, side by side: xdp_pass; the chassis
  * alone (dos compiled out); the stage with no map installed; the 100k block list; that plus
- * every other DoS map (allow list, 8 rules that do not match, a ceiling table that does not
- * cover the destination); and 32 non-matching rules alone.
+ * every other DoS feature configured (an allow list prefix, 8 rules that do not match, a
+ * ceiling table that does not cover the destination, SYN cookies on: the destination lookup
+ * runs for the SYN); 32 non-matching rules alone; and xdp-filter with the 100k list.
  */
 static int bench_breakdown(struct bench *b)
 {
 	static const char *const names[] = {
 	        "xdp_pass",        "chassis (dos off)",         "dos on, no maps",
 	        "block list 100k", "+ allow, 8 rules, ceiling", "32 rules, no lists",
+	        "xdp-filter 100k",
 	};
 	enum { N = sizeof(names) / sizeof(names[0]) };
 	struct edge_bpf *off = edge_load(false), *empty = edge_load(true), *all = edge_load(true),
@@ -438,7 +403,6 @@ static int bench_breakdown(struct bench *b)
 	int allow = trie_create(sizeof(e), DOS_MAX_LIST_ENTRIES);
 	int dest = trie_create(sizeof(pol), DOS_MAX_DEST_PREFIXES);
 	int fds[N] = {-1}, err = -1;
-	struct list_maps lm;
 	double ns[N], t;
 
 	if (!off || !empty || !all || !rules32 || allow < 0 || dest < 0)
@@ -446,11 +410,12 @@ static int bench_breakdown(struct bench *b)
 	bpf_map_update_elem(allow, &k, &e, BPF_ANY);
 	bpf_map_update_elem(dest, &k, &pol, BPF_ANY);
 	/* slot_set() closes what it is given, whatever happens */
-	err = slot_set(all->maps.dos_lists_v4, DOS_LIST_ALLOW, allow);
-	err |= slot_set(all->maps.dos_dest_v4, 0, dest);
+	/* edged's flip first (to generation 1), then the rest into generation 1's slots */
+	err = list_load(all, b->l32, sizes[1], &t);
+	err |= slot_set(all->maps.dos_lists_v4, DOS_LIST_SLOT(1, DOS_LIST_ALLOW), allow);
+	err |= slot_set(all->maps.dos_dest_v4, 1, dest);
 	allow = dest = -1;
-	err |= list_build(b->l32, sizes[1], &t, &lm) || list_install(all, &lm);
-	err |= slot_set(all->maps.dos_rules, 0, rules_nomatch(false));
+	err |= slot_set(all->maps.dos_rules, 1, rules_nomatch(false));
 	err |= slot_set(rules32->maps.dos_rules, 0, rules_nomatch(true));
 	err |= active_add(all, DOS_HAS_PREFIX(DOS_LIST_ALLOW, 0) | DOS_HAS_RULES |
 	                               DOS_HAS_CEILINGS | DOS_HAS_SYN_COOKIES);
@@ -464,6 +429,7 @@ static int bench_breakdown(struct bench *b)
 	fds[3] = bpf_program__fd(b->edge[1]->progs.xdp_edge); /* the 100k /32s */
 	fds[4] = bpf_program__fd(all->progs.xdp_edge);
 	fds[5] = bpf_program__fd(rules32->progs.xdp_edge);
+	fds[6] = b->xf[1].prog_fd;
 	if (fds[0] < 0 ||
 	    bench_xdp_side_by_side(fds, N, frame_ipv4_tcp_syn, sizeof(frame_ipv4_tcp_syn), ns))
 		goto out;
@@ -473,6 +439,7 @@ static int bench_breakdown(struct bench *b)
 	bench_line("dos_stage_empty", "ns_per_pkt", ns[2], "dos_off", ns[1]);
 	bench_line("dos_all_maps_100k", "ns_per_pkt", ns[4], "dos_off", ns[1]);
 	bench_line("dos_rules_32", "ns_per_pkt", ns[5], "dos_off", ns[1]);
+	bench_line("dos_all_features_100k", "ns_per_pkt", ns[4], "xdp-filter", ns[6]);
 	err = 0;
 out:
 	if (fds[0] >= 0)

@@ -303,11 +303,45 @@ static bool runs_tx(int prog_fd, const struct frame *f, uint32_t ifindex)
 	return ok;
 }
 
+/* Where the encap path's time goes: the path run up to each step (lb_upto_*, which stop
+ * with XDP_TX and leave the frame alone), side by side with xdp_tx, on FRAME; the last
+ * step (lb_forward: next hop, encapsulation, adjust_head) is the full figure less these. */
+static int bench_steps(struct lb_bench_bpf *skel, int tx, const struct frame *f, uint32_t ifindex,
+                       double lb)
+{
+	static const char *const names[] = {"parse", "+ flow, VIP", "+ hash, table, server",
+	                                    "+ lb_balance_run call, counters"};
+	int fds[5] = {tx, bpf_program__fd(skel->progs.lb_upto_parse),
+	              bpf_program__fd(skel->progs.lb_upto_vip),
+	              bpf_program__fd(skel->progs.lb_upto_table),
+	              bpf_program__fd(skel->progs.lb_upto_balance)};
+	double ns[5], sub[3];
+	char name[64];
+
+	/* side_by_side() takes 3 at a time: xdp_tx in both rounds, as the common reference */
+	if (side_by_side((int[]){fds[0], fds[1], fds[2]}, 3, f, ifindex, sub))
+		return -1;
+	ns[0] = sub[0], ns[1] = sub[1], ns[2] = sub[2];
+	if (side_by_side((int[]){fds[0], fds[3], fds[4]}, 3, f, ifindex, sub))
+		return -1;
+	ns[3] = sub[1] - (sub[0] - ns[0]), ns[4] = sub[2] - (sub[0] - ns[0]);
+	printf("where %s's time goes (ns/pkt, cumulative; xdp_tx %.1f):\n", f->name, ns[0]);
+	for (int i = 0; i < 4; i++)
+		printf("  %-34s %7.1f ns  (+%.1f)\n", names[i], ns[i + 1], ns[i + 1] - ns[i]);
+	printf("  %-34s %7.1f ns  (+%.1f)\n", "+ lb_forward: next hop, encap, TX", lb, lb - ns[4]);
+	snprintf(name, sizeof(name), "lb_step_parse_%s", f->name);
+	bench_line(name, "ns_per_pkt", ns[1], "xdp_tx", ns[0]);
+	snprintf(name, sizeof(name), "lb_step_balance_%s", f->name);
+	bench_line(name, "ns_per_pkt", ns[4], "xdp_tx", ns[0]);
+	return 0;
+}
+
 static int bench_encap(void)
 {
 	struct lb_bench_bpf *skel = lb_bench_bpf__open();
 	uint32_t ifindex = if_nametoindex("lbb0");
 	struct frame frames[4];
+	double lbs[4];
 	int tx = load_tx(), ret = -1;
 
 	frame4(&frames[0], "203.0.113.10", IPPROTO_TCP, 54);
@@ -342,7 +376,11 @@ static int bench_encap(void)
 		       ns[2], lb);
 		snprintf(name, sizeof(name), "lb_encap_%s", frames[i].name);
 		bench_line(name, "ns_per_pkt", lb, "xdp_tx", ns[2]);
+		lbs[i] = lb;
 	}
+	for (int i = 0; i < 4; i += 3) /* tcp4_gue, tcp6_gue */
+		if (bench_steps(skel, tx, &frames[i], ifindex, lbs[i]))
+			goto out;
 	ret = 0;
 out:
 	lb_bench_bpf__destroy(skel);

@@ -276,6 +276,36 @@ int harness_xdp_run(int prog_fd, uint32_t ifindex, const void *frame, uint32_t l
 	return 0;
 }
 
+int harness_tc_run(int prog_fd, uint32_t ifindex, const void *frame, uint32_t len,
+                   struct xdp_result *res)
+{
+	struct __sk_buff ctx = {.ifindex = ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
+	            .data_out = res->out, .data_size_out = sizeof(res->out), .ctx_in = &ctx,
+	            .ctx_size_in = sizeof(ctx), .repeat = 1);
+	int err;
+
+	if (len > HARNESS_MAX_FRAME) {
+		fprintf(stderr,
+		        "a %u-byte frame is over the harness's %u: raise HARNESS_MAX_FRAME\n", len,
+		        HARNESS_MAX_FRAME);
+		return -E2BIG;
+	}
+	err = bpf_prog_test_run_opts(prog_fd, &opts);
+	if (err) {
+		err = -errno;
+		if (err == -EINVAL && len < ETH_HLEN)
+			return err;
+		fprintf(stderr, "BPF_PROG_TEST_RUN (tc) of a %u-byte frame on ifindex %u: %s%s\n",
+		        len, ifindex, strerror(-err),
+		        err == -EPERM ? " (run the BPF tests as root)" : "");
+		return err;
+	}
+	res->retval = HARNESS_TC((int)opts.retval);
+	res->out_len = opts.data_size_out;
+	return 0;
+}
+
 /* ---- expectation files --------------------------------------------------------------- */
 
 static const char *const action_names[] = {
@@ -283,11 +313,22 @@ static const char *const action_names[] = {
         [XDP_TX] = "XDP_TX",           [XDP_REDIRECT] = "XDP_REDIRECT",
 };
 
+/* TC verdicts, by TC_ACT_* value (linux/pkt_cls.h). */
+static const char *const tc_action_names[] = {
+        [0] = "TC_ACT_OK",
+        [2] = "TC_ACT_SHOT",
+        [7] = "TC_ACT_REDIRECT",
+};
+
+#define NAMES(a) (int)(sizeof(a) / sizeof((a)[0]))
+
 const char *harness_action_name(int action)
 {
 	if (action == HARNESS_REFUSED)
 		return "REFUSED";
-	if (action < 0 || action >= (int)(sizeof(action_names) / sizeof(action_names[0])))
+	if (action >= HARNESS_TC(0) && action < HARNESS_TC(NAMES(tc_action_names)))
+		return tc_action_names[action - HARNESS_TC(0)];
+	if (action < 0 || action >= NAMES(action_names))
 		return NULL;
 	return action_names[action];
 }
@@ -296,9 +337,12 @@ int harness_action_parse(const char *name)
 {
 	if (!strcmp(name, "REFUSED"))
 		return HARNESS_REFUSED;
-	for (unsigned int i = 0; i < sizeof(action_names) / sizeof(action_names[0]); i++)
+	for (int i = 0; i < NAMES(action_names); i++)
 		if (action_names[i] && !strcmp(action_names[i], name))
 			return i;
+	for (int i = 0; i < NAMES(tc_action_names); i++)
+		if (tc_action_names[i] && !strcmp(tc_action_names[i], name))
+			return HARNESS_TC(i);
 	return HARNESS_ACTION_UNKNOWN;
 }
 
@@ -649,8 +693,8 @@ static enum outcome judge(const struct fixture_line *fl, const struct pcap_pkt *
 	return OUTCOME_OK;
 }
 
-int harness_run_fixtures_in(const char *dir, int prog_fd, uint32_t ifindex, const char *set,
-                            const struct fixture_hooks *hooks)
+static int run_fixtures(const char *dir, int prog_fd, uint32_t ifindex, const char *set,
+                        const struct fixture_hooks *hooks, bool tc)
 {
 	struct fixture_set *fs = calloc(1, sizeof(*fs));
 	struct xdp_result *res = malloc(sizeof(*res));
@@ -669,7 +713,8 @@ int harness_run_fixtures_in(const char *dir, int prog_fd, uint32_t ifindex, cons
 
 		if (hooks && hooks->before)
 			hooks->before(hooks->arg, fl);
-		err = harness_xdp_run(prog_fd, ifindex, in->data, in->len, res);
+		err = tc ? harness_tc_run(prog_fd, ifindex, in->data, in->len, res)
+		         : harness_xdp_run(prog_fd, ifindex, in->data, in->len, res);
 		if (err == -EINVAL && in->len < ETH_HLEN) {
 			err = 0;
 			res->retval = HARNESS_REFUSED;
@@ -697,6 +742,18 @@ out:
 	free(fs);
 	free(res);
 	return err ? err : (int)bad;
+}
+
+int harness_run_fixtures_in(const char *dir, int prog_fd, uint32_t ifindex, const char *set,
+                            const struct fixture_hooks *hooks)
+{
+	return run_fixtures(dir, prog_fd, ifindex, set, hooks, false);
+}
+
+int harness_run_fixtures_tc(int prog_fd, uint32_t ifindex, const char *set,
+                            const struct fixture_hooks *hooks)
+{
+	return run_fixtures(harness_fixture_dir(), prog_fd, ifindex, set, hooks, true);
 }
 
 int harness_run_fixtures(int prog_fd, uint32_t ifindex, const char *set,

@@ -72,6 +72,15 @@ struct xdp_result {
 int harness_xdp_run(int prog_fd, uint32_t ifindex, const void *frame, uint32_t len,
                     struct xdp_result *res);
 
+/*
+ * Runs one frame through a TC (sched_cls) program as if it arrived on `ifindex` (which must
+ * exist in the current network namespace; helpers such as bpf_fib_lookup see it as the
+ * skb's device). res->retval is HARNESS_TC(TC_ACT_*): TC verdicts share numbers with XDP's.
+ */
+#define HARNESS_TC(act) (100 + (act))
+int harness_tc_run(int prog_fd, uint32_t ifindex, const void *frame, uint32_t len,
+                   struct xdp_result *res);
+
 /* ---- expectation-driven runs --------------------------------------------------------- */
 
 /*
@@ -90,7 +99,7 @@ struct fixture_line {
 	unsigned int lineno; /* its line */
 	unsigned int index;  /* the packet in <set>.pcap, from 0 */
 	int action;          /* expected XDP action, or HARNESS_REFUSED */
-	char stage[16];      /* which stage decides; the program's test interprets it */
+	char stage[48];      /* which stage decides; the program's test interprets it */
 	int out;             /* packet of <set>.out.pcap expected as output; -1: the input */
 	char xfail[32];      /* known bug that makes the program get this packet wrong, or "" */
 	char how[200];       /* the comment: how the packet was made */
@@ -119,6 +128,9 @@ struct fixture_hooks {
  */
 int harness_run_fixtures(int prog_fd, uint32_t ifindex, const char *set,
                          const struct fixture_hooks *hooks);
+/* Same for a TC program: actions TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT in the .expect. */
+int harness_run_fixtures_tc(int prog_fd, uint32_t ifindex, const char *set,
+                            const struct fixture_hooks *hooks);
 /* Same, reading the fixture files from `dir` instead of harness_fixture_dir(). */
 int harness_run_fixtures_in(const char *dir, int prog_fd, uint32_t ifindex, const char *set,
                             const struct fixture_hooks *hooks);

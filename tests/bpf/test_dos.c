@@ -169,7 +169,7 @@ static void list_add(int fd, const char *prefix, uint64_t expires_ns)
 /* An inner exact-address hash with the template's parameters (dos.bpf.h). */
 static int exact_create(int v6)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = DOS_EXACT_MAP_FLAGS);
 	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_exact", v6 ? 16 : 4,
 	                        sizeof(struct dos_list_entry), 1024, &opts);
 
@@ -639,8 +639,8 @@ static const struct dos_set lists_split_set = {"dos_lists", lists_fixture_split,
 static const struct dos_set order_set = SET("dos_rule_order", block_fixture, rules_order, 10);
 
 static const char *const stage_names[EDGE_NSTAGES] = {
-        [EDGE_STAGE_PARSE] = "parse", [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
-        [EDGE_STAGE_LB] = "lb",       [EDGE_STAGE_END] = "end",
+        [EDGE_STAGE_PARSE] = "parse",   [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
+        [EDGE_STAGE_EGRESS] = "egress", [EDGE_STAGE_LB] = "lb",   [EDGE_STAGE_END] = "end",
 };
 static const char *const outcome_names[DOS_NOUTCOMES] = {"matched", "dropped", "rate_limited",
                                                          "passed"};

@@ -39,8 +39,8 @@ static const char *const parse_sets[] = {
 
 /* The stage words of the .expect files, in enum edge_stage order. */
 static const char *const stage_names[EDGE_NSTAGES] = {
-        [EDGE_STAGE_PARSE] = "parse", [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
-        [EDGE_STAGE_LB] = "lb",       [EDGE_STAGE_END] = "end",
+        [EDGE_STAGE_PARSE] = "parse",   [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
+        [EDGE_STAGE_EGRESS] = "egress", [EDGE_STAGE_LB] = "lb",   [EDGE_STAGE_END] = "end",
 };
 
 static const char *const verdict_names[EDGE_NVERDICTS] = {

@@ -115,8 +115,8 @@ static const struct {
 #define IFINDEX_NO_LBT2 4242
 
 static const char *const stage_names[EDGE_NSTAGES] = {
-        [EDGE_STAGE_PARSE] = "parse", [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
-        [EDGE_STAGE_LB] = "lb",       [EDGE_STAGE_END] = "end",
+        [EDGE_STAGE_PARSE] = "parse",   [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
+        [EDGE_STAGE_EGRESS] = "egress", [EDGE_STAGE_LB] = "lb",   [EDGE_STAGE_END] = "end",
 };
 
 struct env {

@@ -15,6 +15,7 @@
 #   | vpn2 192.0.2.5/30 |---+        | SNAT 203.0.113.10:20000-24999     |
 #   | wg: 100.64.0.3    |            |  (ports 20000-29999 shared by 2)  |
 #   +-------------------+            +-----------------------------------+
+#   bob (vpn2) may hold 5 connections; carol is added at runtime, bob removed.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/e2e/lib.sh
@@ -61,12 +62,16 @@ client() {
 	wait_for 5 test -S "/var/run/wireguard/$wgif.sock" || return 1
 	nsx "vpn$n" wg set "$wgif" private-key "$E2E_DIR/c$n.key" \
 		peer "$(cat "$E2E_DIR/edge.pub")" endpoint "192.0.2.$((n == 1 ? 2 : 6)):51820" \
-		allowed-ips 0.0.0.0/0 persistent-keepalive 1
+		allowed-ips 0.0.0.0/0,::/0 persistent-keepalive 1
 	nsx "vpn$n" ip addr add "$addr/32" dev "$wgif"
 	nsx "vpn$n" ip link set "$wgif" up
 	# The internet and the edge's tunnel network through the tunnel; the endpoint not.
 	nsx "vpn$n" ip route add 198.51.100.0/24 dev "$wgif"
 	nsx "vpn$n" ip route add 100.64.0.0/10 dev "$wgif"
+	if [[ $n == 1 ]]; then
+		nsx vpn1 ip addr add fd00:64::2/128 dev "$wgif" nodad
+		nsx vpn1 ip -6 route add 2001:db8:1::/64 dev "$wgif"
+	fi
 }
 
 write_config() {
@@ -79,12 +84,13 @@ write_config() {
 		  interface: $WG_EDGE
 		  backend: wireguard-go
 		  private_key_file: $E2E_DIR/edge.key
-		  address: [100.64.0.1/10]
+		  address: [100.64.0.1/10, "fd00:64::1/64"]
 		  peers:
-		    - {name: alice, public_key: "$(cat "$E2E_DIR/c1.pub")", addresses: [100.64.0.2/32]}
-		    - {name: bob, public_key: "$(cat "$E2E_DIR/c2.pub")", addresses: [100.64.0.3/32], max_connections: 50}
+		    - {name: alice, public_key: "$(cat "$E2E_DIR/c1.pub")", addresses: [100.64.0.2/32, "fd00:64::2/128"]}
+		    - {name: bob, public_key: "$(cat "$E2E_DIR/c2.pub")", addresses: [100.64.0.3/32], max_connections: 5}
 		  snat:
 		    - {address: 203.0.113.10, ports: 20000-29999, share: [192.0.2.2, 198.51.100.99]}
+		    - {address: "2001:db8:5::10"}
 		  self: 192.0.2.2
 	YAML
 }
@@ -95,8 +101,11 @@ setup() {
 	link vpn1 c1 edge e1 192.0.2.1/30 192.0.2.2/30
 	link vpn2 c2 edge e2 192.0.2.5/30 192.0.2.6/30
 	link edge e0 inet i0 198.51.100.2/24 198.51.100.10/24
-	# The egress address routes to the edge (in the fleet: its anycast announcement).
+	nsx edge ip addr add 2001:db8:1::2/64 dev e0 nodad
+	nsx inet ip addr add 2001:db8:1::10/64 dev i0 nodad
+	# The egress addresses route to the edge (in the fleet: its anycast announcement).
 	nsx inet ip route add 203.0.113.0/24 via 198.51.100.2
+	nsx inet ip -6 route add 2001:db8:5::/64 via 2001:db8:1::2
 	write_config
 	on_cleanup "nsenter --net=$(edge_ns) $EDGED --teardown -c $CONF"
 	on_cleanup "rm -f /var/run/wireguard/$WG_EDGE.sock"
@@ -150,6 +159,16 @@ test_snat() {
 	wait "$hold"
 }
 
+# IPv6: NAT66 to the IPv6 egress address, forwarded with per-interface force_forwarding.
+test_ipv6() {
+	check "vpn1 pings the internet host over IPv6 through the tunnel" \
+		wait_for 10 nsx vpn1 ping -6 -c1 -W1 2001:db8:1::10
+	check "conntrack: the IPv6 connection is marked and SNATed to 2001:db8:5::10" \
+		bash -c "nsenter --net=$(edge_ns) conntrack -L -f ipv6 2>/dev/null | grep 'src=fd00:64::2 ' | grep 'dst=2001:db8:5::10' | grep -q 'mark=$MARK'"
+	check "all.forwarding stays off for IPv6 (per-interface force_forwarding instead)" \
+		bash -c "[ \"\$(nsenter --net=$(edge_ns) cat /proc/sys/net/ipv6/conf/all/forwarding)\" = 0 ]"
+}
+
 # Both clients connect from inner source port 40000 at once: SNAT gives them distinct ports.
 test_same_source_port() {
 	local a b p1 p2
@@ -193,6 +212,8 @@ test_edgectl() {
 		"$(json_get "$j" "[p for p in j['peers'] if p['name']=='alice'][0]['rx_bytes']")" -gt 0
 	check "edgectl egress peers (table) lists both peers" \
 		bash -c "[ \$(nsenter --net=$(edge_ns) $EDGECTL -s $SOCK egress peers | grep -cE '^(alice|bob) ') = 2 ]"
+	ctl egress peers | sed 's/^/       /'
+	ctl egress addresses | sed 's/^/       /'
 	j=$(ctl -j egress addresses)
 	check "edgectl egress addresses: this edge's slice is 20000-24999" \
 		test "$(json_get "$j" "j['addresses'][0]['own_ports']")" = 20000-24999
@@ -209,6 +230,16 @@ test_edgectl() {
 		ctl egress peer add carol "$(cat "$E2E_DIR/c3.pub")" 100.64.0.4/32 keepalive 25
 	check "... wireguard-go knows carol" \
 		bash -c "nsenter --net=$(edge_ns) wg show $WG_EDGE peers | grep -q '$(cat "$E2E_DIR/c3.pub")'"
+}
+
+# bob may hold 5 connections (max_connections: 5, nftables ct count).
+test_limit() {
+	local n
+	n=$(nsx vpn2 "$TOOL" many 198.51.100.10 "$SRV_PORT" 8 0)
+	check "bob (max_connections 5) opens 8 connections: at most 5 connect (got $n)" \
+		test "$n" -ge 1 -a "$n" -le 5
+	n=$(nsx vpn1 "$TOOL" many 198.51.100.10 "$SRV_PORT" 8 0)
+	check "alice (no limit) opens all 8 (got $n)" test "$n" -eq 8
 }
 
 # bob holds a connection; removing bob removes its conntrack state and its tunnel.
@@ -229,6 +260,38 @@ test_peer_del() {
 	check "alice still can" nsx vpn1 ping -c1 -W2 198.51.100.10
 	kill "$HOLD_PID" 2>/dev/null
 	wait "$HOLD_PID" 2>/dev/null
+}
+
+# kill -9 of edged: the tunnel keeps working (wireguard-go, nftables and routes stay); a new
+# edged adopts the running wireguard-go instead of starting another.
+test_restart() {
+	kill -9 "$EDGED_PID"
+	wait "$EDGED_PID" 2>/dev/null
+	check "edged killed: vpn1 still reaches the internet host" nsx vpn1 ping -c1 -W2 198.51.100.10
+	check "... from the egress address" bash -c "[ \"\$(nsenter --net=/run/netns/$(ns vpn1) $TOOL connect 198.51.100.10 $SRV_PORT | cut -d' ' -f1)\" = 203.0.113.10 ]"
+	bg edge "$LOG.2" "$EDGED" -c "$CONF"
+	EDGED_PID=$BG_PID
+	check "a new edged starts" wait_for 10 ctl status
+	check "it adopted the running wireguard-go (pid $WG_PID)" grep -q "adopting the wireguard-go that serves $WG_EDGE" "$LOG.2"
+	check "... which is still the one serving" kill -0 "$WG_PID"
+	check "vpn1 still reaches the internet host" nsx vpn1 ping -c1 -W2 198.51.100.10
+	LOG=$LOG.2
+}
+
+# A reload applies a changed peer list; a reload with an unreadable key changes nothing.
+test_reload() {
+	sed -i 's/"fd00:64::2\/128"\]}/"fd00:64::2\/128"], keepalive: 7s}/' "$CONF"
+	grep -q 'keepalive: 7s' "$CONF" || echo "       (the test's sed did not change the config)"
+	check "edgectl reload with alice's keepalive changed" ctl reload
+	check "wireguard-go has alice's new keepalive" \
+		bash -c "nsenter --net=$(edge_ns) wg show $WG_EDGE persistent-keepalive | grep '$(cat "$E2E_DIR/c1.pub")' | grep -q 7"
+	check "the reload dropped the runtime peer carol (the file is the truth)" \
+		bash -c "! nsenter --net=$(edge_ns) wg show $WG_EDGE peers | grep -q '$(cat "$E2E_DIR/c3.pub")'"
+	mv "$E2E_DIR/edge.key" "$E2E_DIR/edge.key.away"
+	check "a reload whose private key file is missing is refused" bash -c "! nsenter --net=$(edge_ns) $EDGECTL -s $SOCK reload"
+	check "... naming the file" grep -q "edge.key: cannot read the private key" "$LOG"
+	mv "$E2E_DIR/edge.key.away" "$E2E_DIR/edge.key"
+	check "... and the tunnel still works" nsx vpn1 ping -c1 -W2 198.51.100.10
 }
 
 # wireguard-go dies: edged starts a new one and configures it; the client recovers.
@@ -262,10 +325,14 @@ main() {
 	setup
 	test_start
 	test_snat
+	test_ipv6
 	test_same_source_port
 	test_filtering
 	test_edgectl
+	test_limit
 	test_peer_del
+	test_restart
+	test_reload
 	test_supervision
 	test_teardown
 	summary

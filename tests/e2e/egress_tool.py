@@ -8,6 +8,9 @@
                              connects (from SPORT if given), prints what the server saw,
                              keeps the connection HOLD seconds (default 0)
   refused HOST PORT          exit 0 when a connection cannot be made within 2 s
+  rate HOST PORT SECONDS     connections per second (connect, read the answer, close)
+  many HOST PORT N HOLD      opens N connections (2 s each to connect), holds those that
+                             connected HOLD seconds, prints how many connected
 """
 import socket
 import sys
@@ -64,6 +67,36 @@ def refused(host, port):
     return 1
 
 
+def many(host, port, n, hold):
+    held = []
+    for _ in range(n):
+        s = socket.socket()
+        s.settimeout(2)
+        try:
+            s.connect((host, port))
+            held.append(s)
+        except OSError:
+            s.close()
+    print(len(held), flush=True)
+    time.sleep(hold)
+    for s in held:
+        s.close()
+
+
+def rate(host, port, seconds):
+    n = 0
+    end = time.monotonic() + seconds
+    start = time.monotonic()
+    while time.monotonic() < end:
+        s = socket.socket()
+        s.settimeout(5)
+        s.connect((host, port))
+        s.recv(100)
+        s.close()
+        n += 1
+    print("%.0f" % (n / (time.monotonic() - start)), flush=True)
+
+
 def main(argv):
     if argv[1] == "serve":
         serve(int(argv[2]))
@@ -71,6 +104,10 @@ def main(argv):
         sport = int(argv[4]) if len(argv) > 4 else 0
         hold = float(argv[5]) if len(argv) > 5 else 0.0
         connect(argv[2], int(argv[3]), sport, hold)
+    elif argv[1] == "rate":
+        rate(argv[2], int(argv[3]), float(argv[4]))
+    elif argv[1] == "many":
+        many(argv[2], int(argv[3]), int(argv[4]), float(argv[5]))
     elif argv[1] == "refused":
         return refused(argv[2], int(argv[3]))
     return 0

@@ -123,9 +123,12 @@ class GuestTopology(unittest.TestCase):
         site = GOOD.replace("  origin1:", "  site1: {role: customer-site, gre: {remote: 203.0.113.1}}\n  origin1:") \
             .replace("  - [r1, origin1]", "  - [r1, origin1]\n  - [site1, r1]")
         self.assertError(site, 11, "gre needs the node to be a QEMU guest", "no GRE netdevs", "qemu: true")
-        vpn = GOOD.replace("  origin1:", "  vpn1: {role: vpn-client, wireguard: {address: 100.127.1.2/24}}\n"
+        # WireGuard does not: a namespace client runs wireguard-go.
+        vpn = GOOD.replace("  origin1:", "  vpn1: {role: vpn-client, wireguard: {address: 100.127.1.2/24, "
+                                         "routes: [192.0.2.80/32]}}\n"
                                          "  origin1:").replace("  - [r1, origin1]", "  - [r1, origin1]\n  - [vpn1, r1]")
-        self.assertError(vpn, 11, "needs the node to be a QEMU guest", "kernel WireGuard")
+        self.assertEqual(errors(vpn), [])
+        self.assertError(vpn.replace("192.0.2.80/32", "8.8.8.8/32"), 11, "outside the lab's address ranges")
 
     def test_tunnel_settings(self):
         t = topology.load("tunnels-qemu")

@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""A customer site's router for the transit e2e test: GRE in userspace, decoded and built with
+scapy, independently of edged (this kernel has no GRE device).
+
+  decap: a raw IPPROTO_GRE socket receives what edged's anycast endpoint sends to this
+         router; scapy decodes it (version 0, no routing, the tunnel's key, an IPv4 or IPv6
+         payload) and the inner packet is written into a TUN device, so that the site's
+         kernel routes it (to the host behind the site, or a keepalive back to the endpoint).
+  encap: packets the site routes into the TUN device (the test routes the customer's
+         prefixes' traffic toward the internet there) are wrapped by scapy in GRE to the
+         anycast endpoint and sent with a raw socket.
+
+Every packet is logged, one line each ("decap|encap|reject|muted ..."), for the test's checks.
+A router can have several tunnels to the endpoint, one per key (the first is used to send);
+while the file MUTE_DIR/key-K exists, what arrives with key K is dropped (a broken tunnel).
+
+usage: transit_site.py --tun NAME --local ADDR --endpoint ADDR [--key N]... [--mute-dir DIR]
+                       --log FILE
+"""
+import argparse
+import fcntl
+import os
+import select
+import socket
+import struct
+import sys
+
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import GRE
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+
+
+def open_tun(name):
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    return fd
+
+
+def decap(raw, args, log):
+    """The inner packet of a GRE packet edged sent us, or None (logged why)."""
+    outer = IP(raw)
+    if GRE not in outer:
+        log.write("reject not-gre\n")
+        return None
+    gre = outer[GRE]
+    if gre.version != 0 or gre.routing_present:
+        log.write(f"reject version={gre.version} routing={gre.routing_present}\n")
+        return None
+    key = gre.key if gre.key_present else None
+    if key not in args.keys:
+        log.write(f"reject key={key} src={outer.src}\n")
+        return None
+    inner = bytes(gre.payload)
+    if gre.proto == 0x0800:
+        pkt = IP(inner)
+    elif gre.proto == 0x86DD:
+        pkt = IPv6(inner)
+    else:
+        log.write(f"reject proto={gre.proto:#x}\n")
+        return None
+    desc = pkt.summary()
+    if args.mute_dir and os.path.exists(f"{args.mute_dir}/key-{key}"):
+        log.write(f"muted key={key} {desc}\n")
+        return None
+    if not checksums_ok(pkt):
+        log.write(f"reject bad-inner-checksum {desc}\n")
+        return None
+    log.write(f"decap src={outer.src} dst={outer.dst} key={key} ttl={outer.ttl} "
+              f"df={int(outer.flags.DF)} len={len(inner)} {desc}\n")
+    return inner
+
+
+def checksums_ok(pkt):
+    """Whether the inner packet's IPv4 and transport checksums are what scapy computes."""
+    cls = pkt.__class__
+    for layer in ([IP] if cls is IP else []) + [TCP, UDP, ICMP]:
+        if layer not in pkt:
+            continue
+        rebuilt = cls(bytes(pkt))
+        del rebuilt[layer].chksum
+        if cls(bytes(rebuilt))[layer].chksum != pkt[layer].chksum:
+            return False
+    return True
+
+
+def encap(inner, args, log):
+    version = inner[0] >> 4
+    proto = 0x0800 if version == 4 else 0x86DD
+    key = args.keys[0]
+    gre = GRE(proto=proto, key_present=1, key=key) if key is not None else GRE(proto=proto)
+    pkt = IP(src=args.local, dst=args.endpoint, proto=47, ttl=64) / gre / inner
+    desc = (IP(inner) if version == 4 else IPv6(inner)).summary()
+    log.write(f"encap dst={args.endpoint} key={key} len={len(inner)} {desc}\n")
+    return bytes(pkt)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tun", required=True)
+    ap.add_argument("--local", required=True)
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--key", type=int, action="append", dest="keys")
+    ap.add_argument("--mute-dir")
+    ap.add_argument("--log", required=True)
+    args = ap.parse_args()
+    args.keys = args.keys or [None]
+
+    tun = open_tun(args.tun)
+    rx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE)
+    rx.bind((args.local, 0))
+    tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    log = open(args.log, "w", buffering=1)
+    log.write("ready\n")
+    while True:
+        ready, _, _ = select.select([rx, tun], [], [])
+        if rx in ready:
+            inner = decap(rx.recv(65535), args, log)
+            if inner:
+                os.write(tun, inner)
+        if tun in ready:
+            inner = os.read(tun, 65535)
+            if inner and inner[0] >> 4 in (4, 6):
+                tx.sendto(encap(inner, args, log), (args.endpoint, 0))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
