@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The lab's smoke test (part of `make test`, about a minute):
 #
-#   1. lab/lab run --tag smoke: the single-edge topology with edged, legit HTTP (IPv4, IPv6)
+#   1. lab/lab run --tag smoke --fresh (a lab of its own, never one another user left up): the
+#      single-edge topology with edged, legit HTTP (IPv4, IPv6)
 #      and iperf3 through it, malformed packets replayed into its uplink and dropped by edged's
 #      parser exactly, then teardown checked to leave nothing behind.
 #   2. Ctrl-C in the middle of `lab run` tears everything down.
@@ -79,7 +80,7 @@ own_prefix() { sed -n 's/^.*lab \(lab-[0-9a-f]*\): bringing up.*$/\1/p' "$1" | h
 # ------------------------------------------------------------------ 1. smoke scenarios
 echo "== lab run --tag smoke"
 t0=$SECONDS
-$LAB run --tag smoke >/tmp/lab_smoke.$$ 2>&1
+$LAB run --tag smoke --fresh >/tmp/lab_smoke.$$ 2>&1
 rc=$?
 indent </tmp/lab_smoke.$$
 summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' /tmp/lab_smoke.$$ | tail -n1)

@@ -66,7 +66,7 @@ write_config() {
 		      proto: tcp
 		      port: 80
 		      servers: [s1v6, s2v6, s3v6]
-		      health: {check: tcp, interval: 1s, timeout: 1s, rise: 1, fall: 2}
+		      health: {check: http, path: /healthz, interval: 1s, timeout: 1s, rise: 1, fall: 2}
 	YAML
 }
 
@@ -207,7 +207,25 @@ test_spread() {
 	check "ECMP brought flows to every edge, and each sent some to other servers" test "$used" -eq 3
 }
 
+# edgectl lb weight: s3 at 100 like the others, then back to its configured 200.
+test_weight() {
+	local counts n3 e
+	for e in "${EDGES[@]}"; do check "edge$e: edgectl lb weight s3 100" ctl "$e" lb weight s3 100; done
+	check "edgectl lb servers shows s3 at weight 100" \
+		sh -c "$EDGECTL -s $(sock 1) lb servers | grep -qE '^s3 +100.64.3.2 +100 '"
+	check "every edge computes the same table again (digest $(digest 1))" \
+		test "$(digest 1)" = "$(digest 2)" -a "$(digest 2)" = "$(digest 3)"
+	counts=$(spread 300)
+	n3=$(json_get "$counts" "j.get('s3', 0)")
+	check "new connections 1:1:1 now: s3 has $n3 of 300 (a third within 10 points)" \
+		test "$n3" -ge 70 -a "$n3" -le 130
+	for e in "${EDGES[@]}"; do ctl "$e" lb weight s3 config >/dev/null; done
+	check "edgectl lb weight s3 config: back to 200" \
+		sh -c "$EDGECTL -s $(sock 1) lb servers | grep -qE '^s3 +100.64.3.2 +200 '"
+}
+
 # The IPv6 VIP, served by the edges' IPv6 addresses: IPv6 in GUE over IPv6 between edges.
+# Its health checks are HTTP GETs (the servers answer 200).
 test_ipv6() {
 	local counts n1 n2 n3
 	check "every edge computes the same IPv6 table (digest $(digest 1 1))" \
@@ -336,6 +354,7 @@ test_metrics_and_teardown() {
 setup
 test_start
 test_spread
+test_weight
 test_ipv6
 test_hold
 test_drain

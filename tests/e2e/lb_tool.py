@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Traffic for tests/e2e/lb.sh: a server that names itself, and clients that count.
 
-    lb_tool.py serve NAME PORT          every line received is answered with NAME
+    lb_tool.py serve NAME PORT          every line received is answered with NAME; a request
+                                        starting "GET " (a health check) gets HTTP 200, NAME
     lb_tool.py spread VIP PORT N        N short connections; prints {"s1": 12, ...}
     lb_tool.py hold VIP PORT N STATE    N long-lived connections; every 0.3 s each says
                                         "ping" and must hear its server's name back, the
@@ -53,6 +54,12 @@ def serve(name, port):
             except BlockingIOError:
                 continue
             except ConnectionError:
+                data = b""
+            if data.startswith(b"GET "):  # an HTTP health check: one answer, then close
+                try:
+                    c.send(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(reply), reply))
+                except (BlockingIOError, ConnectionError):
+                    pass
                 data = b""
             if not data:
                 poll.unregister(fd)
