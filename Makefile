@@ -197,13 +197,14 @@ clean:
 	rm -rf build
 
 C_FILES  = $(wildcard edged/*.[ch] bpf/*.[ch] tests/unit/*.c tests/bpf/*.[ch] tests/bench/bench*.[ch] lib/*.[ch] examples/*.c proxy/*.[ch])
-SH_FILES = $(wildcard ci/*.sh tests/*.sh tests/*/*.sh lab/*.sh lab/qemu/*.sh lab/qemu/init lab/lab .ci/run)
+SH_FILES = $(wildcard ci/*.sh tests/*.sh tests/*/*.sh lab/*.sh lab/qemu/*.sh lab/qemu/init .ci/run)
 
 format:
 	clang-format -i $(C_FILES)
 
-# What a reviewer runs before merging: formatting, shellcheck, cppcheck.
+# What a reviewer runs before merging: formatting, shellcheck, cppcheck. readdir(3) is
+# safe per directory stream (glibc), and readdir_r, which cppcheck suggests, is deprecated.
 lint:
 	clang-format --dry-run -Werror $(C_FILES)
 	shellcheck -x $(SH_FILES)
-	cppcheck -q --error-exitcode=1 --enable=warning,portability --library=posix -DLIBBPF_OPTS\(...\)= -Ibpf -Iedged edged/
+	cppcheck -q --error-exitcode=1 --enable=warning,portability --library=posix --suppress=readdirCalled -DLIBBPF_OPTS\(...\)= -Ibpf -Iedged edged/

@@ -33,7 +33,7 @@ struct pkt {
 	__u32 l3_end; /* where the IP packet ends by its own length field: L4 stays before it */
 	__be16 sport; /* TCP/UDP ports, network order; 0 when absent */
 	__be16 dport;
-	__u32 len; /* frame length as received, all fragments of a multi-buffer frame */
+	__u32 len;     /* frame length as received, all fragments of a multi-buffer frame */
 	__u32 rule_id; /* set by the stage that decides: which rule (for counters, captures) */
 	union {
 		__be32 v4;

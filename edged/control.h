@@ -13,7 +13,7 @@
 #include "edged.h"
 
 #define CONTROL_MAX_REQUEST 4096
-#define CONTROL_MAX_ARGS 16
+#define CONTROL_MAX_ARGS    16
 
 /* One request, split into words: argv[0] is the command ("dos"), then its arguments. */
 struct request {

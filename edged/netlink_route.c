@@ -309,7 +309,8 @@ int nlr_link_up(struct nlr *n, int ifindex)
 int nlr_link_add(struct nlr *n, const char *ifname, const char *kind)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = nlr_start(n, buf, RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+	struct nlmsghdr *nlh =
+	        nlr_start(n, buf, RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	struct nlattr *info;
 

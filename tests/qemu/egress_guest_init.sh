@@ -1,5 +1,6 @@
 #!/bin/busybox sh
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash
 # PID 1 of the egress kernel-WireGuard guest (tests/e2e/egress_kernel.sh): edged's egress on
 # Debian 6.1's own WireGuard, configured over generic netlink, with a kernel WireGuard client
 # in a network namespace of the guest and an internet host in another.

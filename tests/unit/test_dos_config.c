@@ -25,28 +25,30 @@ static void test_full_rule_compiles(void **state)
 	struct fx *f = *state;
 	const struct dos_rule *r;
 
-	assert_int_equal(load(f, HEAD "dos:\n"
-				      "  rules:\n"
-				      "    - name: ntp-reflection\n"
-				      "      proto: udp\n"
-				      "      src: 198.51.100.0/24\n"
-				      "      dst: 203.0.113.7\n"
-				      "      src_port: 123\n"
-				      "      dst_port: 1024-65535\n"
-				      "      ttl: 1-64\n"
-				      "      length: 468-1500\n"
-				      "      fragment: none\n"
-				      "      payload: {offset: 8, bytes: \"17 00 03 2a\", mask: \"ff ff ff 00\"}\n"
-				      "      action: rate-limit\n"
-				      "      rate: {pps: 10k, bps: 80M, burst_packets: 500, per: destination}\n"),
-			 0);
+	assert_int_equal(
+	        load(f, HEAD
+	             "dos:\n"
+	             "  rules:\n"
+	             "    - name: ntp-reflection\n"
+	             "      proto: udp\n"
+	             "      src: 198.51.100.0/24\n"
+	             "      dst: 203.0.113.7\n"
+	             "      src_port: 123\n"
+	             "      dst_port: 1024-65535\n"
+	             "      ttl: 1-64\n"
+	             "      length: 468-1500\n"
+	             "      fragment: none\n"
+	             "      payload: {offset: 8, bytes: \"17 00 03 2a\", mask: \"ff ff ff 00\"}\n"
+	             "      action: rate-limit\n"
+	             "      rate: {pps: 10k, bps: 80M, burst_packets: 500, per: destination}\n"),
+	        0);
 	assert_true(f->cfg.fn[FN_DOS].enabled);
 	assert_int_equal(f->cfg.dos.n_rules, 1);
 	assert_string_equal(f->cfg.dos.rules[0].name, "ntp-reflection");
 	r = &f->cfg.dos.rules[0].rule;
 	assert_int_equal(r->match, DOS_M_L3 | DOS_M_L4 | DOS_M_SRC | DOS_M_DST | DOS_M_SPORT |
-					   DOS_M_DPORT | DOS_M_TTL | DOS_M_LEN | DOS_M_FRAG |
-					   DOS_M_PAYLOAD);
+	                                   DOS_M_DPORT | DOS_M_TTL | DOS_M_LEN | DOS_M_FRAG |
+	                                   DOS_M_PAYLOAD);
 	assert_int_equal(r->l3, 4);
 	assert_int_equal(r->l4_proto, 17);
 	assert_int_equal(r->src_len, 24);
@@ -78,11 +80,12 @@ static void test_tcp_flags_and_ipv6(void **state)
 	struct fx *f = *state;
 	const struct dos_rule *r;
 
-	assert_int_equal(load(f, HEAD "dos:\n  rules:\n"
-				      "    - {name: syn, proto: tcp, tcp_flags: \"syn !ack\", "
-				      "src: \"2001:db8::/32\", action: drop}\n"
-				      "    - {name: frags, family: ipv6, fragment: later, action: count}\n"),
-			 0);
+	assert_int_equal(
+	        load(f, HEAD "dos:\n  rules:\n"
+	                     "    - {name: syn, proto: tcp, tcp_flags: \"syn !ack\", "
+	                     "src: \"2001:db8::/32\", action: drop}\n"
+	                     "    - {name: frags, family: ipv6, fragment: later, action: count}\n"),
+	        0);
 	r = &f->cfg.dos.rules[0].rule;
 	assert_int_equal(r->tcp_flags_mask, 0x12);
 	assert_int_equal(r->tcp_flags_value, 0x02);
@@ -98,11 +101,11 @@ static void test_lists_and_ceilings(void **state)
 	struct fx *f = *state;
 
 	assert_int_equal(load(f, HEAD "dos:\n"
-				      "  allow: [192.0.2.0/24]\n"
-				      "  block: [198.51.100.0/24, \"2001:db8:bad::/48\"]\n"
-				      "  ceilings:\n"
-				      "    - {dst: 203.0.113.0/24, pps: 200k}\n"),
-			 0);
+	                              "  allow: [192.0.2.0/24]\n"
+	                              "  block: [198.51.100.0/24, \"2001:db8:bad::/48\"]\n"
+	                              "  ceilings:\n"
+	                              "    - {dst: 203.0.113.0/24, pps: 200k}\n"),
+	                 0);
 	assert_int_equal(f->cfg.dos.lists[DOS_LIST_ALLOW].n, 1);
 	assert_int_equal(f->cfg.dos.lists[DOS_LIST_BLOCK].n, 2);
 	assert_int_equal(f->cfg.dos.lists[DOS_LIST_BLOCK].prefixes[1].len, 48);
@@ -118,7 +121,7 @@ static void test_block_file(void **state)
 
 	assert_true(fd >= 0);
 	static const char lines[] =
-		"# attackers\n198.51.100.1\n\n203.0.113.0/24  # a /24\nnot-a-prefix\n";
+	        "# attackers\n198.51.100.1\n\n203.0.113.0/24  # a /24\nnot-a-prefix\n";
 
 	assert_true(write(fd, lines, strlen(lines)) == (ssize_t)strlen(lines));
 	close(fd);
@@ -142,8 +145,8 @@ static void test_port_needs_tcp_or_udp(void **state)
 	struct fx *f = *state;
 
 	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, proto: icmp, dst_port: 80, "
-				      "action: drop}\n"),
-			 -1);
+	                              "action: drop}\n"),
+	                 -1);
 	assert_one_error(f, "t.yaml:5:7: dos.rules[0]: ", "needs `proto: tcp` or `proto: udp`");
 }
 
@@ -152,8 +155,8 @@ static void test_tcp_flags_need_tcp(void **state)
 	struct fx *f = *state;
 
 	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, proto: udp, tcp_flags: syn, "
-				      "action: drop}\n"),
-			 -1);
+	                              "action: drop}\n"),
+	                 -1);
 	assert_one_error(f, "t.yaml:5:7: dos.rules[0]: ", "tcp_flags needs `proto: tcp`");
 }
 
@@ -162,8 +165,8 @@ static void test_later_fragment_with_port_never_matches(void **state)
 	struct fx *f = *state;
 
 	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, proto: udp, dst_port: 53, "
-				      "fragment: later, action: drop}\n"),
-			 -1);
+	                              "fragment: later, action: drop}\n"),
+	                 -1);
 	assert_one_error(f, "t.yaml:5:7: dos.rules[0]: ", "could never hold");
 }
 
@@ -173,12 +176,13 @@ static void test_rate_limit_needs_rate_and_rate_needs_rate_limit(void **state)
 
 	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, action: rate-limit}\n"), -1);
 	assert_one_error(f, "t.yaml:5:7: dos.rules[0]: ", "needs a rate");
-	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, action: drop, rate: {pps: 1}}\n"),
-			 -1);
+	assert_int_equal(
+	        load(f, HEAD "dos:\n  rules:\n    - {name: a, action: drop, rate: {pps: 1}}\n"),
+	        -1);
 	assert_one_error(f, "t.yaml:5:7: dos.rules[0]: ", "only used with `action: rate-limit`");
 	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, action: rate-limit, rate: "
-				      "{per: source}}\n"),
-			 -1);
+	                              "{per: source}}\n"),
+	                 -1);
 	assert_one_error(f, "t.yaml:5:43: dos.rules[0].rate: ", "give pps, bps or both");
 }
 
@@ -187,8 +191,8 @@ static void test_duplicate_rule_name(void **state)
 	struct fx *f = *state;
 
 	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, action: drop}\n"
-				      "    - {name: a, action: pass}\n"),
-			 -1);
+	                              "    - {name: a, action: pass}\n"),
+	                 -1);
 	assert_one_error(f, "t.yaml:6:7: dos.rules[1]: ", "'a' already exists (rules[0])");
 }
 
@@ -197,21 +201,22 @@ static void test_bad_values_name_the_fix(void **state)
 	struct fx *f = *state;
 
 	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, proto: tcp, tcp_flags: "
-				      "\"syn !acks\", action: drop}\n"),
-			 -1);
+	                              "\"syn !acks\", action: drop}\n"),
+	                 -1);
 	assert_one_error(f, "t.yaml:5:40: dos.rules[0].tcp_flags: ", "'!acks' is not a TCP flag");
 	assert_int_equal(load(f, HEAD "dos:\n  block: [198.51.100.1/24]\n"), -1);
 	assert_one_error(f, "t.yaml:4:11: dos.block[0]: ", "did you mean 198.51.100.0/24?");
 	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, action: block}\n"), -1);
 	assert_one_error(f, "t.yaml:5:25: dos.rules[0].action: ", "use drop, rate-limit, pass");
 	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, dst_port: 2000-1000, proto: "
-				      "tcp, action: drop}\n"),
-			 -1);
+	                              "tcp, action: drop}\n"),
+	                 -1);
 	assert_one_error(f, "t.yaml:5:27: dos.rules[0].dst_port: ", "runs backwards");
 	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, payload: {offset: 0, bytes: "
-				      "\"aa bb\", mask: \"ff\"}, action: drop}\n"),
-			 -1);
-	assert_one_error(f, "t.yaml:5:26: dos.rules[0].payload: ", "mask has 1 bytes but bytes has 2");
+	                              "\"aa bb\", mask: \"ff\"}, action: drop}\n"),
+	                 -1);
+	assert_one_error(f,
+	                 "t.yaml:5:26: dos.rules[0].payload: ", "mask has 1 bytes but bytes has 2");
 }
 
 static void test_family_clash(void **state)
@@ -219,12 +224,14 @@ static void test_family_clash(void **state)
 	struct fx *f = *state;
 
 	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, src: 198.51.100.0/24, dst: "
-				      "\"2001:db8::1\", action: drop}\n"),
-			 -1);
-	assert_one_error(f, "t.yaml:5:44: dos.rules[0].dst: ", "dst is IPv6 but the rule is already IPv4");
-	assert_int_equal(load(f, HEAD "dos:\n  rules:\n    - {name: a, proto: icmpv6, family: ipv4, "
-				      "action: drop}\n"),
-			 -1);
+	                              "\"2001:db8::1\", action: drop}\n"),
+	                 -1);
+	assert_one_error(
+	        f, "t.yaml:5:44: dos.rules[0].dst: ", "dst is IPv6 but the rule is already IPv4");
+	assert_int_equal(load(f,
+	                      HEAD "dos:\n  rules:\n    - {name: a, proto: icmpv6, family: ipv4, "
+	                           "action: drop}\n"),
+	                 -1);
 	assert_one_error(f, "t.yaml:5:40: dos.rules[0].family: ", "already IPv6");
 }
 
@@ -245,20 +252,20 @@ static void test_durations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_full_rule_compiles, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tcp_flags_and_ipv6, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lists_and_ceilings, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_block_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_port_needs_tcp_or_udp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tcp_flags_need_tcp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_later_fragment_with_port_never_matches, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_rate_limit_needs_rate_and_rate_needs_rate_limit,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_duplicate_rule_name, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_values_name_the_fix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_family_clash, setup, teardown),
-		cmocka_unit_test(test_durations),
+	        cmocka_unit_test_setup_teardown(test_full_rule_compiles, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_tcp_flags_and_ipv6, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_lists_and_ceilings, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_block_file, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_port_needs_tcp_or_udp, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_tcp_flags_need_tcp, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_later_fragment_with_port_never_matches, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_rate_limit_needs_rate_and_rate_needs_rate_limit, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_duplicate_rule_name, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_bad_values_name_the_fix, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_family_clash, setup, teardown),
+	        cmocka_unit_test(test_durations),
 	};
 
 	return cmocka_run_group_tests_name("dos_config", tests, NULL, NULL);

@@ -177,7 +177,8 @@ static void test_metrics_prometheus_text(void **state)
 	assert_contains(
 	        &sb,
 	        "edged_uplink_attached{iface=\"eth0\",driver=\"e1000\",xdp_mode=\"generic\"} 1\n");
-	/* EDGE_NSTAGES stages x 5 verdicts, for packets and for bytes: a fixed set of series per uplink. */
+	/* EDGE_NSTAGES stages x 5 verdicts, for packets and for bytes: a fixed set of series per
+	 * uplink. */
 	int series = 0;
 	for (const char *p = sb.buf; (p = strstr(p, "edged_xdp_")); p++)
 		if (p == sb.buf || p[-1] == '\n')
