@@ -17,6 +17,7 @@
 #include "egress.h"
 #include "egress_nft.h"
 #include "log.h"
+#include "netlink_link.h"
 #include "netlink_route.h"
 #include "wg_genl.h"
 #include "nft.h"
@@ -203,7 +204,7 @@ static int device_create(struct egress_state *st, const char *name, enum egress_
 		return 0;
 	}
 	err = nlr_open(&nl);
-	err = err ?: nlr_link_add(&nl, name, "wireguard");
+	err = err ?: nll_link_add(&nl, name, "wireguard");
 	nlr_close(&nl);
 	if (err && err != -EEXIST) {
 		pr_err("egress: cannot create the kernel WireGuard device %s: %s", name,
@@ -223,7 +224,7 @@ static void device_destroy(struct egress_state *st, const char *name)
 	wg_process_stop(&st->proc);
 	/* A kernel link, or an adopted wireguard-go's TUN (it exits when its device goes). */
 	if (idx && nlr_open(&nl) == 0) {
-		nlr_link_del(&nl, idx);
+		nll_link_del(&nl, idx);
 		nlr_close(&nl);
 	}
 	st->kernel_link = false;
@@ -410,14 +411,16 @@ static void addresses(struct egress_state *st, int ifindex)
 	if (nlr_open(&nl))
 		return;
 	for (int i = 0; i < st->cur.n_address; i++) {
-		int err = nlr_addr_add(&nl, ifindex, &st->cur.address[i]);
+		const struct prefix *a = &st->cur.address[i];
+		/* IPv6: no duplicate address detection on a point-to-point tunnel. */
+		int err = nll_addr_add(&nl, ifindex, a, a->family == AF_INET6);
 
 		if (err && err != -EEXIST)
 			pr_err("egress: cannot add %s to %s: %s",
 			       prefix_format(&st->cur.address[i], text, sizeof(text)), ifname(st),
 			       strerror(-err));
 	}
-	nlr_link_up(&nl, ifindex);
+	nll_link_up(&nl, ifindex);
 	nlr_close(&nl);
 }
 

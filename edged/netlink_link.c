@@ -138,6 +138,22 @@ int nll_link_dump(struct nlr *n, int (*fn)(const struct nll_link *l, void *arg),
 	return d.ret ? d.ret : err;
 }
 
+int nll_link_add(struct nlr *n, const char *ifname, const char *kind)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh =
+	        nlr_start(n, buf, RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	struct nlattr *info;
+
+	ifi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
+	info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, kind);
+	mnl_attr_nest_end(nlh, info);
+	return nlr_talk(n, nlh, NULL, NULL);
+}
+
 int nll_addr_add(struct nlr *n, int ifindex, const struct prefix *a, bool nodad)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];

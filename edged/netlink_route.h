@@ -84,18 +84,7 @@ int nlr_rule_del(struct nlr *n, const struct nlr_rule *r);
 int nlr_rule_dump(struct nlr *n, int family, int (*fn)(const struct nlr_rule *r, void *arg),
                   void *arg);
 
-/* ---- links and addresses (egress's tunnel device) ---- */
-
-/* Sets IFINDEX up (IFF_UP). Returns 0 or -errno. */
-int nlr_link_up(struct nlr *n, int ifindex);
-/* Creates a link IFNAME of KIND ("wireguard"); -EEXIST if it exists, -EOPNOTSUPP when the
- * kernel has no such kind. */
-int nlr_link_add(struct nlr *n, const char *ifname, const char *kind);
-/* Deletes IFINDEX. */
-int nlr_link_del(struct nlr *n, int ifindex);
-/* Adds ADDR (the address with its network's length) to IFINDEX; -EEXIST when present. */
-int nlr_addr_add(struct nlr *n, int ifindex, const struct prefix *addr);
-int nlr_addr_del(struct nlr *n, int ifindex, const struct prefix *addr);
+/* Links and addresses: netlink_link.h. */
 
 /* For the other rtnetlink modules (netlink_link.c): a request header of TYPE in BUF
  * (MNL_SOCKET_BUFFER_SIZE bytes) with the next sequence number; and sending it, reading
