@@ -825,6 +825,82 @@ out:
 	return ret;
 }
 
+/* ---- rules as the kernel has them (counters by comment) ---- */
+
+struct rules_dump {
+	void (*fn)(struct nftnl_rule *r, const char *comment, void *arg);
+	void *arg;
+};
+
+static int rule_comment_cb(const struct nftnl_udata *attr, void *data)
+{
+	const char **text = data;
+
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT)
+		*text = nftnl_udata_get(attr);
+	return 0;
+}
+
+static int rules_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct rules_dump *d = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	const char *comment = NULL;
+	const void *ud;
+	uint32_t len;
+
+	if (r && nftnl_rule_nlmsg_parse(nlh, r) >= 0) {
+		ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
+		if (ud)
+			nftnl_udata_parse(ud, len, rule_comment_cb, &comment);
+		d->fn(r, comment, d->arg);
+	}
+	if (r)
+		nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+int nft_rules_dump(int family, const char *table, const char *chain,
+                   void (*fn)(struct nftnl_rule *r, const char *comment, void *arg), void *arg)
+{
+	struct rules_dump d = {.fn = fn, .arg = arg};
+	struct mnl_socket *nl = nl_open();
+	char *msg = malloc(MNL_SOCKET_BUFFER_SIZE * 4);
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	uint32_t seq = time(NULL), portid;
+	struct nlmsghdr *nlh;
+	int ret = -ENOMEM;
+	ssize_t n;
+
+	if (!nl || !r || !msg) {
+		ret = nl ? -ENOMEM : -errno;
+		goto out;
+	}
+	portid = mnl_socket_get_portid(nl);
+	nlh = nftnl_nlmsg_build_hdr(msg, NFT_MSG_GETRULE, family, NLM_F_DUMP, seq);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+	if (chain)
+		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	while ((n = mnl_socket_recvfrom(nl, msg, MNL_SOCKET_BUFFER_SIZE * 4)) > 0) {
+		ret = mnl_cb_run(msg, n, seq, portid, rules_cb, &d);
+		if (ret <= 0)
+			break;
+	}
+	ret = ret < 0 ? -errno : 0;
+out:
+	if (r)
+		nftnl_rule_free(r);
+	free(msg);
+	if (nl)
+		mnl_socket_close(nl);
+	return ret;
+}
+
 /* ---- what egress needs ----------------------------------------------------------------- */
 
 int nft_counter_add(struct nft_batch *b, int family, const char *table, const char *name,
@@ -1047,7 +1123,7 @@ int nft_stmt_ct_count_over(struct nftnl_rule *r, uint32_t n)
 	return nft_add_expr(r, e);
 }
 
-static int immediate(struct nftnl_rule *r, uint32_t reg, const void *data, uint32_t len)
+int nft_immediate(struct nftnl_rule *r, uint32_t reg, const void *data, uint32_t len)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
 
@@ -1063,10 +1139,10 @@ int nft_stmt_snat(struct nftnl_rule *r, const struct prefix *addr, uint16_t lo, 
 	bool v4 = addr->family == AF_INET;
 	uint16_t plo = htons(lo), phi = htons(hi);
 	struct nftnl_expr *e;
-	int err = immediate(r, NFT_REG_1, &addr->addr, v4 ? 4 : 16);
+	int err = nft_immediate(r, NFT_REG_1, &addr->addr, v4 ? 4 : 16);
 
-	err = err ?: immediate(r, NFT_REG_2, &plo, sizeof(plo));
-	err = err ?: immediate(r, NFT_REG_3, &phi, sizeof(phi));
+	err = err ?: nft_immediate(r, NFT_REG_2, &plo, sizeof(plo));
+	err = err ?: nft_immediate(r, NFT_REG_3, &phi, sizeof(phi));
 	if (err)
 		return err;
 	e = nftnl_expr_alloc("nat");

@@ -141,6 +141,8 @@ int nft_cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len);
 int nft_payload_load(struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len);
 /* reg 1 &= MASK (LEN bytes, at most 16) */
 int nft_mask(struct nftnl_rule *r, const void *mask, uint32_t len);
+/* reg REG = DATA (LEN bytes): the operands of snat and tproxy. */
+int nft_immediate(struct nftnl_rule *r, uint32_t reg, const void *data, uint32_t len);
 
 /* ---- what egress needs (edged/egress_nft.c) -------------------------------------------- */
 
@@ -150,6 +152,11 @@ int nft_chain_add_type(struct nft_batch *b, int family, const char *table, const
 /* Named counter object NAME starting at PKTS/BYTES (to carry values over a table replace). */
 int nft_counter_add(struct nft_batch *b, int family, const char *table, const char *name,
                     uint64_t pkts, uint64_t bytes);
+/* Calls FN for every rule of TABLE (of CHAIN only, unless NULL) in the current network
+ * namespace, with the rule's comment (NULL when it has none). Returns 0, -ENOENT when there
+ * is no such table or chain, or -errno. */
+int nft_rules_dump(int family, const char *table, const char *chain,
+                   void (*fn)(struct nftnl_rule *r, const char *comment, void *arg), void *arg);
 /* Calls FN for every named counter of TABLE. Returns 0 (also when there is no table: none),
  * or -errno. */
 int nft_counters_get(int family, const char *table,

@@ -36,53 +36,20 @@
 /* ip daddr PREFIX / ip6 daddr PREFIX, after the family check. */
 static int match_daddr(struct nftnl_rule *r, const struct prefix *p)
 {
-	bool v4 = p->family == AF_INET;
-	uint32_t len = v4 ? 4 : 16, offset = v4 ? 16 : 24; /* daddr in the IP header */
-	uint8_t nfproto = v4 ? NFPROTO_IPV4 : NFPROTO_IPV6, mask[16] = {};
-	int err;
+	uint8_t nfproto = p->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
+	int err = nft_match_nfproto(r, nfproto);
 
-	err = nft_match_nfproto(r, nfproto);
-	if (err || p->len == 0)
-		return err;
-	err = nft_payload_load(r, NFT_PAYLOAD_NETWORK_HEADER, offset, len);
-	for (unsigned int bit = 0; bit < p->len; bit++)
-		mask[bit / 8] |= 0x80 >> (bit % 8);
-	if (!err && p->len < len * 8)
-		err = nft_mask(r, mask, len);
-	return err ?: nft_cmp(r, NFT_CMP_EQ, &p->addr, len);
+	return err ?: nft_match_prefix(r, nfproto, false, p);
 }
 
+/* meta l4proto PROTO th dport LO-HI (no port match for the whole range) */
 static int match_ports(struct nftnl_rule *r, const struct nft_tproxy_rule *t)
 {
-	uint16_t lo = htons(t->lo), hi = htons(t->hi);
-	struct nftnl_expr *e;
-	int err;
+	int err = nft_match_l4proto(r, t->protocol);
 
-	err = nft_match_l4proto(r, t->protocol);
 	if (err || (t->lo == 0 && t->hi == 65535))
 		return err;
-	err = nft_payload_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2); /* dport, TCP and UDP */
-	if (err || t->lo == t->hi)
-		return err ?: nft_cmp(r, NFT_CMP_EQ, &lo, sizeof(lo));
-	e = nftnl_expr_alloc("range"); /* network order compares as numbers: big-endian */
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_SREG, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_OP, NFT_RANGE_EQ);
-		nftnl_expr_set(e, NFTNL_EXPR_RANGE_FROM_DATA, &lo, sizeof(lo));
-		nftnl_expr_set(e, NFTNL_EXPR_RANGE_TO_DATA, &hi, sizeof(hi));
-	}
-	return nft_add_expr(r, e);
-}
-
-static int immediate(struct nftnl_rule *r, uint32_t reg, const void *data, uint32_t len)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, reg);
-		nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
-	}
-	return nft_add_expr(r, e);
+	return nft_match_port_range(r, false, t->lo, t->hi);
 }
 
 /* tproxy ip|ip6 to ADDR:PORT meta mark set MARK */
@@ -93,8 +60,8 @@ static int tproxy_to(struct nftnl_rule *r, const struct nft_tproxy_rule *t)
 	struct nftnl_expr *e;
 	int err;
 
-	err = immediate(r, NFT_REG_1, &t->to_addr, v4 ? 4 : 16);
-	err = err ?: immediate(r, NFT_REG_2, &port, sizeof(port));
+	err = nft_immediate(r, NFT_REG_1, &t->to_addr, v4 ? 4 : 16);
+	err = err ?: nft_immediate(r, NFT_REG_2, &port, sizeof(port));
 	if (err)
 		return err;
 	e = nftnl_expr_alloc("tproxy");
@@ -104,7 +71,7 @@ static int tproxy_to(struct nftnl_rule *r, const struct nft_tproxy_rule *t)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2);
 	}
 	err = nft_add_expr(r, e);
-	err = err ?: immediate(r, NFT_REG_1, &t->mark, sizeof(t->mark));
+	err = err ?: nft_immediate(r, NFT_REG_1, &t->mark, sizeof(t->mark));
 	if (err)
 		return err;
 	e = nftnl_expr_alloc("meta");
@@ -188,72 +155,21 @@ static int counter_of(struct nftnl_expr *e, void *data)
 	return 0;
 }
 
-static int comment_of(const struct nftnl_udata *attr, void *data)
-{
-	const char **text = data;
-
-	if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT)
-		*text = nftnl_udata_get(attr);
-	return 0;
-}
-
-static int rule_cb(const struct nlmsghdr *nlh, void *data)
+static void rule_counter(struct nftnl_rule *r, const char *comment, void *data)
 {
 	struct counters_ctx *c = data;
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	const char *text = NULL;
 	uint64_t packets = 0;
 	unsigned int binding;
-	const void *ud;
-	uint32_t udlen;
 
-	if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0)
-		goto out;
 	nftnl_expr_foreach(r, counter_of, &packets);
-	ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &udlen);
-	if (ud)
-		nftnl_udata_parse(ud, udlen, comment_of, &text);
-	if (text && sscanf(text, COMMENT_PREFIX "%u", &binding) == 1)
-		c->fn(binding, strstr(text, FALLBACK_SUFFIX) != NULL, packets, c->arg);
-out:
-	nftnl_rule_free(r);
-	return MNL_CB_OK;
+	if (comment && sscanf(comment, COMMENT_PREFIX "%u", &binding) == 1)
+		c->fn(binding, strstr(comment, FALLBACK_SUFFIX) != NULL, packets, c->arg);
 }
 
 int nft_tproxy_counters(void (*fn)(uint32_t binding, bool fallback, uint64_t packets, void *arg),
                         void *arg)
 {
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	struct counters_ctx c = {.fn = fn, .arg = arg};
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t seq = time(NULL), portid;
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct nlmsghdr *nlh;
-	int ret = -ENOMEM;
-	ssize_t len;
 
-	if (!nl || !r || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	portid = mnl_socket_get_portid(nl);
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TPROXY_TABLE);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, NFT_TPROXY_CHAIN);
-	nftnl_rule_nlmsg_build_payload(nlh, r);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	while ((len = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
-		ret = mnl_cb_run(buf, len, seq, portid, rule_cb, &c);
-		if (ret <= 0)
-			break;
-	}
-	ret = ret < 0 ? -errno : 0;
-out:
-	nftnl_rule_free(r);
-	if (nl)
-		mnl_socket_close(nl);
-	return ret;
+	return nft_rules_dump(NFPROTO_INET, NFT_TPROXY_TABLE, NFT_TPROXY_CHAIN, rule_counter, &c);
 }

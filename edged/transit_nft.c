@@ -265,13 +265,6 @@ struct counters_ctx {
 	void *arg;
 };
 
-static int comment_cb(const struct nftnl_udata *attr, void *data)
-{
-	if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT)
-		*(const char **)data = nftnl_udata_get(attr);
-	return 0;
-}
-
 static int expr_counter(struct nftnl_expr *e, void *data)
 {
 	struct transit_fw_counter *c = data;
@@ -284,69 +277,26 @@ static int expr_counter(struct nftnl_expr *e, void *data)
 	return MNL_CB_OK;
 }
 
-static int rule_cb(const struct nlmsghdr *nlh, void *data)
+static void rule_counter(struct nftnl_rule *r, const char *comment, void *data)
 {
 	struct counters_ctx *ctx = data;
-	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct transit_fw_counter c = {.rule = -2};
-	const char *comment = NULL;
-	const void *ud;
-	uint32_t len;
 	int idx;
 
-	if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0)
-		goto out;
 	if (strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), TRANSIT_NFT_TABLE))
-		goto out;
+		return;
 	snprintf(c.chain, sizeof(c.chain), "%s", nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
-	ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
-	if (ud)
-		nftnl_udata_parse(ud, len, comment_cb, &comment);
 	nftnl_expr_foreach(r, expr_counter, &c);
 	if (c.rule == -2 || !comment)
-		goto out; /* a rule without a counter */
+		return; /* a rule without a counter */
 	if (sscanf(comment, "rule %d", &idx) == 1)
 		c.rule = idx;
 	ctx->fn(&c, ctx->arg);
-out:
-	if (r)
-		nftnl_rule_free(r);
-	return MNL_CB_OK;
 }
 
 int transit_nft_counters(void (*fn)(const struct transit_fw_counter *c, void *arg), void *arg)
 {
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	char buf[MNL_SOCKET_BUFFER_SIZE * 4];
 	struct counters_ctx ctx = {.fn = fn, .arg = arg};
-	uint32_t seq = time(NULL), portid;
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct nlmsghdr *nlh;
-	int ret = -ENOMEM;
-	ssize_t n;
 
-	if (!nl || !r || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	portid = mnl_socket_get_portid(nl);
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, TRANSIT_NFT_TABLE);
-	nftnl_rule_nlmsg_build_payload(nlh, r);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	while ((n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
-		ret = mnl_cb_run(buf, n, seq, portid, rule_cb, &ctx);
-		if (ret <= 0)
-			break;
-	}
-	ret = ret < 0 ? -errno : 0;
-out:
-	if (r)
-		nftnl_rule_free(r);
-	if (nl)
-		mnl_socket_close(nl);
-	return ret;
+	return nft_rules_dump(NFPROTO_INET, TRANSIT_NFT_TABLE, NULL, rule_counter, &ctx);
 }
