@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "conntrack.h"
+#include "netlink_talk.h"
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -57,29 +58,7 @@ static struct nlmsghdr *ct_msg(struct ct_sock *s, char *buf, uint8_t type, uint1
 
 static int talk(struct ct_sock *s, struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
 {
-	char *buf = malloc(CT_RECV_SIZE);
-	unsigned int seq = nlh->nlmsg_seq;
-	ssize_t len;
-	int ret = MNL_CB_OK;
-
-	if (!buf)
-		return -ENOMEM;
-	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0) {
-		free(buf);
-		return -errno;
-	}
-	while (ret == MNL_CB_OK) {
-		len = mnl_socket_recvfrom(s->nl, buf, CT_RECV_SIZE);
-		if (len < 0) {
-			ret = -errno;
-			break;
-		}
-		ret = mnl_cb_run(buf, len, seq, s->portid, cb, arg);
-	}
-	free(buf);
-	if (ret == MNL_CB_ERROR)
-		return errno ? -errno : -EPROTO;
-	return ret < 0 ? ret : 0;
+	return nl_talk(s->nl, s->portid, nlh, CT_RECV_SIZE, cb, arg);
 }
 
 /* ---- parsing ---- */

@@ -17,6 +17,7 @@
 #include <libmnl/libmnl.h>
 
 #include "netlink_route.h"
+#include "netlink_talk.h"
 
 /* Replies are read into this: a dump's messages come batched up to the reader's buffer size,
  * so a large one costs fewer system calls on tables of thousands of routes. */
@@ -50,24 +51,9 @@ void nlr_close(struct nlr *n)
 
 int nlr_talk(struct nlr *n, struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
 {
-	char buf[NLR_RECV_SIZE];
-	unsigned int seq = nlh->nlmsg_seq;
-	ssize_t len;
-	int ret;
-
 	if (!n->nl)
 		return -ENOTCONN;
-	if (mnl_socket_sendto(n->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	do {
-		len = mnl_socket_recvfrom(n->nl, buf, sizeof(buf));
-		if (len < 0)
-			return -errno;
-		ret = mnl_cb_run(buf, len, seq, n->portid, cb, arg);
-	} while (ret == MNL_CB_OK);
-	if (ret == MNL_CB_ERROR)
-		return errno ? -errno : -EPROTO;
-	return 0;
+	return nl_talk(n->nl, n->portid, nlh, NLR_RECV_SIZE, cb, arg);
 }
 
 struct nlmsghdr *nlr_start(struct nlr *n, char *buf, uint16_t type, uint16_t flags)

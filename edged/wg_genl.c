@@ -14,6 +14,7 @@
 #include <net/if.h>
 #include <sys/socket.h>
 
+#include "netlink_talk.h"
 #include "wg_genl.h"
 
 #include <libmnl/libmnl.h>
@@ -258,29 +259,7 @@ static int family_cb(const struct nlmsghdr *nlh, void *data)
 
 static int run(struct genl_sock *s, struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
 {
-	char *buf = malloc(WG_GENL_RECV_SIZE);
-	uint32_t seq = nlh->nlmsg_seq;
-	int ret = MNL_CB_OK;
-	ssize_t len;
-
-	if (!buf)
-		return -ENOMEM;
-	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0) {
-		free(buf);
-		return -errno;
-	}
-	while (ret == MNL_CB_OK) {
-		len = mnl_socket_recvfrom(s->nl, buf, WG_GENL_RECV_SIZE);
-		if (len < 0) {
-			ret = -errno;
-			break;
-		}
-		ret = mnl_cb_run(buf, len, seq, s->portid, cb, arg);
-	}
-	free(buf);
-	if (ret == MNL_CB_ERROR)
-		return errno ? -errno : -EPROTO;
-	return ret < 0 ? ret : 0;
+	return nl_talk(s->nl, s->portid, nlh, WG_GENL_RECV_SIZE, cb, arg);
 }
 
 static int genl_open(struct genl_sock *s)
