@@ -21,6 +21,7 @@
 #include "netlink_route.h"
 #include "wg_genl.h"
 #include "nft.h"
+#include "sysctl.h"
 #include "wg_uapi.h"
 
 #include <linux/netfilter.h>
@@ -231,34 +232,6 @@ static void device_destroy(struct egress_state *st, const char *name)
 }
 
 /* ---- sysctls ---- */
-
-static int sysctl_read(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-static int sysctl_write(const char *path, const char *value)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, value, strlen(value)) < 0)
-		err = -errno;
-	close(fd);
-	return err;
-}
 
 /* The values before edged, kept in a file as well: an edged restarted after kill -9 finds the
  * sysctls already set, and only this file knows what to restore on teardown. */

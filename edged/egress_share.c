@@ -24,6 +24,7 @@
 #include "egress_share.h"
 #include "log.h"
 #include "port_range.h"
+#include "sysctl.h"
 
 static bool entry_shared(const struct egress_snat_config *s)
 {
@@ -256,19 +257,11 @@ int egress_share_prepare(struct egress_share_state *st, struct datapath *dp,
 static void warn_forwarding(const struct datapath *dp)
 {
 	for (int i = 0; i < dp->n_uplinks; i++) {
-		char path[128], v = '1';
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding",
-		         dp->uplinks[i].name);
-		f = fopen(path, "r");
-		if (f && fread(&v, 1, 1, f) == 1 && v == '0')
+		if (sysctl_ipv4_forwarding_off(dp->uplinks[i].name))
 			pr_warn("egress: IPv4 forwarding is off on uplink %s: replies to a shared "
 			        "address cannot be steered to other edges from it (sysctl -w "
 			        "net.ipv4.conf.%s.forwarding=1)",
 			        dp->uplinks[i].name, dp->uplinks[i].name);
-		if (f)
-			fclose(f);
 	}
 }
 

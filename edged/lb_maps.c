@@ -40,6 +40,7 @@
 #include "lb_maps.h"
 #include "log.h"
 #include "maglev.h"
+#include "sysctl.h"
 
 /* bpf/lb.h's slot hash reads a key as six words and picks slots by their top bits. */
 _Static_assert(sizeof(struct lb_vip_key) == 24, "lb_vip_slot_of() folds six words");
@@ -896,20 +897,12 @@ static void write_servers(struct lb_state *st, const struct datapath *dp, bool d
 static void warn_forwarding(const struct datapath *dp)
 {
 	for (int i = 0; i < dp->n_uplinks; i++) {
-		char path[128], v = '1';
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding",
-		         dp->uplinks[i].name);
-		f = fopen(path, "r");
-		if (f && fread(&v, 1, 1, f) == 1 && v == '0')
+		if (sysctl_ipv4_forwarding_off(dp->uplinks[i].name))
 			pr_warn("lb: IPv4 forwarding is off on uplink %s: the data path cannot "
 			        "send "
 			        "packets to other servers from it (sysctl -w "
 			        "net.ipv4.conf.%s.forwarding=1)",
 			        dp->uplinks[i].name, dp->uplinks[i].name);
-		if (f)
-			fclose(f);
 	}
 }
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "netlink_link.h"
 #include "netns.h"
+#include "sysctl.h"
 #include "transit_ns.h"
 #include "transit_nft.h"
 
@@ -67,19 +68,6 @@ int transit_ns_find_id(const char *netns, uint32_t *id)
 		nlr_close(&nl);
 	}
 	netns_leave(saved);
-	return err;
-}
-
-/* Writes VALUE to the sysctl file PATH of the calling thread's namespace. */
-static int sysctl_write(const char *path, const char *value)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, value, strlen(value)) < 0)
-		err = -errno;
-	close(fd);
 	return err;
 }
 
