@@ -115,6 +115,30 @@ const char *cfg_scalar(const yaml_node_t *n)
 }
 
 /* `key:`, `key: ~` and `key: null` all mean "nothing"; a quoted "" is a string. */
+bool cfg_name_ok(const char *s, size_t max, const char *extra)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= max || !isalnum((unsigned char)s[0]))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr(extra, *s))
+			return false;
+	return true;
+}
+
+void *cfg_grow(void *arr_ptr, int *n, size_t size)
+{
+	void **arr = arr_ptr;
+	char *g = realloc(*arr, (*n + 1) * size);
+
+	if (!g)
+		return NULL;
+	memset(g + *n * size, 0, size);
+	*arr = g;
+	return g + (*n)++ * size;
+}
+
 bool cfg_is_null(const yaml_node_t *n)
 {
 	static const char *const spellings[] = {"", "~", "null", "Null", "NULL"};

@@ -65,6 +65,13 @@ int cfg_range(struct parser *p, yaml_node_t *n, const char *path, uint64_t min, 
 /* An IPv4 or IPv6 prefix ("198.51.100.0/24", a bare address = /32 or /128). */
 int cfg_prefix(struct parser *p, yaml_node_t *n, const char *path, struct prefix *out);
 
+/* Whether S is a name of 1 to MAX-1 characters: letters, digits and those in EXTRA (such as
+ * "-_"), starting with a letter or digit. */
+bool cfg_name_ok(const char *s, size_t max, const char *extra);
+/* Appends one zeroed element of SIZE bytes to the array *ARR_PTR of *N elements and counts
+ * it in *N; returns it, or NULL when out of memory (*ARR_PTR and *N unchanged). */
+void *cfg_grow(void *arr_ptr, int *n, size_t size);
+
 /* Dispatches every pair of MAP to its handler in KEYS, then reports missing required keys. */
 void cfg_walk(struct parser *p, yaml_node_t *map, const char *path, const struct key_handler *keys,
               size_t n_keys, void *obj);

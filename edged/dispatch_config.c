@@ -113,19 +113,6 @@ void dispatch_config_release(struct dispatch_config *dc)
 	memset(dc, 0, sizeof(*dc));
 }
 
-/* Appends one zeroed element of SIZE to *ARR (N elements); NULL when out of memory. */
-static void *grow(void *arr_ptr, int *n, size_t size)
-{
-	void **arr = arr_ptr;
-	char *grown = realloc(*arr, (*n + 1) * size);
-
-	if (!grown)
-		return NULL;
-	*arr = grown;
-	memset(grown + *n * size, 0, size);
-	return grown + (*n)++ * size;
-}
-
 /* "300", "300s", "5m", "1h" -> seconds in 1..DISPATCH_MAX_IDLE_S. */
 static int cfg_seconds(struct parser *p, yaml_node_t *v, const char *path, unsigned int *out)
 {
@@ -171,7 +158,7 @@ static void add_local(struct parser *p, yaml_node_t *item, const char *path, int
 			return;
 		}
 	}
-	slot = grow(&dc->local_prefixes, &dc->n_local, sizeof(*slot));
+	slot = cfg_grow(&dc->local_prefixes, &dc->n_local, sizeof(*slot));
 	if (slot)
 		*slot = pfx;
 }
@@ -247,18 +234,6 @@ static void on_tproxy(struct parser *p, yaml_node_t *v, const char *path, void *
 
 /* ---- services ---- */
 
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= DISPATCH_NAME_MAX || !isalnum((unsigned char)s[0]))
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
-			return false;
-	return true;
-}
-
 static void on_service_name(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
 	struct dispatch_service_config *sc = obj;
@@ -268,7 +243,7 @@ static void on_service_name(struct parser *p, yaml_node_t *v, const char *path, 
 
 	if (!s)
 		return;
-	if (!name_ok(s)) {
+	if (!cfg_name_ok(s, DISPATCH_NAME_MAX, "-_")) {
 		cfg_err_at(p, v->start_mark, path,
 		           "'%.80s': a service name is 1-%d characters of letters, digits, '-' and "
 		           "'_', starting with a letter or digit",
@@ -344,7 +319,7 @@ static void add_origin(struct parser *p, yaml_node_t *item, const char *path, in
 		           cfg_kind(item));
 		return;
 	}
-	o = grow(&pc->origins, &pc->n_origins, sizeof(*o));
+	o = cfg_grow(&pc->origins, &pc->n_origins, sizeof(*o));
 	if (o)
 		CFG_WALK(p, item, path, origin_keys, o);
 }
@@ -442,7 +417,7 @@ static void add_service(struct parser *p, yaml_node_t *item, const char *path, i
 		cfg_err_at(p, item->start_mark, path, "at most %d services", DISPATCH_MAX_SERVICES);
 		return;
 	}
-	sc = grow(&dc->services, &dc->n_services, sizeof(*sc));
+	sc = cfg_grow(&dc->services, &dc->n_services, sizeof(*sc));
 	if (!sc)
 		return;
 	sc->proxy.tcp_idle_s = DISPATCH_DEFAULT_TCP_IDLE_S;
@@ -554,7 +529,7 @@ static void add_binding(struct parser *p, yaml_node_t *item, const char *path, i
 		           DISPATCH_MAX_BINDINGS - 1);
 		return;
 	}
-	b = grow(&dc->bindings, &dc->n_bindings, sizeof(*b));
+	b = cfg_grow(&dc->bindings, &dc->n_bindings, sizeof(*b));
 	if (!b)
 		return;
 	b->service = -1;

@@ -159,18 +159,6 @@ static void on_block_files(struct parser *p, yaml_node_t *v, const char *path, v
 
 /* ---- rules: match fields ---- */
 
-static bool rule_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= DOS_NAME_MAX || !isalnum((unsigned char)s[0]))
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
-			return false;
-	return true;
-}
-
 static void on_rule_name(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
 	struct rule_ctx *rc = obj;
@@ -178,7 +166,7 @@ static void on_rule_name(struct parser *p, yaml_node_t *v, const char *path, voi
 
 	if (!s)
 		return;
-	if (!rule_name_ok(s)) {
+	if (!cfg_name_ok(s, DOS_NAME_MAX, "-_")) {
 		cfg_err_at(
 		        p, v->start_mark, path,
 		        "'%.80s': a rule name is 1-%d characters of letters, digits, '-' and '_', "

@@ -124,18 +124,6 @@ static bool ifname_ok(const char *s)
 	return true;
 }
 
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= EGRESS_NAME_MAX || !isalnum((unsigned char)s[0]))
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
-			return false;
-	return true;
-}
-
 /* A single address: a snat address, a share member, self. */
 static int parse_host(struct parser *p, yaml_node_t *v, const char *path, struct prefix *out)
 {
@@ -227,19 +215,6 @@ static int parse_key(struct parser *p, yaml_node_t *v, const char *path, uint8_t
 	return 0;
 }
 
-/* Grows *ARR (of *N elements of SIZE bytes) by one zeroed element; NULL when out of memory. */
-static void *grow(void *arr_ptr, int *n, size_t size)
-{
-	void **arr = arr_ptr;
-	char *g = realloc(*arr, (*n + 1) * size);
-
-	if (!g)
-		return NULL;
-	memset(g + *n * size, 0, size);
-	*arr = g;
-	return g + (*n)++ * size;
-}
-
 /* ---- peers ---- */
 
 struct peer_ctx {
@@ -255,7 +230,7 @@ static void on_peer_name(struct parser *p, yaml_node_t *v, const char *path, voi
 
 	if (!s)
 		return;
-	if (!name_ok(s)) {
+	if (!cfg_name_ok(s, EGRESS_NAME_MAX, "-_.")) {
 		cfg_err_at(p, v->start_mark, path,
 		           "'%.80s': a name is 1-%d characters of letters, digits, '-', '_' and "
 		           "'.', starting with a letter or digit",
@@ -357,7 +332,7 @@ static void add_peer(struct parser *p, yaml_node_t *item, const char *path, int 
 		return;
 	}
 	if (grow_peer_marks(ep, ec->n_peers + 1) ||
-	    !(pc.peer = grow(&ec->peers, &ec->n_peers, sizeof(*pc.peer)))) {
+	    !(pc.peer = cfg_grow(&ec->peers, &ec->n_peers, sizeof(*pc.peer)))) {
 		cfg_err_at(p, item->start_mark, path, "out of memory");
 		return;
 	}

@@ -95,38 +95,13 @@ int lb_config_find_server(const struct lb_config *lc, const char *s)
 	return -1;
 }
 
-/* Grows *ARR (of *N elements of SIZE bytes) by one zeroed element; NULL when out of memory. */
-static void *grow(void *arr_ptr, int *n, size_t size)
-{
-	void **arr = arr_ptr;
-	char *g = realloc(*arr, (*n + 1) * size);
-
-	if (!g)
-		return NULL;
-	memset(g + *n * size, 0, size);
-	*arr = g;
-	return g + (*n)++ * size;
-}
-
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= LB_NAME_MAX || !isalnum((unsigned char)s[0]))
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
-			return false;
-	return true;
-}
-
 static void parse_name(struct parser *p, yaml_node_t *v, const char *path, char *out)
 {
 	const char *s = cfg_string(p, v, path);
 
 	if (!s)
 		return;
-	if (!name_ok(s)) {
+	if (!cfg_name_ok(s, LB_NAME_MAX, "-_.")) {
 		cfg_err_at(
 		        p, v->start_mark, path,
 		        "'%.80s': a name is 1-%d characters of letters, digits, '-', '_' and '.', "
@@ -282,7 +257,7 @@ static void add_server(struct parser *p, yaml_node_t *item, const char *path, in
 		cfg_err_at(p, item->start_mark, path, "at most %d servers", LB_MAX_SERVERS);
 		return;
 	}
-	sv = grow(&lc->servers, &lc->n_servers, sizeof(*sv));
+	sv = cfg_grow(&lc->servers, &lc->n_servers, sizeof(*sv));
 	if (!sv) {
 		cfg_err_at(p, item->start_mark, path, "out of memory");
 		return;
@@ -310,8 +285,8 @@ static struct member_ref *add_ref(struct parser *p, struct lb_parse *lp, yaml_no
                                   const char *path)
 {
 	struct lb_service_config *svc = &lp->lc->services[lp->lc->n_services - 1];
-	struct lb_member_config *m = grow(&svc->members, &svc->n_members, sizeof(*m));
-	struct member_ref *r = m ? grow(&lp->refs, &lp->n_refs, sizeof(*r)) : NULL;
+	struct lb_member_config *m = cfg_grow(&svc->members, &svc->n_members, sizeof(*m));
+	struct member_ref *r = m ? cfg_grow(&lp->refs, &lp->n_refs, sizeof(*r)) : NULL;
 
 	if (!r) {
 		cfg_err_at(p, item->start_mark, path, "out of memory");
@@ -620,7 +595,7 @@ static void add_service(struct parser *p, yaml_node_t *item, const char *path, i
 	if (!sp)
 		return;
 	lp->sp = sp;
-	svc = grow(&lc->services, &lc->n_services, sizeof(*svc));
+	svc = cfg_grow(&lc->services, &lc->n_services, sizeof(*svc));
 	if (!svc)
 		return;
 	sp[lc->n_services - 1] = (struct service_parse){.mark = item->start_mark};
@@ -691,7 +666,7 @@ static void add_edge(struct parser *p, yaml_node_t *item, const char *path, int 
 		cfg_err_at(p, item->start_mark, path, "at most %d edges", LB_MAX_EDGES);
 		return;
 	}
-	e = grow(&lc->edges, &lc->n_edges, sizeof(*e));
+	e = cfg_grow(&lc->edges, &lc->n_edges, sizeof(*e));
 	if (e)
 		*e = a;
 }

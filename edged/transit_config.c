@@ -165,20 +165,7 @@ int transit_config_find(const struct transit_config *tc, const char *name)
 	return -1;
 }
 
-/* Grows *ARR (of *N elements of SIZE bytes) by one zeroed element; NULL when out of memory. */
-static void *grow(void *arr_ptr, int *n, size_t size)
-{
-	void **arr = arr_ptr;
-	char *g = realloc(*arr, (*n + 1) * size);
-
-	if (!g)
-		return NULL;
-	memset(g + *n * size, 0, size);
-	*arr = g;
-	return g + (*n)++ * size;
-}
-
-/* Grows a side array kept parallel to one grown by grow() (N is already the new count). */
+/* Grows a side array kept parallel to one grown by cfg_grow() (N is already the new count). */
 static void *grow_side(void *arr_ptr, int n, size_t size)
 {
 	void **arr = arr_ptr;
@@ -196,23 +183,17 @@ static void *grow_side(void *arr_ptr, int n, size_t size)
 static void parse_name(struct parser *p, yaml_node_t *v, const char *path, char *out)
 {
 	const char *s = cfg_string(p, v, path);
-	size_t n;
 
 	if (!s)
 		return;
-	n = strlen(s);
-	for (size_t i = 0; i < n; i++) {
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
-			n = 0;
-	}
-	if (n == 0 || n >= TRANSIT_NAME_MAX || !isalnum((unsigned char)s[0])) {
+	if (!cfg_name_ok(s, TRANSIT_NAME_MAX, "-_")) {
 		cfg_err_at(p, v->start_mark, path,
 		           "'%.80s': a name is 1-%d letters, digits, '-' and '_', starting with a "
 		           "letter or digit",
 		           s, TRANSIT_NAME_MAX - 1);
 		return;
 	}
-	memcpy(out, s, n + 1);
+	memcpy(out, s, strlen(s) + 1);
 }
 
 /* One IPv4 address: GRE's outer header is IPv4. */
@@ -297,7 +278,7 @@ static void add_endpoint(struct parser *p, yaml_node_t *item, const char *path, 
 		           TRANSIT_MAX_ENDPOINTS);
 		return;
 	}
-	e = grow(&tc->endpoints, &tc->n_endpoints, sizeof(*e));
+	e = cfg_grow(&tc->endpoints, &tc->n_endpoints, sizeof(*e));
 	if (!e) {
 		cfg_err_at(p, item->start_mark, path, "out of memory");
 		return;
@@ -436,7 +417,7 @@ static void add_tunnel(struct parser *p, yaml_node_t *item, const char *path, in
 		           TRANSIT_MAX_TUNNELS);
 		return;
 	}
-	t = grow(&c->tunnels, &c->n_tunnels, sizeof(*t));
+	t = cfg_grow(&c->tunnels, &c->n_tunnels, sizeof(*t));
 	tpp = t ? grow_side(&cp->tp, c->n_tunnels, sizeof(*cp->tp)) : NULL;
 	if (!tpp) {
 		cfg_err_at(p, item->start_mark, path, "out of memory");
@@ -607,7 +588,7 @@ static void add_rule(struct parser *p, yaml_node_t *item, const char *path, int 
 		           TRANSIT_MAX_RULES);
 		return;
 	}
-	rp.r = grow(&c->rules, &c->n_rules, sizeof(*rp.r));
+	rp.r = cfg_grow(&c->rules, &c->n_rules, sizeof(*rp.r));
 	if (!rp.r) {
 		cfg_err_at(p, item->start_mark, path, "out of memory");
 		return;
@@ -660,7 +641,7 @@ static void add_prefix(struct parser *p, yaml_node_t *item, const char *path, in
 		           TRANSIT_MAX_PREFIXES);
 		return;
 	}
-	slot = grow(&c->prefixes, &c->n_prefixes, sizeof(*slot));
+	slot = cfg_grow(&c->prefixes, &c->n_prefixes, sizeof(*slot));
 	m = slot ? grow_side(&cp->prefix_marks, c->n_prefixes, sizeof(*m)) : NULL;
 	if (!m) {
 		cfg_err_at(p, item->start_mark, path, "out of memory");
@@ -718,7 +699,7 @@ static void add_customer(struct parser *p, yaml_node_t *item, const char *path, 
 		           TRANSIT_MAX_CUSTOMERS);
 		return;
 	}
-	c = grow(&tc->customers, &tc->n_customers, sizeof(*c));
+	c = cfg_grow(&tc->customers, &tc->n_customers, sizeof(*c));
 	cp = c ? grow_side(&tp->cp, tc->n_customers, sizeof(*cp)) : NULL;
 	if (!cp) {
 		cfg_err_at(p, item->start_mark, path, "out of memory");
