@@ -37,7 +37,8 @@ static void put_peer(const struct wg_peer *p, struct strbuf *out)
 		          prefix_format(&p->allowed[i], text, sizeof(text)));
 }
 
-void wg_uapi_build_set(const struct wg_device *d, struct strbuf *out)
+/* The device's own lines, first in a set operation. */
+static void put_device(const struct wg_device *d, struct strbuf *out)
 {
 	char hex[WG_KEY_HEX_LEN + 1];
 
@@ -46,6 +47,11 @@ void wg_uapi_build_set(const struct wg_device *d, struct strbuf *out)
 		sb_printf(out, "private_key=%s\n", wg_key_to_hex(d->private_key, hex));
 	sb_printf(out, "listen_port=%u\n", d->listen_port);
 	sb_printf(out, "fwmark=%u\n", d->fwmark);
+}
+
+void wg_uapi_build_set(const struct wg_device *d, struct strbuf *out)
+{
+	put_device(d, out);
 	sb_printf(out, "replace_peers=true\n");
 	for (int i = 0; i < d->n_peers; i++)
 		put_peer(&d->peers[i], out);
@@ -57,11 +63,7 @@ void wg_uapi_build_sync(const struct wg_device *d, const uint8_t (*gone)[WG_KEY_
 {
 	char hex[WG_KEY_HEX_LEN + 1];
 
-	sb_printf(out, "set=1\n");
-	if (d->has_private_key)
-		sb_printf(out, "private_key=%s\n", wg_key_to_hex(d->private_key, hex));
-	sb_printf(out, "listen_port=%u\n", d->listen_port);
-	sb_printf(out, "fwmark=%u\n", d->fwmark);
+	put_device(d, out);
 	for (int i = 0; i < n_gone; i++)
 		sb_printf(out, "public_key=%s\nremove=true\n", wg_key_to_hex(gone[i], hex));
 	for (int i = 0; i < d->n_peers; i++)
