@@ -301,19 +301,15 @@ bool dispatch_command(struct edged *e, const struct request *rq, struct strbuf *
 
 /* ---- metrics ---- */
 
-static void help(struct strbuf *sb, const char *name, const char *type, const char *text)
-{
-	sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
-}
-
 static void binding_metrics(struct edged *e, struct strbuf *sb)
 {
 	__u64(*tc)[2] = read_tproxy_counts(&e->dispatch);
 	struct binding_row r;
 
-	help(sb, "edged_dispatch_lookups_total", "counter",
-	     "sk_lookup lookups by binding and outcome: lookups (claimed), misses (no socket, "
-	     "refused), errors_bad_socket (refused).");
+	sb_prom_help(
+	        sb, "edged_dispatch_lookups_total", "counter",
+	        "sk_lookup lookups by binding and outcome: lookups (claimed), misses (no socket, "
+	        "refused), errors_bad_socket (refused).");
 	for (int i = 0; i < e->cfg.dispatch.n_bindings; i++) {
 		binding_row(e, i, tc, &r);
 		for (int o = 0; o < DISPATCH_NOUTCOMES; o++)
@@ -324,9 +320,10 @@ static void binding_metrics(struct edged *e, struct strbuf *sb)
 			          r.prefix, r.proto, r.ports, r.service, r.mechanism,
 			          outcome_names[o], (unsigned long long)r.c.c[o]);
 	}
-	help(sb, "edged_dispatch_tproxy_packets_total", "counter",
-	     "Packets of TPROXY bindings by nftables rule: tproxy (to the socket), fallback (no "
-	     "transparent socket, left to sk_lookup).");
+	sb_prom_help(
+	        sb, "edged_dispatch_tproxy_packets_total", "counter",
+	        "Packets of TPROXY bindings by nftables rule: tproxy (to the socket), fallback (no "
+	        "transparent socket, left to sk_lookup).");
 	for (int i = 0; i < e->cfg.dispatch.n_bindings; i++) {
 		binding_row(e, i, tc, &r);
 		if (e->cfg.dispatch.bindings[i].mechanism != DISPATCH_MECH_TPROXY)
@@ -346,8 +343,8 @@ static void binding_metrics(struct edged *e, struct strbuf *sb)
 
 static void socket_metrics(struct edged *e, struct strbuf *sb)
 {
-	help(sb, "edged_dispatch_service_socket", "gauge",
-	     "1 if the service has a live socket for this protocol and family.");
+	sb_prom_help(sb, "edged_dispatch_service_socket", "gauge",
+	             "1 if the service has a live socket for this protocol and family.");
 	for (int i = 0; i < e->cfg.dispatch.n_services; i++) {
 		__u32 slot = e->dispatch.live.service_slot[i];
 
@@ -376,8 +373,8 @@ void dispatch_metrics_render(struct edged *e, struct strbuf *sb)
 	binding_metrics(e, sb);
 	socket_metrics(e, sb);
 	dispatch_read_counters(&e->dispatch, DISPATCH_BINDING_NONE, &none);
-	help(sb, "edged_dispatch_unbound_lookups_total", "counter",
-	     "sk_lookup lookups no binding claimed (left to the kernel's own lookup).");
+	sb_prom_help(sb, "edged_dispatch_unbound_lookups_total", "counter",
+	             "sk_lookup lookups no binding claimed (left to the kernel's own lookup).");
 	sb_printf(sb, "edged_dispatch_unbound_lookups_total %llu\n",
 	          (unsigned long long)none.c[DISPATCH_OUT_LOOKUPS]);
 }

@@ -16,11 +16,6 @@
 	"usage: egress peers | egress addresses | egress peer add NAME PUBLIC_KEY ADDR[,ADDR...] " \
 	"[keepalive SECONDS] [max_connections N] [snat ADDRESS] | egress peer del NAME\n"
 
-static void help(struct strbuf *sb, const char *name, const char *type, const char *text)
-{
-	sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
-}
-
 /* Seconds since the last handshake, or -1 for never. */
 static long long handshake_age(int64_t at)
 {
@@ -288,7 +283,7 @@ static void peer_metrics(const struct egress_stats *s, struct strbuf *sb)
 	};
 
 	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
-		help(sb, m[k].name, m[k].type, m[k].help);
+		sb_prom_help(sb, m[k].name, m[k].type, m[k].help);
 		for (int i = 0; i < s->n_peers; i++) {
 			const struct egress_peer_stats *p = &s->peers[i];
 			const char *n = p->peer->name;
@@ -319,14 +314,15 @@ static void address_metrics(const struct egress_stats *s, struct strbuf *sb)
 {
 	char text[PREFIX_STRLEN];
 
-	help(sb, "edged_egress_address_packets_total", "counter",
-	     "Packets by egress address and direction (out: SNATed towards the internet).");
-	help(sb, "edged_egress_address_bytes_total", "counter", "Bytes likewise.");
-	help(sb, "edged_egress_address_connections", "gauge",
-	     "Active conntrack entries SNATed to the address.");
-	help(sb, "edged_egress_address_ports_in_use", "gauge",
-	     "Distinct source ports of this edge's slice in use.");
-	help(sb, "edged_egress_address_ports", "gauge", "Size of this edge's slice of the range.");
+	sb_prom_help(sb, "edged_egress_address_packets_total", "counter",
+	             "Packets by egress address and direction (out: SNATed towards the internet).");
+	sb_prom_help(sb, "edged_egress_address_bytes_total", "counter", "Bytes likewise.");
+	sb_prom_help(sb, "edged_egress_address_connections", "gauge",
+	             "Active conntrack entries SNATed to the address.");
+	sb_prom_help(sb, "edged_egress_address_ports_in_use", "gauge",
+	             "Distinct source ports of this edge's slice in use.");
+	sb_prom_help(sb, "edged_egress_address_ports", "gauge",
+	             "Size of this edge's slice of the range.");
 	for (int k = 0; k < s->n_snat; k++) {
 		const struct egress_snat_stats *a = &s->snat[k];
 
@@ -355,8 +351,8 @@ void egress_metrics_render(struct edged *e, struct strbuf *sb)
 
 	if (!e->cfg.fn[FN_EGRESS].enabled || egress_stats_get(&e->egress, &s))
 		return;
-	help(sb, "edged_egress_device_up", "gauge",
-	     "1 if the WireGuard device answers its configuration interface.");
+	sb_prom_help(sb, "edged_egress_device_up", "gauge",
+	             "1 if the WireGuard device answers its configuration interface.");
 	sb_printf(sb, "edged_egress_device_up %d\n", s.device_ok);
 	peer_metrics(&s, sb);
 	address_metrics(&s, sb);

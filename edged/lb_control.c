@@ -361,20 +361,16 @@ bool lb_command(struct edged *e, const struct request *rq, struct strbuf *out)
 
 /* ---- metrics ---- */
 
-static void help(struct strbuf *sb, const char *name, const char *type, const char *text)
-{
-	sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
-}
-
 /* Names of services and servers are [A-Za-z0-9._-] by validation: no label escaping. */
 static void service_metrics(struct edged *e, struct strbuf *sb)
 {
 	const struct lb_config *lc = &e->cfg.lb;
 
-	help(sb, "edged_lb_service_total", "counter",
-	     "Load-balanced packets by service and what happened to them (packets, bytes, "
-	     "new_flows, encapsulated, local, second_chance, icmp_errors, no_server, too_big, "
-	     "no_route, too_big_icmp, no_owner).");
+	sb_prom_help(
+	        sb, "edged_lb_service_total", "counter",
+	        "Load-balanced packets by service and what happened to them (packets, bytes, "
+	        "new_flows, encapsulated, local, second_chance, icmp_errors, no_server, too_big, "
+	        "no_route, too_big_icmp, no_owner).");
 	for (int i = 0; i < lc->n_services; i++) {
 		struct lb_service_counters c;
 		int sid = lb_service_id(&e->lb, i);
@@ -387,8 +383,8 @@ static void service_metrics(struct edged *e, struct strbuf *sb)
 			          lc->services[i].name, svc_counter_names[k],
 			          (unsigned long long)c.c[k]);
 	}
-	help(sb, "edged_lb_service_servers_active", "gauge",
-	     "Servers in the service's table (not drained, not down).");
+	sb_prom_help(sb, "edged_lb_service_servers_active", "gauge",
+	             "Servers in the service's table (not drained, not down).");
 	for (int i = 0; i < lc->n_services; i++) {
 		int sid = lb_service_id(&e->lb, i);
 
@@ -401,8 +397,8 @@ static void server_metrics(struct edged *e, struct strbuf *sb)
 {
 	const struct lb_config *lc = &e->cfg.lb;
 
-	help(sb, "edged_lb_server_total", "counter",
-	     "What this edge sent each server: packets, bytes, new_flows, second_chance.");
+	sb_prom_help(sb, "edged_lb_server_total", "counter",
+	             "What this edge sent each server: packets, bytes, new_flows, second_chance.");
 	for (int i = 0; i < lc->n_servers; i++) {
 		struct lb_server_counters c;
 		int id = lb_server_id(&e->lb, i);
@@ -414,9 +410,10 @@ static void server_metrics(struct edged *e, struct strbuf *sb)
 			          lc->servers[i].name, srv_counter_names[k],
 			          (unsigned long long)c.c[k]);
 	}
-	help(sb, "edged_lb_server_up", "gauge",
-	     "1 while the server is in the service's table: health checks pass and it is not "
-	     "drained.");
+	sb_prom_help(
+	        sb, "edged_lb_server_up", "gauge",
+	        "1 while the server is in the service's table: health checks pass and it is not "
+	        "drained.");
 	for (int i = 0; i < lc->n_services; i++)
 		for (int j = 0; j < lc->services[i].n_members; j++) {
 			int srv = lc->services[i].members[j].server;
@@ -425,7 +422,8 @@ static void server_metrics(struct edged *e, struct strbuf *sb)
 			          lc->services[i].name, lc->servers[srv].name,
 			          lb_member_out(&e->lb, lc, i, srv) == NULL);
 		}
-	help(sb, "edged_lb_server_drained", "gauge", "1 while an operator drains the server.");
+	sb_prom_help(sb, "edged_lb_server_drained", "gauge",
+	             "1 while an operator drains the server.");
 	for (int i = 0; i < lc->n_servers; i++) {
 		bool drained;
 
@@ -433,8 +431,8 @@ static void server_metrics(struct edged *e, struct strbuf *sb)
 		sb_printf(sb, "edged_lb_server_drained{server=\"%s\"} %d\n", lc->servers[i].name,
 		          drained);
 	}
-	help(sb, "edged_lb_server_weight", "gauge",
-	     "The server's weight (operator's or config's).");
+	sb_prom_help(sb, "edged_lb_server_weight", "gauge",
+	             "The server's weight (operator's or config's).");
 	for (int i = 0; i < lc->n_servers; i++) {
 		bool drained;
 
@@ -453,9 +451,10 @@ void lb_metrics_render(struct edged *e, struct strbuf *sb)
 	server_metrics(e, sb);
 	if (lb_global_counters(&e->dp, &g))
 		return;
-	help(sb, "edged_lb_events_total", "counter",
-	     "Load balancer events that belong to no one service: tunnels received, dropped, "
-	     "second-chance hops received, packets a local socket owned.");
+	sb_prom_help(
+	        sb, "edged_lb_events_total", "counter",
+	        "Load balancer events that belong to no one service: tunnels received, dropped, "
+	        "second-chance hops received, packets a local socket owned.");
 	for (int k = 0; k < LB_G_NCOUNTERS; k++)
 		sb_printf(sb, "edged_lb_events_total{event=\"%s\"} %llu\n", global_counter_names[k],
 		          (unsigned long long)g.c[k]);

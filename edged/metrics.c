@@ -10,11 +10,6 @@
 #include "log.h"
 #include "metrics.h"
 
-static void help(struct strbuf *sb, const char *name, const char *type, const char *text)
-{
-	sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
-}
-
 /* Label values here are interface names and instance names: [a-z0-9_-] by validation, and
  * interface names cannot hold '"' or '\\' either, so no escaping is needed. */
 static void xdp_counters(struct edged *e, struct strbuf *sb, const char *name, bool bytes)
@@ -36,32 +31,34 @@ static void xdp_counters(struct edged *e, struct strbuf *sb, const char *name, b
 
 void metrics_render(struct edged *e, struct strbuf *sb)
 {
-	help(sb, "edged_build_info", "gauge", "edged version; always 1.");
+	sb_prom_help(sb, "edged_build_info", "gauge", "edged version; always 1.");
 	sb_printf(sb, "edged_build_info{version=\"%s\",edged_instance=\"%s\"} 1\n", EDGED_VERSION,
 	          e->cfg.instance);
-	help(sb, "edged_start_time_seconds", "gauge", "When edged started, Unix time.");
+	sb_prom_help(sb, "edged_start_time_seconds", "gauge", "When edged started, Unix time.");
 	sb_printf(sb, "edged_start_time_seconds %lld\n", (long long)e->started);
-	help(sb, "edged_config_generation", "gauge", "Configs applied since edged started.");
+	sb_prom_help(sb, "edged_config_generation", "gauge",
+	             "Configs applied since edged started.");
 	sb_printf(sb, "edged_config_generation %lu\n", e->generation);
-	help(sb, "edged_config_last_reload_success", "gauge",
-	     "1 if the last reload applied, 0 if it was rejected.");
+	sb_prom_help(sb, "edged_config_last_reload_success", "gauge",
+	             "1 if the last reload applied, 0 if it was rejected.");
 	sb_printf(sb, "edged_config_last_reload_success %d\n", e->last_reload_ok);
-	help(sb, "edged_config_last_reload_timestamp_seconds", "gauge",
-	     "When the config was last (re)loaded, Unix time.");
+	sb_prom_help(sb, "edged_config_last_reload_timestamp_seconds", "gauge",
+	             "When the config was last (re)loaded, Unix time.");
 	sb_printf(sb, "edged_config_last_reload_timestamp_seconds %lld\n",
 	          (long long)e->last_reload);
-	help(sb, "edged_uplink_attached", "gauge", "1 if the XDP edge program is attached.");
+	sb_prom_help(sb, "edged_uplink_attached", "gauge",
+	             "1 if the XDP edge program is attached.");
 	for (int i = 0; i < e->dp.n_uplinks; i++)
 		sb_printf(sb,
 		          "edged_uplink_attached{iface=\"%s\",driver=\"%s\",xdp_mode=\"%s\"} %d\n",
 		          e->dp.uplinks[i].name, e->dp.uplinks[i].driver,
 		          config_xdp_mode_name(e->dp.uplinks[i].mode),
 		          e->dp.uplinks[i].link_fd >= 0);
-	help(sb, "edged_xdp_packets_total", "counter",
-	     "Packets by uplink and by the XDP stage that decided their verdict.");
+	sb_prom_help(sb, "edged_xdp_packets_total", "counter",
+	             "Packets by uplink and by the XDP stage that decided their verdict.");
 	xdp_counters(e, sb, "edged_xdp_packets_total", false);
-	help(sb, "edged_xdp_bytes_total", "counter",
-	     "Bytes by uplink and by the XDP stage that decided their verdict.");
+	sb_prom_help(sb, "edged_xdp_bytes_total", "counter",
+	             "Bytes by uplink and by the XDP stage that decided their verdict.");
 	xdp_counters(e, sb, "edged_xdp_bytes_total", true);
 	if (e->cfg.fn[FN_DOS].enabled)
 		dos_metrics_render(&e->dos, &e->dp, &e->cfg.dos, sb);

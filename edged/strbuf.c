@@ -57,6 +57,11 @@ void sb_json_str(struct strbuf *sb, const char *s)
 	sb_printf(sb, "\"");
 }
 
+void sb_prom_help(struct strbuf *sb, const char *name, const char *type, const char *text)
+{
+	sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
 void sb_free(struct strbuf *sb)
 {
 	free(sb->buf);

@@ -16,6 +16,8 @@ struct strbuf {
 void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends S as a JSON string literal, quotes included. */
 void sb_json_str(struct strbuf *sb, const char *s);
+/* The HELP and TYPE lines of the Prometheus metric NAME (TYPE "counter" or "gauge"). */
+void sb_prom_help(struct strbuf *sb, const char *name, const char *type, const char *text);
 void sb_free(struct strbuf *sb);
 
 #endif

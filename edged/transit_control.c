@@ -419,17 +419,13 @@ bool transit_command(struct edged *e, const struct request *rq, struct strbuf *o
 
 /* ---- metrics ---- */
 
-static void help(struct strbuf *sb, const char *name, const char *type, const char *text)
-{
-	sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
-}
-
 /* Names are [A-Za-z0-9_-] by validation: no label escaping. */
 static void firewall_metrics(struct edged *e, struct strbuf *sb)
 {
-	help(sb, "edged_transit_firewall_packets_total", "counter",
-	     "Packets each customer firewall rule matched (rule=-1: the direction's default; "
-	     "chain forward: sources and destinations that are not the customer's).");
+	sb_prom_help(
+	        sb, "edged_transit_firewall_packets_total", "counter",
+	        "Packets each customer firewall rule matched (rule=-1: the direction's default; "
+	        "chain forward: sources and destinations that are not the customer's).");
 	for (int i = 0; i < e->transit.n; i++) {
 		const struct transit_customer_state *c = &e->transit.cust[i];
 		struct fw_counters fc;
@@ -463,14 +459,15 @@ static void health_metrics(struct edged *e, struct strbuf *sb)
 {
 	const struct transit_state *st = &e->transit;
 
-	help(sb, "edged_transit_tunnel_up", "gauge",
-	     "1 while the tunnel's GRE keepalives are answered (or it is not checked), else 0.");
+	sb_prom_help(
+	        sb, "edged_transit_tunnel_up", "gauge",
+	        "1 while the tunnel's GRE keepalives are answered (or it is not checked), else 0.");
 	for (int i = 0; i < st->n_health; i++)
 		sb_printf(sb, "edged_transit_tunnel_up{customer=\"%s\",tunnel=\"%s\"} %d\n",
 		          st->health[i].customer, st->health[i].name,
 		          !st->health[i].cfg.enabled || st->health[i].up);
-	help(sb, "edged_transit_keepalives_total", "counter",
-	     "GRE keepalives sent to each tunnel's router, and those that came back.");
+	sb_prom_help(sb, "edged_transit_keepalives_total", "counter",
+	             "GRE keepalives sent to each tunnel's router, and those that came back.");
 	for (int i = 0; i < st->n_health; i++) {
 		sb_printf(sb,
 		          "edged_transit_keepalives_total{customer=\"%s\",tunnel=\"%s\",result="
@@ -502,9 +499,11 @@ static void traffic_metrics(struct edged *e, struct strbuf *sb)
 	char labels[96];
 
 	for (int m = 0; m < 4; m++) {
-		help(sb, names[m], "counter",
-		     m < 2 ? "Per customer: in = from its sites (decapsulated), out = toward them."
-		           : "Per tunnel: in = from the site (decapsulated), out = toward it.");
+		sb_prom_help(
+		        sb, names[m], "counter",
+		        m < 2 ? "Per customer: in = from its sites (decapsulated), out = toward "
+		                "them."
+		              : "Per tunnel: in = from the site (decapsulated), out = toward it.");
 		for (int i = 0; i < st->n; i++) {
 			const struct transit_customer_config *c = &st->cust[i].cfg;
 			struct transit_counters k = {};
@@ -536,7 +535,7 @@ void transit_metrics_render(struct edged *e, struct strbuf *sb)
 {
 	if (!e->cfg.fn[FN_TRANSIT].enabled)
 		return;
-	help(sb, "edged_transit_customers", "gauge", "Transit customers with a namespace.");
+	sb_prom_help(sb, "edged_transit_customers", "gauge", "Transit customers with a namespace.");
 	sb_printf(sb, "edged_transit_customers %d\n", e->transit.n);
 	traffic_metrics(e, sb);
 	transit_dp_metrics_render(&e->transit_dp, &e->dp, sb);

@@ -28,16 +28,11 @@ static const struct {
          offsetof(struct transit_counters, mss_clamped)},
 };
 
-static void help(struct strbuf *sb, const char *name, const char *text)
-{
-	sb_printf(sb, "# HELP %s %s\n# TYPE %s counter\n", name, text, name);
-}
-
 static void tunnel_metrics(const struct transit_dp_state *st, const struct datapath *dp,
                            struct strbuf *sb)
 {
 	for (size_t m = 0; m < sizeof(tunnel_counters) / sizeof(tunnel_counters[0]); m++) {
-		help(sb, tunnel_counters[m].name, tunnel_counters[m].help);
+		sb_prom_help(sb, tunnel_counters[m].name, "counter", tunnel_counters[m].help);
 		for (int i = 0; i < st->n_tunnels; i++) {
 			struct transit_counters k = {};
 			const char *t = st->tunnels[i].name;
@@ -67,9 +62,9 @@ void transit_dp_metrics_render(const struct transit_dp_state *st, const struct d
 
 	if (transit_dp_global_counters(dp, &g))
 		return;
-	help(sb, "edged_transit_datapath_packets_total",
-	     "GRE data path outcomes: decap (unwrapped), decap_* (refused GRE to an endpoint, by "
-	     "reason), encap, encap_* (what happened instead), mss_clamped.");
+	sb_prom_help(sb, "edged_transit_datapath_packets_total", "counter",
+	             "GRE data path outcomes: decap (unwrapped), decap_* (refused GRE to an "
+	             "endpoint, by reason), encap, encap_* (what happened instead), mss_clamped.");
 	for (int i = 0; i < TRANSIT_G_COUNT; i++)
 		sb_printf(sb, "edged_transit_datapath_packets_total{outcome=\"%s\"} %llu\n",
 		          transit_dp_counter_name(i), (unsigned long long)g.c[i]);

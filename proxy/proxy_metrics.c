@@ -16,11 +16,6 @@
 #include "proxy.h"
 #include "strbuf.h"
 
-static void help(struct strbuf *sb, const char *name, const char *type, const char *text)
-{
-	sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
-}
-
 /* One sample per protocol: TCP's value, then UDP's. The service name is [A-Za-z0-9._-] by
  * validation: no label escaping. */
 static void per_proto(struct strbuf *sb, const struct proxy *p, const char *name, uint64_t tcp,
@@ -36,36 +31,40 @@ void proxy_metrics_render(const struct proxy *p, struct strbuf *sb)
 {
 	const struct proxy_stats *s = &p->st;
 
-	help(sb, "edged_proxy_connections_accepted_total", "counter",
-	     "Connections accepted (TCP) and flows opened (UDP, by client address and original "
-	     "destination).");
+	sb_prom_help(
+	        sb, "edged_proxy_connections_accepted_total", "counter",
+	        "Connections accepted (TCP) and flows opened (UDP, by client address and original "
+	        "destination).");
 	per_proto(sb, p, "edged_proxy_connections_accepted_total", s->tcp_accepted, s->udp_flows);
-	help(sb, "edged_proxy_connections_active", "gauge",
-	     "Connections and UDP flows being relayed now.");
+	sb_prom_help(sb, "edged_proxy_connections_active", "gauge",
+	             "Connections and UDP flows being relayed now.");
 	per_proto(sb, p, "edged_proxy_connections_active", s->tcp_active, s->udp_active);
-	help(sb, "edged_proxy_connections_closed_total", "counter",
-	     "Connections and UDP flows that ended, for any reason.");
+	sb_prom_help(sb, "edged_proxy_connections_closed_total", "counter",
+	             "Connections and UDP flows that ended, for any reason.");
 	per_proto(sb, p, "edged_proxy_connections_closed_total", s->tcp_closed, s->udp_closed);
-	help(sb, "edged_proxy_idle_timeouts_total", "counter",
-	     "Connections and UDP flows closed for being idle past their timeout.");
+	sb_prom_help(sb, "edged_proxy_idle_timeouts_total", "counter",
+	             "Connections and UDP flows closed for being idle past their timeout.");
 	per_proto(sb, p, "edged_proxy_idle_timeouts_total", s->tcp_idle_closed, s->udp_idle_closed);
-	help(sb, "edged_proxy_no_origin_total", "counter",
-	     "Connections and datagrams refused: no origin configured for the destination.");
+	sb_prom_help(
+	        sb, "edged_proxy_no_origin_total", "counter",
+	        "Connections and datagrams refused: no origin configured for the destination.");
 	per_proto(sb, p, "edged_proxy_no_origin_total", s->tcp_no_origin, s->udp_no_origin);
-	help(sb, "edged_proxy_proxy_headers_sent_total", "counter",
-	     "PROXY protocol v2 headers sent to origins (TCP: one per connection; UDP: one per "
-	     "datagram).");
+	sb_prom_help(
+	        sb, "edged_proxy_proxy_headers_sent_total", "counter",
+	        "PROXY protocol v2 headers sent to origins (TCP: one per connection; UDP: one per "
+	        "datagram).");
 	per_proto(sb, p, "edged_proxy_proxy_headers_sent_total", s->tcp_pp2_sent, s->udp_pp2_sent);
-	help(sb, "edged_proxy_origin_connect_failures_total", "counter",
-	     "TCP connections to the origin that failed or timed out (the client is reset).");
+	sb_prom_help(
+	        sb, "edged_proxy_origin_connect_failures_total", "counter",
+	        "TCP connections to the origin that failed or timed out (the client is reset).");
 	sb_printf(sb, "edged_proxy_origin_connect_failures_total{service=\"%s\"} %llu\n",
 	          p->service, (unsigned long long)s->tcp_origin_failed);
-	help(sb, "edged_proxy_udp_errors_total", "counter",
-	     "UDP datagrams lost: send failures and ICMP errors from the origin.");
+	sb_prom_help(sb, "edged_proxy_udp_errors_total", "counter",
+	             "UDP datagrams lost: send failures and ICMP errors from the origin.");
 	sb_printf(sb, "edged_proxy_udp_errors_total{service=\"%s\"} %llu\n", p->service,
 	          (unsigned long long)s->udp_errors);
-	help(sb, "edged_proxy_bytes_total", "counter",
-	     "Payload bytes relayed, TCP and UDP, by direction.");
+	sb_prom_help(sb, "edged_proxy_bytes_total", "counter",
+	             "Payload bytes relayed, TCP and UDP, by direction.");
 	sb_printf(sb, "edged_proxy_bytes_total{service=\"%s\",direction=\"to_origin\"} %llu\n",
 	          p->service, (unsigned long long)s->bytes_to_origin);
 	sb_printf(sb, "edged_proxy_bytes_total{service=\"%s\",direction=\"to_client\"} %llu\n",
