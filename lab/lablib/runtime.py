@@ -244,14 +244,28 @@ class Lab:
             if g["address"]:
                 ip_cmds.append(f"addr add {g['address']} dev gre1")
             ip_cmds.append("link set dev gre1 up")
+            # The customer's hosts: the whole prefix local (lo), and what they send goes into
+            # the tunnel (table 100); the internet reaches them only through the edge.
+            for h in g["hosts"]:
+                ip_cmds += [f"addr add {h} dev lo", f"rule add from {h.network} lookup 100 pref 100"]
+            if g["hosts"]:
+                ip_cmds.append("route add default dev gre1 table 100")
+            # The edge's GRE keepalives: ip_gre unwraps an echo reply from this site's own
+            # address to the endpoint, which the site forwards straight back (plain IP).
+            sh.append("sysctl -q -w net.ipv4.ip_forward=1 net.ipv4.conf.gre1.accept_local=1 "
+                      "net.ipv4.conf.gre1.rp_filter=0")
         if node.wireguard:
             w = node.wireguard
             key = self._wg_key(f"{node.name}.wg.key")
             peer = w["peer_key"] or _wg_pub(wireguard.endpoint_key(self.st))
             endpoint = w["endpoint"] or self.topo.vip(4)
             ip_cmds += ["link add wg0 type wireguard", f"addr add {w['address']} dev wg0", "link set dev wg0 up"]
+            # With routes (the internet through the tunnel: egress), the peer is allowed every
+            # source, as a namespace client's is.
+            allowed = "0.0.0.0/0,::/0" if w.get("routes") else str(w["address"].network)
             sh.append(f"wg set wg0 private-key {key} peer {peer} endpoint {endpoint}:{w['port']} "
-                      f"allowed-ips {w['address'].network} persistent-keepalive 5")
+                      f"allowed-ips {allowed} persistent-keepalive 5")
+            sh += [f"ip route add {r} dev wg0" for r in w.get("routes", [])]
         return ip_cmds, sh
 
     def _wg_key(self, name):

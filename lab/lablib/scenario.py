@@ -1046,8 +1046,13 @@ class Runner:
         ${repo}, ${build} (where the edged binaries are) in a command line."""
         lab = ctx.lab
         info = lab.st.data.get("edges", {}).get(node, {})
+        sock = info.get("socket", "")
+        if info.get("guest"):
+            # A command in a guest talks to edged's own socket there (the run directory's is
+            # the host end of the bridge, which the guest cannot reach).
+            sock = qemu.guest_edged_socket(info["instance"])
         v = {"run_dir": lab.st.dir, "repo": state.REPO, "build": os.path.dirname(os.path.abspath(edge.binaries()[0])),
-             "sock": info.get("socket", ""), "config": info.get("config", "")}
+             "sock": sock, "config": info.get("config", "")}
         for m in re.finditer(r"\$\{([^}]*)\}", text):
             if m.group(1) not in v or not v[m.group(1)]:
                 raise LabError(f"{node}: unknown or empty ${{{m.group(1)}}} in a command",

@@ -26,7 +26,7 @@ NODE_KEYS = {
     "*": ("role", "description", "loopback", "qemu"),
     "router": ("as",),
     "internet": ("as",),
-    "edge": ("as", "config", "edged", "anycast", "origin"),
+    "edge": ("as", "config", "edged", "anycast", "announce", "origin"),
     "origin": ("http_port",),
     "customer-site": ("gre",),
     "vpn-client": ("wireguard",),
@@ -86,13 +86,14 @@ class Node:
         self.template = None        # edge: edged config template path
         self.edged = True           # edge: run build/edged
         self.anycast = []           # edge: prefixes announced
+        self.announce = []          # edge: prefixes announced too, not local (transit customers')
         self.origin = None          # edge: origin node the edge service proxies to
         self._origin_line = None
         self.http_port = 80         # origin
         self.ends = []              # LinkEnds of this node, in link order
         self.description = ""
         self.qemu = None            # a QEMU guest: {"nic": default model, "smp": n, "memory": MiB}
-        self.gre = None             # customer-site guest: {"remote", "local", "address"} (kernel ip_gre)
+        self.gre = None             # customer-site guest: {"remote", "local", "address", "hosts"} (kernel ip_gre)
         self.wireguard = None       # vpn-client guest: {"address", "endpoint", "port", "peer_key"}
 
     @property
@@ -411,6 +412,10 @@ def _parse_edge(c, topo, node, m):
     if not node.anycast and not m.get("anycast"):
         c.add(f"edge '{node.name}' announces no anycast prefix", m.line,
               "add anycast: {prefixes: [203.0.113.0/24]} at the top, or anycast: [...] on the edge")
+    # A transit customer's prefixes: the edge attracts them like its anycast prefixes, but they
+    # are not local on it (edged routes them into the customer's GRE tunnels).
+    if "announce" in m:
+        node.announce = _net_list(c, m["announce"], m.line_of("announce"), f"edge '{node.name}' announce")
     node.origin = m.get("origin")
     node._origin_line = m.line_of("origin")
 
@@ -479,9 +484,11 @@ def _tunnel_spec(c, node, m, key, allowed, guest_only=True):
 
 
 def _parse_gre(c, node, m):
-    """gre: {remote: ADDR, local: ADDR, address: ADDR/LEN}: the site terminates GRE from the
-    anycast endpoint REMOTE with its own kernel's ip_gre (an independent check of edged's GRE)."""
-    spec = _tunnel_spec(c, node, m, "gre", ("remote", "local", "address"))
+    """gre: {remote: ADDR, local: ADDR, address: ADDR/LEN, hosts: [ADDR/LEN]}: the site terminates
+    GRE from the anycast endpoint REMOTE with its own kernel's ip_gre (an independent check of
+    edged's GRE). HOSTS are the customer's addresses behind the site (on the guest's lo, the
+    whole prefix local): what they send goes into the tunnel."""
+    spec = _tunnel_spec(c, node, m, "gre", ("remote", "local", "address", "hosts"))
     if spec is None:
         return
     if "remote" not in spec:
@@ -491,7 +498,9 @@ def _parse_gre(c, node, m):
     g = {"remote": _tunnel_addr(c, spec, "remote", f"node '{node.name}' gre remote", False),
          "local": _tunnel_addr(c, spec, "local", f"node '{node.name}' gre local", False) if "local" in spec else None,
          "address": _tunnel_addr(c, spec, "address", f"node '{node.name}' gre address", True)
-         if "address" in spec else None}
+         if "address" in spec else None,
+         "hosts": _net_list(c, spec["hosts"], spec.line_of("hosts"), f"node '{node.name}' gre hosts", host_ok=True)
+         if "hosts" in spec else []}
     node.gre = g
 
 
@@ -649,7 +658,7 @@ def _allocate(c, topo, doc):
     reserved = list(topo.anycast) + [MGMT_NET]
     for n in topo.nodes.values():
         reserved += [lo.network for lo in n.loopback]
-        reserved += n.anycast
+        reserved += n.anycast + n.announce
     for link in topo.links:
         for net in (link.v4, link.v6):
             if net is not None:
