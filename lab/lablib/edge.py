@@ -61,11 +61,15 @@ def template_vars(topo, node, st):
 def wireguard_vars(topo, node, st):
     """What an egress template needs (made on demand: keys are files of the run):
     ${wg_ifname}, this edge's tunnel device (a per-run name: wireguard-go's socket path is
-    host-wide); ${wg_key}, the private key file of the fleet's VPN endpoint; per VPN client N
-    with wireguard: ${wg_pub_N}, its public key."""
+    host-wide); ${wg_key}, the private key file of the fleet's VPN endpoint; ${wg_backend},
+    kernel in a QEMU guest, wireguard-go in a namespace; per VPN client N with wireguard:
+    ${wg_pub_N}, its public key."""
     edges = sorted(e.name for e in topo.edges)
     v = {"wg_ifname": wireguard.ifname(st, "e", edges.index(node.name) if node.name in edges else 0),
-         "wg_key": wireguard.endpoint_key(st)}
+         "wg_key": wireguard.endpoint_key(st),
+         # A guest's kernel has WireGuard (edged drives it over generic netlink); the host's
+         # has not, so a namespace edge runs wireguard-go.
+         "wg_backend": "kernel" if node.is_guest else "wireguard-go"}
     for n in topo.by_role("vpn-client"):
         if n.wireguard:
             ident = re.sub(r"[^A-Za-z0-9_]", "_", n.name)

@@ -146,10 +146,16 @@ def console_tail(st, node, n=12):
     return "\n".join("    | " + ln for ln in lines)
 
 
+LOGS = (("console.log", "guest console"), ("edged.log", "edged"), ("bird.log", "BIRD"), ("setup.log", "bring-up"),
+        ("qemu.log", "QEMU"))
+
+
 def logs_hint(st, node):
+    """Where NODE's logs of run ST are: a guest's console, edged's, BIRD's, its bring-up and
+    QEMU's own, those the run wrote (a customer site has no edged log)."""
     rel = os.path.relpath(st.dir, REPO) if st.dir.startswith(REPO) else st.dir
-    return (f"{rel}/{node}.console.log (guest console), {rel}/{node}.edged.log, {rel}/{node}.bird.log, "
-            f"{rel}/{node}.setup.log")
+    have = [f"{rel}/{node}.{name} ({what})" for name, what in LOGS if os.path.exists(st.file(f"{node}.{name}"))]
+    return ", ".join(have) or f"{rel}/{node}.* (none written)"
 
 
 def build_image(progress):

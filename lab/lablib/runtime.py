@@ -225,6 +225,13 @@ class Lab:
             sysctls = dict(SYSCTL_ALL)
             if node.role == "edge":
                 sysctls.update(SYSCTL_EDGE)
+                # The VIPs as addresses of lo as well: a guest edge's egress runs kernel
+                # WireGuard, which answers from the address a handshake came to only when that
+                # is a device's address (a `local` route alone is refused as a source, and it
+                # falls back to the uplink's): the client would roam to one edge's unicast
+                # address, out of anycast. (wireguard-go, on namespace edges, needs no such.)
+                cmds += [f"addr add {v}/{v.max_prefixlen} dev lo" + (" nodad" if v.version == 6 else "")
+                         for v in self.topo.vips]
             tun_ip, tun_sh = self._guest_tunnels(node)
             self.guests[node.name].configure(cmds + tun_ip, sysctls, tun_sh)
             return

@@ -590,7 +590,11 @@ class Runner:
         except LabError as e:
             self.rows.append((f"(lab up: {topo.name})", 0, 0, 0, time.monotonic() - t0, f"{prefix} FAILED"))
             self.broken[topo.name] = e.msg.splitlines()[0]
-            self._release()
+            # Torn down even with --keep (which _release honours): a lab that did not come up
+            # is of no use, and its guests must not be left running.
+            if self.lab.st.data.get("status") != "down":
+                self.lab.down()
+            self.lab = None
             raise
         boots = {n: g.get("ready") for n, g in (self.lab.st.data.get("guests") or {}).items()}
         note = prefix + "".join(f", {n} boot-to-ready {s:.1f}s" for n, s in boots.items() if s)
@@ -688,8 +692,11 @@ class Runner:
             f = sum(1 for r in results if not r.ok)
             s = sum(1 for r in results if r.skipped)
             if f and ctx and ctx.lab.topo.guests:
-                # Where to look: the guests' console, edged and BIRD logs of this run.
-                self.guest_logs[scen.name] = [qemu.logs_hint(ctx.lab.st, g.name) for g in ctx.lab.topo.guests]
+                # Where to look: the guests' console, edged and BIRD logs of this run, and the
+                # edged logs of the edges that are namespaces.
+                topo = ctx.lab.topo
+                self.guest_logs[scen.name] = [qemu.logs_hint(ctx.lab.st, n.name) for n in topo.guests] + [
+                    qemu.logs_hint(ctx.lab.st, e.name) for e in topo.edges if not e.is_guest]
             note = ", ".join(f"{k} {v:.2f}s" for k, v in (ctx.timings.items() if ctx else []))
             self.rows.append((scen.name, p, f, s, time.monotonic() - t0, note))
             ok = ok and f == 0
@@ -1443,7 +1450,7 @@ class Runner:
                     emit(f"  {r.scenario}: {r.what}: {r.detail}")
             for name, hints in self.guest_logs.items():
                 for h in hints:
-                    emit(f"  {name}: guest logs: {h}")
+                    emit(f"  {name}: logs: {h}")
         emit(f"total {total:.1f}s" + (f"; {skipped} check(s) skipped" if skipped else ""))
         emit(f"{passed} passed, {failed} failed")
 

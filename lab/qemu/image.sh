@@ -15,7 +15,7 @@
 #                            namespace lab runs; the build's other programs (edged-proxy,
 #                            examples/) with their libraries
 #   the node's tools         bash, iproute2 (ip, ss), nftables, ethtool, BIRD, tcpdump,
-#                            tcpreplay, iperf3, curl, nc, wg, wireguard-go, bpftool, python3
+#                            tcpreplay, iperf3, curl, nc, wg, wireguard-go, bpftool, conntrack, python3
 #                            with the part of the standard library the lab's Python programs
 #                            import (lab/qemu/pylibs.py)
 #   kernel modules           of the guest kernel (tests/qemu/guest-kernel.sh --modules): NIC
@@ -45,11 +45,13 @@ ON_DEMAND_MODULES=(
 	nf_tables nft_ct nft_nat nft_masq nft_chain_nat nft_tproxy nft_socket nft_fib_inet
 	nft_reject_inet nft_limit nft_synproxy nf_conntrack nf_nat nf_tproxy_ipv4 nf_tproxy_ipv6
 	sch_ingress cls_bpf act_bpf ip_gre ip6_gre ipip wireguard veth dummy vrf
+	nft_connlimit nft_objref nf_conntrack_netlink
 )
 # Executables at their own paths, each with the libraries it needs.
 TOOLS=(/usr/bin/bash /usr/bin/ip /usr/sbin/ethtool /usr/sbin/nft /usr/sbin/bird /usr/sbin/birdc
 	/usr/bin/tcpdump /usr/bin/tcpreplay /usr/bin/iperf3 /usr/bin/curl /usr/bin/nc.openbsd
-	/usr/bin/ss /usr/bin/wg /usr/bin/wireguard-go /usr/bin/date /usr/bin/python3.11 /usr/sbin/bpftool)
+	/usr/bin/ss /usr/bin/wg /usr/bin/wireguard-go /usr/bin/date /usr/bin/python3.11 /usr/sbin/bpftool
+	/usr/sbin/conntrack)
 # Plain files the tools read.
 ETC=(/etc/protocols /etc/services)
 
