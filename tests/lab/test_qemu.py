@@ -144,6 +144,21 @@ class GuestTopology(unittest.TestCase):
         bad = bad.replace("  - [r1, origin1]", "  - [r1, origin1]\n  - [site1, r1]")
         self.assertError(bad, 11, "outside the lab's address ranges")
 
+    def test_transit_and_egress_ends(self):
+        # The customer's hosts behind the site guest, a prefix the edge announces without it
+        # being local there, and the internet host the VPN client routes through its tunnel.
+        t = topology.load("tunnels-qemu")
+        self.assertEqual([str(h) for h in t.nodes["site1"].gre["hosts"]], ["198.51.100.129/26"])
+        self.assertEqual([str(p) for p in t.nodes["edge1"].announce], ["198.51.100.128/26"])
+        self.assertEqual([str(r) for r in t.nodes["vpn1"].wireguard["routes"]], ["192.0.2.80/32"])
+        from lablib import bird
+        conf = bird.config(t, t.nodes["edge1"], "/tmp/x.log")
+        static4 = conf.split("protocol static anycast4")[1].split("}")[0]
+        self.assertIn("route 198.51.100.128/26 blackhole;", static4, "announced while edged is healthy")
+        bad = GOOD.replace("edge1: {role: edge, as: 64510, qemu: true}",
+                           "edge1: {role: edge, as: 64510, qemu: true, announce: [198.51.100.129/26]}")
+        self.assertError(bad, 10, "edge 'edge1' announce")
+
     def test_peer_named_mgmt_is_refused(self):
         text = GOOD.replace("r1", "mgmt")
         self.assertTrue(any("management NIC" in str(e) for e in errors(text)))
@@ -268,6 +283,21 @@ class Generated(unittest.TestCase):
         self.assertEqual(cfg["control_socket"], "/run/edged/x.sock")
         cfg = edge.build_config("lab/templates/edge-generic.yaml", self.topo, node, self.st, uplink_modes=modes)
         self.assertEqual({u["xdp_mode"] for u in cfg["uplinks"]}, {"generic"}, "a nameless template entry wins")
+
+    def test_egress_backend_follows_the_node(self):
+        # A guest's kernel has WireGuard; the host's has not (wireguard-go).
+        node = self.topo.nodes["edge1"]
+        self.assertEqual(edge.wireguard_vars(self.topo, node, self.st)["wg_backend"], "kernel")
+        ns = topology.load("single-edge-vpn")
+        self.assertEqual(edge.wireguard_vars(ns, ns.nodes["edge1"], self.st)["wg_backend"], "wireguard-go")
+
+    def test_logs_hint_names_the_logs_there_are(self):
+        for name in ("site9.console.log", "site9.setup.log"):
+            open(self.st.file(name), "w").close()
+        hint = qemu.logs_hint(self.st, "site9")
+        self.assertIn("site9.console.log (guest console)", hint)
+        self.assertIn("site9.setup.log", hint)
+        self.assertNotIn("edged.log", hint, "a customer site has no edged")
 
     def test_guest_blackhole_keeps_the_management_link(self):
         self.assertIn('iifname "mgmt" accept', qemu.GUEST_BLACKHOLE_NFT)
