@@ -26,7 +26,7 @@ NODE_KEYS = {
     "*": ("role", "description", "loopback", "qemu"),
     "router": ("as",),
     "internet": ("as",),
-    "edge": ("as", "config", "edged", "anycast", "announce", "origin"),
+    "edge": ("as", "config", "edged", "anycast", "origin"),
     "origin": ("http_port",),
     "customer-site": ("gre",),
     "vpn-client": ("wireguard",),
@@ -86,7 +86,6 @@ class Node:
         self.template = None        # edge: edged config template path
         self.edged = True           # edge: run build/edged
         self.anycast = []           # edge: prefixes announced
-        self.announce = []          # edge: prefixes announced too, not local (transit customers')
         self.origin = None          # edge: origin node the edge service proxies to
         self._origin_line = None
         self.http_port = 80         # origin
@@ -132,6 +131,7 @@ class Topology:
         self.links = []
         self.anycast = []   # prefixes announced by edges by default
         self.vips = []      # service addresses inside the anycast prefixes
+        self.transit = []   # prefixes every edge announces without making them local (transit customers')
         self.bgp = dict(DEFAULT_BGP)
         self.pool4 = addressing.parse_net(addressing.DEFAULT_POOL4)
         self.pool6 = addressing.parse_net(addressing.DEFAULT_POOL6)
@@ -281,8 +281,9 @@ def _parse_anycast(c, topo, doc):
         c.add("anycast must be a mapping with prefixes: and vips:", doc.line_of("anycast"),
               "anycast: {prefixes: [203.0.113.0/24], vips: [203.0.113.10]}")
         return
-    _unknown_keys(c, a, ("prefixes", "vips"), "anycast")
+    _unknown_keys(c, a, ("prefixes", "vips", "transit"), "anycast")
     topo.anycast = _net_list(c, a.get("prefixes", []), a.line_of("prefixes"), "anycast prefixes")
+    _parse_transit(c, topo, a)
     vips = a.get("vips", [])
     if not isinstance(vips, list):
         c.add("anycast vips must be a list of addresses", a.line_of("vips"), "vips: [203.0.113.10]")
@@ -396,6 +397,21 @@ def _parse_nodes(c, topo, doc, defaults):
         topo.nodes[name] = node
 
 
+def _parse_transit(c, topo, a):
+    """anycast.transit: customer prefixes of edged's transit. Every edge announces them while
+    healthy, like the anycast prefixes, but does not make them local: edged routes their
+    packets on to the customers' sites (a local route would deliver them to the edge)."""
+    if "transit" not in a:
+        return
+    topo.transit = _net_list(c, a["transit"], a.line_of("transit"), "anycast transit")
+    for net in topo.transit:
+        for p in topo.anycast:
+            if net.version == p.version and net.overlaps(p):
+                c.add(f"anycast transit prefix {net} overlaps anycast prefix {p}", a.line_of("transit"),
+                      "pick a transit prefix outside anycast.prefixes: edges make those local, so their "
+                      "packets would never reach a customer")
+
+
 def _parse_edge(c, topo, node, m):
     node.template = m.get("config", DEFAULT_EDGE_TEMPLATE)
     tpl = node.template if os.path.isabs(node.template) else os.path.join(REPO, node.template)
@@ -412,10 +428,6 @@ def _parse_edge(c, topo, node, m):
     if not node.anycast and not m.get("anycast"):
         c.add(f"edge '{node.name}' announces no anycast prefix", m.line,
               "add anycast: {prefixes: [203.0.113.0/24]} at the top, or anycast: [...] on the edge")
-    # A transit customer's prefixes: the edge attracts them like its anycast prefixes, but they
-    # are not local on it (edged routes them into the customer's GRE tunnels).
-    if "announce" in m:
-        node.announce = _net_list(c, m["announce"], m.line_of("announce"), f"edge '{node.name}' announce")
     node.origin = m.get("origin")
     node._origin_line = m.line_of("origin")
 
@@ -655,10 +667,10 @@ def _check_guest_links(c, topo):
 
 
 def _allocate(c, topo, doc):
-    reserved = list(topo.anycast) + [MGMT_NET]
+    reserved = list(topo.anycast) + list(topo.transit) + [MGMT_NET]
     for n in topo.nodes.values():
         reserved += [lo.network for lo in n.loopback]
-        reserved += n.anycast + n.announce
+        reserved += n.anycast
     for link in topo.links:
         for net in (link.v4, link.v6):
             if net is not None:
