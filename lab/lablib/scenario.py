@@ -695,8 +695,9 @@ class Runner:
                 # Where to look: the guests' console, edged and BIRD logs of this run, and the
                 # edged logs of the edges that are namespaces.
                 topo = ctx.lab.topo
-                self.guest_logs[scen.name] = [qemu.logs_hint(ctx.lab.st, n.name) for n in topo.guests] + [
-                    qemu.logs_hint(ctx.lab.st, e.name) for e in topo.edges if not e.is_guest]
+                st = ctx.lab.st
+                self.guest_logs[scen.name] = [f"guest logs: {qemu.logs_hint(st, n.name)}" for n in topo.guests] + [
+                    f"edge logs: {qemu.logs_hint(st, e.name)}" for e in topo.edges if not e.is_guest]
             note = ", ".join(f"{k} {v:.2f}s" for k, v in (ctx.timings.items() if ctx else []))
             self.rows.append((scen.name, p, f, s, time.monotonic() - t0, note))
             ok = ok and f == 0
@@ -1450,7 +1451,7 @@ class Runner:
                     emit(f"  {r.scenario}: {r.what}: {r.detail}")
             for name, hints in self.guest_logs.items():
                 for h in hints:
-                    emit(f"  {name}: logs: {h}")
+                    emit(f"  {name}: {h}")
         emit(f"total {total:.1f}s" + (f"; {skipped} check(s) skipped" if skipped else ""))
         emit(f"{passed} passed, {failed} failed")
 
