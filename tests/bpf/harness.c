@@ -310,6 +310,26 @@ int harness_tc_run(int prog_fd, uint32_t ifindex, const void *frame, uint32_t le
 	return 0;
 }
 
+/* ---- frames built by a test ---------------------------------------------------------- */
+
+uint32_t harness_csum_add(uint32_t sum, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)b[i] << 8 | b[i + 1];
+	if (n & 1)
+		sum += (uint32_t)b[n - 1] << 8;
+	return sum;
+}
+
+uint16_t harness_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
 /* ---- expectation files --------------------------------------------------------------- */
 
 static const char *const action_names[] = {

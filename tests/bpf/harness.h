@@ -82,6 +82,15 @@ int harness_xdp_run(int prog_fd, uint32_t ifindex, const void *frame, uint32_t l
 int harness_tc_run(int prog_fd, uint32_t ifindex, const void *frame, uint32_t len,
                    struct xdp_result *res);
 
+/* ---- frames built by a test ---------------------------------------------------------- */
+
+/* The Internet checksum (RFC 1071) of frames a test builds: harness_csum_add() adds N bytes
+ * at P as big-endian 16-bit words (an odd last byte padded with zero) to SUM, and
+ * harness_csum_fold() folds the carries in. A header's checksum field is the complement of the
+ * fold; a header whose field is right folds to 0xffff. */
+uint32_t harness_csum_add(uint32_t sum, const void *p, size_t n);
+uint16_t harness_csum_fold(uint32_t sum);
+
 /* ---- expectation-driven runs --------------------------------------------------------- */
 
 /*

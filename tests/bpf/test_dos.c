@@ -338,17 +338,6 @@ struct frame {
 	uint8_t data[4096];
 };
 
-static uint16_t ip_csum(const uint8_t *p, int n)
-{
-	uint32_t sum = 0;
-
-	for (int i = 0; i < n; i += 2)
-		sum += p[i] << 8 | p[i + 1];
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
-}
-
 /*
  * What scapy builds with Ether(src=02:00:00:00:00:01, dst=02:00:00:00:00:02)/IP(src=SRC,
  * dst=DST)/UDP(sport=1234, dport=53)/Raw(b'x' * n), or IPv6() when SRC has a colon, with n
@@ -375,6 +364,8 @@ static struct frame udp_frame(const char *src, const char *dst, uint32_t len)
 		assert_int_equal(inet_pton(AF_INET6, src, ip + 8), 1);
 		assert_int_equal(inet_pton(AF_INET6, dst, ip + 24), 1);
 	} else {
+		uint16_t csum;
+
 		ip[0] = 0x45;
 		ip[2] = l3_len >> 8;
 		ip[3] = l3_len & 0xff;
@@ -382,8 +373,9 @@ static struct frame udp_frame(const char *src, const char *dst, uint32_t len)
 		ip[9] = 17;
 		assert_int_equal(inet_pton(AF_INET, src, ip + 12), 1);
 		assert_int_equal(inet_pton(AF_INET, dst, ip + 16), 1);
-		ip[10] = ip_csum(ip, 20) >> 8;
-		ip[11] = ip_csum(ip, 20) & 0xff;
+		csum = ~harness_csum_fold(harness_csum_add(0, ip, 20));
+		ip[10] = csum >> 8;
+		ip[11] = csum & 0xff;
 	}
 	udp[0] = 1234 >> 8;
 	udp[1] = 1234 & 0xff;

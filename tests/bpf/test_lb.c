@@ -472,24 +472,6 @@ struct frame {
 	uint8_t data[256];
 };
 
-static uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
-}
-
-static uint32_t csum_add(uint32_t sum, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i + 1 < n; i += 2)
-		sum += b[i] << 8 | b[i + 1];
-	if (n & 1)
-		sum += b[n - 1] << 8;
-	return sum;
-}
-
 /* Ether(02:..:01 > 02:..:02)/IPv4(SRC > DST)/TCP(SPORT > DPORT, FLAGS, SEQ, ACK), checksums
  * right. */
 static struct frame tcp4(const char *src, const char *dst, uint16_t sport, uint16_t dport,
@@ -511,10 +493,10 @@ static struct frame tcp4(const char *src, const char *dst, uint16_t sport, uint1
 	 * byte array would be aliasing the compiler may drop. */
 	inet_pton(AF_INET, src, &ip.saddr);
 	inet_pton(AF_INET, dst, &ip.daddr);
-	ip.check = htons(csum_fold(csum_add(0, &ip, 20)));
+	ip.check = htons(~harness_csum_fold(harness_csum_add(0, &ip, 20)));
 	((uint8_t *)&th)[13] = flags;
-	sum = csum_add(0, &ip.saddr, 8) + IPPROTO_TCP + 20;
-	th.check = htons(csum_fold(csum_add(sum, &th, 20)));
+	sum = harness_csum_add(0, &ip.saddr, 8) + IPPROTO_TCP + 20;
+	th.check = htons(~harness_csum_fold(harness_csum_add(sum, &th, 20)));
 	memcpy(f.data, eth, 14);
 	memcpy(f.data + 14, &ip, 20);
 	memcpy(f.data + 34, &th, 20);
