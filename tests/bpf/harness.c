@@ -830,11 +830,11 @@ int harness_sysctls(const char *who, const char *const (*sysctls)[2], size_t n)
 	return 0;
 }
 
-int harness_veths(const char *who, const char *no_veth_env, const char *const *cmds, size_t n)
+int harness_veths(const char *who, const char *no_veth_env, const char *const *cmds, size_t n,
+                  bool *made)
 {
-	if (getenv(no_veth_env) || harness_sh(cmds[0]))
-		return 0;
-	return harness_sh_all(who, cmds + 1, n - 1) ? -1 : 1;
+	*made = !getenv(no_veth_env) && harness_sh(cmds[0]) == 0;
+	return *made ? harness_sh_all(who, cmds + 1, n - 1) : 0;
 }
 
 /* ---- edged's counters ---------------------------------------------------------------- */

@@ -176,10 +176,11 @@ int harness_sysctls(const char *who, const char *const (*sysctls)[2], size_t n);
 /*
  * The veths of a test: runs N commands, unless the environment variable NO_VETH_ENV is set
  * (to test the guest's way on a host) or the first fails (no veth driver: the Debian 6.1
- * guest of tests/e2e/core_6_1.sh has no modules). Returns 1 with the veths made, 0 without,
- * -1 after printing which later command failed.
+ * guest of tests/e2e/core_6_1.sh has no modules); *MADE says which. Returns 0, or -1 after
+ * printing which later command failed.
  */
-int harness_veths(const char *who, const char *no_veth_env, const char *const *cmds, size_t n);
+int harness_veths(const char *who, const char *no_veth_env, const char *const *cmds, size_t n,
+                  bool *made);
 
 /* ---- edged's counters ---------------------------------------------------------------- */
 

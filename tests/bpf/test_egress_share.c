@@ -78,15 +78,11 @@ struct env {
 
 static int netns_setup(void)
 {
-	int veths;
-
 	if (harness_netns_enter("test_egress_share"))
 		return -1;
-	veths = harness_veths("test_egress_share", "TEST_LB_NO_VETH", veth_cmds,
-	                      sizeof(veth_cmds) / sizeof(veth_cmds[0]));
-	if (veths < 0)
+	if (harness_veths("test_egress_share", "TEST_LB_NO_VETH", veth_cmds,
+	                  sizeof(veth_cmds) / sizeof(veth_cmds[0]), &have_veth))
 		return -1;
-	have_veth = veths;
 	if (!have_veth)
 		fprintf(stderr, "test_egress_share: no veth here: next hops preset in the cache, "
 		                "the FIB lookup is not exercised\n");

@@ -127,18 +127,14 @@ static struct env *the_env;
 /* A network namespace of our own: nothing here touches the machine's interfaces. */
 static int netns_setup(void)
 {
-	int veths;
-
 	if (harness_netns_enter("test_lb") ||
 	    harness_sh_all("test_lb", lo_cmds, sizeof(lo_cmds) / sizeof(lo_cmds[0])) ||
 	    harness_sysctls("test_lb", sysctls, sizeof(sysctls) / sizeof(sysctls[0])))
 		return -1;
 	/* TEST_LB_NO_VETH=1 runs the guest's way on a host that has veths. */
-	veths = harness_veths("test_lb", "TEST_LB_NO_VETH", veth_cmds,
-	                      sizeof(veth_cmds) / sizeof(veth_cmds[0]));
-	if (veths < 0)
+	if (harness_veths("test_lb", "TEST_LB_NO_VETH", veth_cmds,
+	                  sizeof(veth_cmds) / sizeof(veth_cmds[0]), &have_veth))
 		return -1;
-	have_veth = veths;
 	if (!have_veth) {
 		fprintf(stderr, "test_lb: no veth here: next hops preset in the cache, the FIB "
 		                "lookup is not exercised\n");

@@ -85,16 +85,12 @@ struct env {
 
 static int netns_setup(void)
 {
-	int veths;
-
 	if (harness_netns_enter("test_transit") ||
 	    harness_sysctls("test_transit", sysctls, sizeof(sysctls) / sizeof(sysctls[0])))
 		return -1;
-	veths = harness_veths("test_transit", "TEST_TRANSIT_NO_VETH", veth_cmds,
-	                      sizeof(veth_cmds) / sizeof(veth_cmds[0]));
-	if (veths < 0)
+	if (harness_veths("test_transit", "TEST_TRANSIT_NO_VETH", veth_cmds,
+	                  sizeof(veth_cmds) / sizeof(veth_cmds[0]), &have_veth))
 		return -1;
-	have_veth = veths;
 	if (!have_veth)
 		fprintf(stderr, "test_transit: no veth here: lo stands in for the customer veth, "
 		                "the TC fixtures are skipped\n");
