@@ -36,6 +36,8 @@ MARK=16777216 # 0x01000000, egress's default mark
 
 edge_ns() { echo "/run/netns/$(ns edge)"; }
 ctl() { nsx edge "$EDGECTL" -s "$SOCK" "$@"; }
+# Where edged keeps the peers added with edgectl (edged/egress.h).
+RT_PEERS=/run/edged/egress-$INSTANCE.peers
 
 keys() {
 	local n
@@ -230,6 +232,14 @@ test_edgectl() {
 		ctl egress peer add carol "$(cat "$E2E_DIR/c3.pub")" 100.64.0.4/32 keepalive 25
 	check "... wireguard-go knows carol" \
 		bash -c "nsenter --net=$(edge_ns) wg show $WG_EDGE peers | grep -q '$(cat "$E2E_DIR/c3.pub")'"
+	check "... and edged keeps her in $RT_PEERS" grep -q "^carol " "$RT_PEERS"
+}
+
+# carol (added at runtime) is still a live peer: wireguard-go, edgectl and nftables know her.
+carol_live() {
+	nsx edge wg show "$WG_EDGE" peers | grep -q "$(cat "$E2E_DIR/c3.pub")" &&
+		ctl egress peers | grep -q "^carol " &&
+		nsx edge nft list table inet edged_egress | grep -q peer_carol_out
 }
 
 # bob may hold 5 connections (max_connections: 5, nftables ct count).
@@ -275,6 +285,7 @@ test_restart() {
 	check "it adopted the running wireguard-go (pid $WG_PID)" grep -q "adopting the wireguard-go that serves $WG_EDGE" "$LOG.2"
 	check "... which is still the one serving" kill -0 "$WG_PID"
 	check "vpn1 still reaches the internet host" nsx vpn1 ping -c1 -W2 198.51.100.10
+	check "the runtime peer carol survived the restart" carol_live
 	LOG=$LOG.2
 }
 
@@ -285,8 +296,14 @@ test_reload() {
 	check "edgectl reload with alice's keepalive changed" ctl reload
 	check "wireguard-go has alice's new keepalive" \
 		bash -c "nsenter --net=$(edge_ns) wg show $WG_EDGE persistent-keepalive | grep '$(cat "$E2E_DIR/c1.pub")' | grep -q 7"
-	check "the reload dropped the runtime peer carol (the file is the truth)" \
+	check "the runtime peer carol survived the reload" carol_live
+	check "edgectl egress peer del carol" ctl egress peer del carol
+	check "... takes her out of $RT_PEERS" bash -c "! grep -qs '^carol ' $RT_PEERS"
+	check "... and a reload does not bring her back" ctl reload
+	check "... (wireguard-go does not know carol)" \
 		bash -c "! nsenter --net=$(edge_ns) wg show $WG_EDGE peers | grep -q '$(cat "$E2E_DIR/c3.pub")'"
+	check "a runtime peer carol again, for the teardown" \
+		ctl egress peer add carol "$(cat "$E2E_DIR/c3.pub")" 100.64.0.4/32
 	mv "$E2E_DIR/edge.key" "$E2E_DIR/edge.key.away"
 	check "a reload whose private key file is missing is refused" bash -c "! nsenter --net=$(edge_ns) $EDGECTL -s $SOCK reload"
 	check "... naming the file" grep -q "edge.key: cannot read the private key" "$LOG"
@@ -317,6 +334,7 @@ test_teardown() {
 		bash -c "! nsenter --net=$(edge_ns) ip rule show | grep -q 'lookup 51820'"
 	check "teardown: the tunnel device is gone, wireguard-go stopped" \
 		bash -c "! nsenter --net=$(edge_ns) ip link show $WG_EDGE 2>/dev/null && ! kill -0 $WG_PID 2>/dev/null"
+	check "teardown: no runtime peers are kept ($RT_PEERS is gone)" test ! -e "$RT_PEERS"
 	check "teardown: forwarding restored on the uplinks" \
 		bash -c "[ \"\$(nsenter --net=$(edge_ns) cat /proc/sys/net/ipv4/conf/e0/forwarding)\" = 0 ]"
 }
