@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conntrack.h"
@@ -45,6 +46,17 @@ static int copy_section(struct egress_config *dst, const struct egress_config *s
 static const char *ifname(const struct egress_state *st)
 {
 	return st->cur.interface;
+}
+
+/* The peers or addresses changed: the next statistics dump conntrack again. FREE: also
+ * release the cache (egress off, or edged closing). */
+static void ct_stats_stale(struct egress_state *st, bool release)
+{
+	st->ct.at_ms = 0;
+	if (release) {
+		free(st->ct.peer_conns);
+		st->ct.peer_conns = NULL;
+	}
 }
 
 /* ---- the WireGuard device, whichever backend ---- */
@@ -658,6 +670,7 @@ static void go_off(struct egress_state *st)
 	device_destroy(st, ifname(st));
 	sysctls_restore(st);
 	runtime_forget(st);
+	ct_stats_stale(st, true);
 	free(st->peers);
 	st->peers = NULL;
 	st->n_peers = 0;
@@ -706,6 +719,7 @@ void egress_commit(struct egress_state *st, const struct edged_config *cfg)
 		}
 	}
 	runtime_restore(st);
+	ct_stats_stale(st, false);
 	st->backend = st->next_backend;
 	memcpy(st->private_key, st->next_key, WG_KEY_LEN);
 	explicit_bzero(st->next_key, sizeof(st->next_key));
@@ -776,6 +790,7 @@ void egress_close(struct egress_state *st)
 	st->peers = NULL;
 	st->n_peers = 0;
 	explicit_bzero(st->private_key, sizeof(st->private_key));
+	ct_stats_stale(st, true);
 	free(st->rt); /* the file stays: the next edged adds them again */
 	st->rt = NULL;
 	st->n_rt = 0;
@@ -825,6 +840,7 @@ static int peer_add(struct egress_state *st, struct egress_peer_config *peer,
 	if (backend_peer(st, peer, false, err, errlen))
 		return -1;
 	st->n_peers++;
+	ct_stats_stale(st, false);
 	nft_apply(st, &st->cur, st->peers, st->n_peers, false);
 	pr_info("egress: peer %s added", peer->name);
 	return 0;
@@ -920,6 +936,7 @@ int egress_peer_del(struct egress_state *st, const char *name, int *ct_deleted, 
 		}
 	/* After the rules: no new connection of the peer can be made while we delete. */
 	*ct_deleted = forget_connections(st, &gone);
+	ct_stats_stale(st, false);
 	pr_info("egress: peer %s removed with %d connection(s)", name, *ct_deleted);
 	return 0;
 }
@@ -1031,7 +1048,46 @@ static void wg_state(const struct egress_state *st, struct egress_stats *out)
 	wg_device_free(&d);
 }
 
-int egress_stats_get(const struct egress_state *st, struct egress_stats *out)
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The conntrack figures into OUT: from the cache while it is fresh, else from a new dump. */
+static void ct_stats(struct egress_state *st, struct stats_ctx *c)
+{
+	struct egress_ct_cache *k = &st->ct;
+	struct egress_stats *out = c->out;
+	uint64_t now = monotonic_ms();
+
+	if (k->at_ms && k->n_peers == out->n_peers && now - k->at_ms < EGRESS_CT_CACHE_MS) {
+		for (int i = 0; i < out->n_peers; i++)
+			out->peers[i].connections = k->peer_conns[i];
+		for (int j = 0; j < out->n_snat; j++) {
+			out->snat[j].connections = k->snat_conns[j];
+			out->snat[j].ports_in_use = k->snat_ports[j];
+		}
+		return;
+	}
+	ct_dump(AF_INET, st->cur.mark, st->cur.mark, count_entry, c);
+	ct_dump(AF_INET6, st->cur.mark, st->cur.mark, count_entry, c);
+	k->dumps++;
+	free(k->peer_conns);
+	k->peer_conns = calloc(out->n_peers ? out->n_peers : 1, sizeof(*k->peer_conns));
+	k->at_ms = k->peer_conns ? now : 0;
+	k->n_peers = out->n_peers;
+	for (int i = 0; k->peer_conns && i < out->n_peers; i++)
+		k->peer_conns[i] = out->peers[i].connections;
+	for (int j = 0; j < out->n_snat; j++) {
+		k->snat_conns[j] = out->snat[j].connections;
+		k->snat_ports[j] = out->snat[j].ports_in_use;
+	}
+}
+
+int egress_stats_get(struct egress_state *st, struct egress_stats *out)
 {
 	struct stats_ctx c = {.st = st, .out = out};
 
@@ -1053,8 +1109,7 @@ int egress_stats_get(const struct egress_state *st, struct egress_stats *out)
 	}
 	wg_state(st, out);
 	nft_counters_get(NFPROTO_INET, EGRESS_TABLE, counter_value, &c);
-	ct_dump(AF_INET, st->cur.mark, st->cur.mark, count_entry, &c);
-	ct_dump(AF_INET6, st->cur.mark, st->cur.mark, count_entry, &c);
+	ct_stats(st, &c);
 	for (int k = 0; k < out->n_snat; k++)
 		free(c.ports[k]);
 	return 0;

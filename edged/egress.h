@@ -49,6 +49,18 @@ struct egress_runtime_peer {
 	char words[EGRESS_RT_WORDS_MAX];
 };
 
+/* Conntrack-derived statistics (connections per peer and per address, ports in use), from a
+ * full dump of the marked entries: kept for EGRESS_CT_CACHE_MS so that scrapes and edgectl
+ * calls dump the table at most that often, however many come. */
+#define EGRESS_CT_CACHE_MS 1000
+struct egress_ct_cache {
+	uint64_t at_ms; /* CLOCK_MONOTONIC of the dump; 0: none (the peers changed since) */
+	int n_peers;
+	uint64_t *peer_conns;
+	uint64_t snat_conns[EGRESS_MAX_SNAT], snat_ports[EGRESS_MAX_SNAT];
+	unsigned long dumps; /* how many dumps were made, for tests */
+};
+
 struct egress_state {
 	char instance[32];
 	bool active;                      /* a config with egress on is committed */
@@ -57,7 +69,8 @@ struct egress_state {
 	int n_peers;
 	struct egress_runtime_peer *rt; /* the runtime peers among them */
 	int n_rt;
-	bool rt_loaded;              /* rt holds the file's peers (read once per edged) */
+	bool rt_loaded; /* rt holds the file's peers (read once per edged) */
+	struct egress_ct_cache ct;
 	enum egress_backend backend; /* resolved: wireguard-go or kernel */
 	uint8_t private_key[WG_KEY_LEN];
 	struct wg_process proc;
@@ -127,7 +140,8 @@ struct egress_stats {
 	char error[256];
 };
 
-int egress_stats_get(const struct egress_state *st, struct egress_stats *out);
+/* The statistics now; the conntrack figures may be up to EGRESS_CT_CACHE_MS old. */
+int egress_stats_get(struct egress_state *st, struct egress_stats *out);
 void egress_stats_free(struct egress_stats *s);
 
 #endif

@@ -288,6 +288,9 @@ void egress_metrics_render(struct edged *e, struct strbuf *sb)
 	sb_prom_help(sb, "edged_egress_device_up", "gauge",
 	             "1 if the WireGuard device answers its configuration interface.");
 	sb_printf(sb, "edged_egress_device_up %d\n", s.device_ok);
+	sb_prom_help(sb, "edged_egress_conntrack_dumps_total", "counter",
+	             "Conntrack dumps made for the connection gauges (at most one a second).");
+	sb_printf(sb, "edged_egress_conntrack_dumps_total %lu\n", e->egress.ct.dumps);
 	peer_metrics(&s, sb);
 	address_metrics(&s, sb);
 	egress_stats_free(&s);

@@ -224,6 +224,19 @@ test_edgectl() {
 			grep -q 'edged_egress_peer_packets_total{peer=\"alice\",dir=\"out\"} [1-9]' $E2E_DIR/metrics &&
 			grep -q 'edged_egress_address_connections{address=\"203.0.113.10\"}' $E2E_DIR/metrics &&
 			grep -q 'edged_egress_address_ports{address=\"203.0.113.10\"} 5000' $E2E_DIR/metrics"
+	check "metrics: 8 scrapes at once make at most 2 conntrack dumps (cached for 1 s)" \
+		bash -c "m() { nsenter --net=/run/netns/$(ns inet) curl -sf http://198.51.100.2:$PORT/metrics |
+			sed -n 's/^edged_egress_conntrack_dumps_total //p'; }
+			a=\$(m); for i in 1 2 3 4 5 6; do m >/dev/null; done; b=\$(m); [ \$((b - a)) -le 2 ]"
+	local c0
+	sleep 1.1 # past the cache: c0 is fresh
+	c0=$(alice_conns)
+	nsx vpn1 "$TOOL" many 198.51.100.10 "$SRV_PORT" 8 4 >/dev/null &
+	HOLD_PID=$!
+	check "metrics: alice's 8 new held connections show within 3 s (had $c0; older ones may expire)" \
+		wait_for 3 bash -c "[ \$(nsenter --net=/run/netns/$(ns inet) curl -sf http://198.51.100.2:$PORT/metrics |
+			sed -n 's/^edged_egress_peer_connections{peer=\"alice\"} //p') -ge $((c0 + 5)) ]"
+	wait "$HOLD_PID" 2>/dev/null
 	check "a bad key at runtime is refused with the reason" \
 		bash -c "nsenter --net=$(edge_ns) $EDGECTL -s $SOCK egress peer add carol abc 100.64.0.4/32 2>&1 | grep -q '44 base64 characters'"
 	check "a runtime peer outside the tunnel network is refused" \
@@ -233,6 +246,12 @@ test_edgectl() {
 	check "... wireguard-go knows carol" \
 		bash -c "nsenter --net=$(edge_ns) wg show $WG_EDGE peers | grep -q '$(cat "$E2E_DIR/c3.pub")'"
 	check "... and edged keeps her in $RT_PEERS" grep -q "^carol " "$RT_PEERS"
+}
+
+# alice's connections as the metrics give them.
+alice_conns() {
+	nsx inet curl -sf "http://198.51.100.2:$PORT/metrics" |
+		sed -n 's/^edged_egress_peer_connections{peer="alice"} //p'
 }
 
 # carol (added at runtime) is still a live peer: wireguard-go, edgectl and nftables know her.
