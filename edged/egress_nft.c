@@ -160,29 +160,7 @@ static int prerouting(struct nft_batch *b, const struct egress_nft_input *in)
 	err = nft_match_ct_direction(r, NFT_CT_DIR_REPLY);
 	err = err ?: nft_match_ct_mark_bits(r, ec->mark);
 	err = err ?: nft_stmt_meta_mark_or(r, ec->mark);
-	if (!err && ec->n_snat)
-		err = nft_stmt_jump(r, "replies");
 	return err ?: nft_rule_add(b, r, "the rule restoring the mark of replies");
-}
-
-/* Replies of tunnel connections, counted per egress address. */
-static int replies(struct nft_batch *b, const struct egress_nft_input *in)
-{
-	const struct egress_config *ec = in->ec;
-	char name[NAME_MAX_LEN];
-	int err = 0;
-
-	for (int k = 0; !err && k < ec->n_snat; k++) {
-		struct nftnl_rule *r = rule("replies");
-
-		egress_nft_snat_counter(k, true, name, sizeof(name));
-		err = nft_match_nfproto(r, nfproto_of(ec->snat[k].address.family));
-		err = err ?: nft_match_daddr(r, &ec->snat[k].address);
-		err = err ?: nft_stmt_counter_named(r, name);
-		err = err ?: nft_stmt_verdict(r, NF_ACCEPT);
-		err = err ?: nft_rule_add(b, r, "the egress address's reply counter");
-	}
-	return err;
 }
 
 static int verdict_rule(struct nft_batch *b, const char *chain, bool accept, const char *what)
@@ -194,22 +172,31 @@ static int verdict_rule(struct nft_batch *b, const char *chain, bool accept, con
 	return err ?: nft_rule_add(b, r, what);
 }
 
-/* A peer's counter: ip saddr|daddr (OUT: saddr) @p<i>_<family> counter name ... */
+/* A peer's counters: ip saddr|daddr (OUT: saddr) @p<i>_<family> counter name peer_..., and
+ * the counter of the egress address its connections of FAMILY leave from, in the same rule
+ * (one lookup for both, and no chain after NAT just to count). */
 static int peer_counter(struct nft_batch *b, const struct egress_nft_input *in, int i, int family,
                         uint32_t id, bool out)
 {
+	const struct egress_peer_config *pe = &in->peers[i];
 	struct nftnl_rule *r = rule(out ? "from_tunnel" : "to_tunnel");
+	int k = pe->snat[family == AF_INET ? 0 : 1];
 	uint8_t nfp = nfproto_of(family);
 	char set[32], name[NAME_MAX_LEN];
 	int err;
 
 	peer_set_name(i, family, set, sizeof(set));
-	egress_nft_peer_counter(in->peers[i].name, !out, name, sizeof(name));
+	egress_nft_peer_counter(pe->name, !out, name, sizeof(name));
 	err = nft_match_nfproto(r, nfp);
 	err = err
 	              ?: out ? nft_match_saddr_set(r, nfp, set, id)
 	                     : nft_match_daddr_set(r, nfp, set, id);
 	err = err ?: nft_stmt_counter_named(r, name);
+	/* Without allow.internet nothing leaves by the egress address. */
+	if (!err && k >= 0 && k < in->ec->n_snat && in->ec->allow.internet) {
+		egress_nft_snat_counter(k, !out, name, sizeof(name));
+		err = nft_stmt_counter_named(r, name);
+	}
 	return err ?: nft_rule_add(b, r, "a peer's counter");
 }
 
@@ -231,7 +218,7 @@ static int peer_limit(struct nft_batch *b, const struct egress_nft_input *in, in
 	return err ?: nft_rule_add(b, r, "a peer's connection limit");
 }
 
-static int peer_rules(struct nft_batch *b, const struct egress_nft_input *in, bool *limits)
+static int peer_rules(struct nft_batch *b, const struct egress_nft_input *in)
 {
 	int err = 0;
 
@@ -246,10 +233,8 @@ static int peer_rules(struct nft_batch *b, const struct egress_nft_input *in, bo
 				continue;
 			err = peer_counter(b, in, i, families[f], id, true);
 			err = err ?: peer_counter(b, in, i, families[f], id, false);
-			if (!err && in->peers[i].max_connections) {
+			if (!err && in->peers[i].max_connections)
 				err = peer_limit(b, in, i, families[f], id);
-				*limits = true;
-			}
 		}
 	}
 	return err;
@@ -283,13 +268,16 @@ static int forward(struct nft_batch *b, const struct egress_nft_input *in)
 	err = err ?: nft_stmt_counter(r);
 	err = err ?: nft_stmt_verdict(r, NF_DROP);
 	err = err ?: nft_rule_add(b, r, "the rule keeping the tunnel closed to the outside");
-	err = err ?: peer_rules(b, in, &limits);
+	for (int i = 0; i < in->n_peers; i++)
+		limits |= in->peers[i].max_connections != 0;
+	/* Before the counters: what the limit drops did not go through. */
 	if (!err && limits) {
 		r = rule("from_tunnel");
 		err = nft_match_ct_state(r, NFT_CT_STATE_NEW);
 		err = err ?: nft_stmt_jump(r, "limits");
 		err = err ?: nft_rule_add(b, r, "the rule sending new connections to the limits");
 	}
+	err = err ?: peer_rules(b, in);
 	err = err
 	              ?: verdict_rule(b, "from_tunnel", ec->allow.internet,
 	                              "the tunnel-to-internet rule");
@@ -336,15 +324,6 @@ static int postrouting(struct nft_batch *b, const struct egress_nft_input *in)
 			err = err ?: nft_stmt_snat(r, &s->address, s->own_lo, s->own_hi);
 			err = err ?: nft_rule_add(b, r, "the SNAT rule");
 		}
-		if (err)
-			break;
-		r = rule("postrouting_count");
-		egress_nft_snat_counter(k, false, name, sizeof(name));
-		err = nft_match_ct_mark_bits(r, ec->mark);
-		err = err ?: nft_match_nfproto(r, nfp);
-		err = err ?: nft_match_saddr(r, &s->address);
-		err = err ?: nft_stmt_counter_named(r, name);
-		err = err ?: nft_rule_add(b, r, "the egress address's counter");
 	}
 	return err;
 }
@@ -372,8 +351,7 @@ static int counters(struct nft_batch *b, const struct egress_nft_input *in, cons
 static int chains(struct nft_batch *b)
 {
 	/* Made before the rules that jump to them. */
-	static const char *const regular[] = {"replies", "from_tunnel", "to_tunnel", "limits",
-	                                      "tunnel_in"};
+	static const char *const regular[] = {"from_tunnel", "to_tunnel", "limits", "tunnel_in"};
 	int err = nft_chain_add(b, NFPROTO_INET, EGRESS_TABLE, "prerouting", NF_INET_PRE_ROUTING,
 	                        NFT_PRIO_MANGLE);
 
@@ -386,9 +364,6 @@ static int chains(struct nft_batch *b)
 	err = err
 	              ?: nft_chain_add_type(b, NFPROTO_INET, EGRESS_TABLE, "postrouting", "nat",
 	                                    NF_INET_POST_ROUTING, NFT_PRIO_SRCNAT);
-	err = err
-	              ?: nft_chain_add(b, NFPROTO_INET, EGRESS_TABLE, "postrouting_count",
-	                               NF_INET_POST_ROUTING, NFT_PRIO_SRCNAT + 1);
 	for (size_t i = 0; !err && i < sizeof(regular) / sizeof(regular[0]); i++)
 		err = nft_chain_add_regular(b, NFPROTO_INET, EGRESS_TABLE, regular[i]);
 	return err;
@@ -412,7 +387,6 @@ int egress_nft_apply(const struct egress_nft_input *in, bool check_only, char *e
 	err = err ?: counters(b, in, &s);
 	err = err ?: chains(b);
 	err = err ?: prerouting(b, in);
-	err = err ?: replies(b, in);
 	err = err ?: forward(b, in);
 	err = err ?: input(b, in);
 	err = err ?: postrouting(b, in);

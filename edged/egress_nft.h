@@ -10,21 +10,21 @@
  *     set snat<k>_src                                   the peers leaving from snat[k]
  *     chain prerouting { filter, priority mangle
  *       iif WG ct mark set ct mark | MARK accept         a tunnel connection
- *       ct direction reply ct mark & MARK == MARK meta mark set meta mark | MARK jump replies }
+ *       ct direction reply ct mark & MARK == MARK meta mark set meta mark | MARK }
  *                                                       its replies -> fwmark rule -> WG
- *     chain replies { ip daddr SNAT_k counter name snat<k>_in accept }
  *     chain forward { filter
  *       iif WG jump from_tunnel
  *       oif WG jump to_tunnel }
  *     chain from_tunnel {
  *       oif WG accept|drop                              allow.clients
- *       ip saddr @p<i>_4 counter name peer_<name>_out
  *       ct state new jump limits                        when some peer has max_connections
+ *       ip saddr @p<i>_4 counter name peer_<name>_out counter name snat<k>_out
+ *                                                       k: the peer's egress address
  *       accept|drop }                                   allow.internet
  *     chain limits { ip saddr @p<i>_4 ct count over N drop }   max_connections
  *     chain to_tunnel {
  *       ct direction original drop                      nobody opens into the tunnel
- *       ip daddr @p<i>_4 counter name peer_<name>_in }
+ *       ip daddr @p<i>_4 counter name peer_<name>_in counter name snat<k>_in }
  *     chain input { filter
  *       iif WG jump tunnel_in }
  *     chain tunnel_in {
@@ -32,8 +32,6 @@
  *       drop }                                          unless allow.edge_services
  *     chain postrouting { nat, priority srcnat
  *       ct mark & MARK == MARK oif != WG ip saddr @snat<k>_src snat ip to A:LO-HI }
- *     chain postrouting_count { filter, priority srcnat + 1
- *       ct mark & MARK == MARK ip saddr SNAT_k counter name snat<k>_out }
  *   }
  *
  * Every packet of the edge walks the base chains, so each of their rules fails on its first

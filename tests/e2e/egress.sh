@@ -255,10 +255,12 @@ alice_conns() {
 }
 
 # carol (added at runtime) is still a live peer: wireguard-go, edgectl and nftables know her.
+# (grep without -q: under pipefail, a grep that quits at the first match fails the pipeline
+# when the writer then gets SIGPIPE.)
 carol_live() {
-	nsx edge wg show "$WG_EDGE" peers | grep -q "$(cat "$E2E_DIR/c3.pub")" &&
-		ctl egress peers | grep -q "^carol " &&
-		nsx edge nft list table inet edged_egress | grep -q peer_carol_out
+	nsx edge wg show "$WG_EDGE" peers | grep "$(cat "$E2E_DIR/c3.pub")" >/dev/null &&
+		ctl egress peers | grep "^carol " >/dev/null &&
+		nsx edge nft list table inet edged_egress | grep peer_carol_out >/dev/null
 }
 
 # bob may hold 5 connections (max_connections: 5, nftables ct count).
