@@ -71,9 +71,25 @@ setup() {
 		      tunnels: [{name: acme-1, remote: 198.51.100.50, key: 42, health: off}]
 		      firewall: {default: allow}
 	YAML
-	on_cleanup "nsenter --net=/run/netns/$(ns edge) $EDGED --teardown -c $CONF"
+	on_cleanup remove_edged
 	on_cleanup "for n in \$(ip netns list | awk '/^edged-$INSTANCE-/{print \$1}'); do ip netns del \$n; done"
 	wait_for 5 nsx host sh -c "ss -ltn | grep -q 5201"
+}
+
+# remove_edged: the trap's part (also on Ctrl-C, whichever config edged ran): edged stopped
+# by its PID, `edged --teardown` (both configs have the same instance), and the instance's
+# pins removed if the teardown left any (an edged killed before it pinned everything, a
+# teardown that failed), so no /sys/fs/bpf/edged/grebench-* outlives the run.
+remove_edged() {
+	if [[ -n ${EDGED_PID:-} ]]; then
+		kill "$EDGED_PID" 2>/dev/null
+		wait "$EDGED_PID" 2>/dev/null
+	fi
+	nsx edge "$EDGED" --teardown -c "$CONF" >/dev/null 2>&1
+	if [[ -e /sys/fs/bpf/edged/$INSTANCE ]]; then
+		echo "transit_throughput: edged --teardown left /sys/fs/bpf/edged/$INSTANCE: removing it" >&2
+		rm -rf "/sys/fs/bpf/edged/$INSTANCE"
+	fi
 }
 
 # gbps [-R]: one iperf3 run's throughput in Gbit/s (receiver side), or 0.
@@ -113,6 +129,7 @@ start_edged() {
 stop_edged() {
 	kill "$EDGED_PID"
 	wait "$EDGED_PID" 2>/dev/null
+	EDGED_PID=
 	nsx edge "$EDGED" --teardown -c "$1" >/dev/null 2>&1
 }
 
