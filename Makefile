@@ -118,7 +118,7 @@ $(OUT)/obj/proxy/%.o: proxy/%.c $(wildcard proxy/*.h) lib/edged_dispatch.h $(EDG
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS) -Ilib -Iproxy -c $< -o $@
 
-$(OUT)/edged-proxy: $(OUT)/obj/proxy/main.o $(PROXY_OBJS) $(CONFIG_OBJS) $(DISPATCH_LIB)
+$(OUT)/edged-proxy: $(OUT)/obj/proxy/main.o $(PROXY_OBJS) $(CONFIG_OBJS) $(OUT)/obj/metrics_http.o $(DISPATCH_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lyaml -lmicrohttpd
 

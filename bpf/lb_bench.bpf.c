@@ -13,38 +13,10 @@
 #include "defs.h"
 #include "edge.h"
 #include "parse.h"
+#include "bench_wrap.bpf.h"
 #include "lb.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-struct bench_eth {
-	__u8 b[ETH_HLEN];
-};
-
-static __always_inline int eth_save(struct xdp_md *ctx, struct bench_eth *e)
-{
-	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-
-	if (data + ETH_HLEN > data_end)
-		return -1;
-	__builtin_memcpy(e->b, data, ETH_HLEN);
-	return 0;
-}
-
-/* Moves the start of the frame by DELTA and writes E there. */
-static __always_inline int eth_restore(struct xdp_md *ctx, const struct bench_eth *e, int delta)
-{
-	void *data, *data_end;
-
-	if (bpf_xdp_adjust_head(ctx, delta))
-		return -1;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (data + ETH_HLEN > data_end)
-		return -1;
-	__builtin_memcpy(data, e->b, ETH_HLEN);
-	return 0;
-}
 
 SEC("xdp")
 int lb_bench_encap(struct xdp_md *ctx)
@@ -53,13 +25,13 @@ int lb_bench_encap(struct xdp_md *ctx)
 	__u32 len = bpf_xdp_get_buff_len(ctx);
 	struct bench_eth e;
 
-	if (eth_save(ctx, &e))
+	if (bench_eth_save(ctx, &e))
 		return XDP_ABORTED;
 	if (parse_packet(&p, (void *)(long)ctx->data, (void *)(long)ctx->data_end, len) != PARSE_OK)
 		return XDP_ABORTED;
 	if (lb_stage(ctx, &p) != EDGE_VERDICT_TX)
 		return XDP_ABORTED; /* the bench sends only packets that go to another server */
-	if (eth_restore(ctx, &e, bpf_xdp_get_buff_len(ctx) - len))
+	if (bench_eth_restore(ctx, &e, bpf_xdp_get_buff_len(ctx) - len))
 		return XDP_ABORTED;
 	return XDP_TX;
 }
@@ -67,14 +39,7 @@ int lb_bench_encap(struct xdp_md *ctx)
 SEC("xdp")
 int lb_bench_undo(struct xdp_md *ctx)
 {
-	__u32 len = bpf_xdp_get_buff_len(ctx);
-	struct bench_eth e;
-
-	if (eth_save(ctx, &e))
-		return XDP_ABORTED;
-	if (eth_restore(ctx, &e, bpf_xdp_get_buff_len(ctx) - len))
-		return XDP_ABORTED;
-	return XDP_TX;
+	return bench_undo(ctx);
 }
 
 /* ---- the path step by step (bench_lb's breakdown) ------------------------------------ */

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
-#include <string.h>
 #include <microhttpd.h>
 
 #include "lb_control.h"
@@ -9,6 +8,7 @@
 #include "transit_control.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_http.h"
 
 /* Label values here are interface names and instance names: [a-z0-9_-] by validation, and
  * interface names cannot hold '"' or '\\' either, so no escaping is needed. */
@@ -69,50 +69,25 @@ void metrics_render(struct edged *e, struct strbuf *sb)
 	transit_metrics_render(e, sb);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, struct strbuf *sb,
-                             const char *type)
+/* The render under the lock that the control socket's changes take. */
+static void render_locked(void *arg, struct strbuf *sb)
 {
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
+	struct edged *e = arg;
 
-	resp = MHD_create_response_from_buffer(sb->len, sb->buf, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		sb_free(sb);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", type);
-	ret = MHD_queue_response(conn, code, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	pthread_mutex_lock(&e->lock);
+	metrics_render(e, sb);
+	pthread_mutex_unlock(&e->lock);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
 {
-	struct edged *e = cls;
-	struct strbuf sb = {};
-
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)req_cls;
-	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-		sb_printf(&sb, "only GET\n");
-		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, &sb, "text/plain");
-	}
-	if (strcmp(url, "/metrics")) {
-		sb_printf(&sb, "edged serves /metrics\n");
-		return reply(conn, MHD_HTTP_NOT_FOUND, &sb, "text/plain");
-	}
-	pthread_mutex_lock(&e->lock);
-	metrics_render(e, &sb);
-	pthread_mutex_unlock(&e->lock);
-	if (sb.oom) {
-		sb_free(&sb);
-		return MHD_NO;
-	}
-	return reply(conn, MHD_HTTP_OK, &sb, "text/plain; version=0.0.4; charset=utf-8");
+	return metrics_http_answer(conn, url, method, "edged", render_locked, cls);
 }
 
 int metrics_start(struct edged *e)

@@ -8,11 +8,11 @@
  * read on the thread that writes them, with no lock on the relaying path, and a slow scraper
  * costs the relays nothing but the render itself.
  */
-#include <string.h>
 #include <sys/epoll.h>
 #include <microhttpd.h>
 
 #include "log.h"
+#include "metrics_http.h"
 #include "proxy.h"
 #include "strbuf.h"
 
@@ -71,48 +71,20 @@ void proxy_metrics_render(const struct proxy *p, struct strbuf *sb)
 	          p->service, (unsigned long long)s->bytes_to_client);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, struct strbuf *sb,
-                             const char *type)
+static void render(void *arg, struct strbuf *sb)
 {
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-
-	resp = MHD_create_response_from_buffer(sb->len, sb->buf, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		sb_free(sb);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", type);
-	ret = MHD_queue_response(conn, code, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	proxy_metrics_render(arg, sb);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
 {
-	const struct proxy *p = cls;
-	struct strbuf sb = {};
-
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)req_cls;
-	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-		sb_printf(&sb, "only GET\n");
-		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, &sb, "text/plain");
-	}
-	if (strcmp(url, "/metrics")) {
-		sb_printf(&sb, "edged-proxy serves /metrics\n");
-		return reply(conn, MHD_HTTP_NOT_FOUND, &sb, "text/plain");
-	}
-	proxy_metrics_render(p, &sb);
-	if (sb.oom) {
-		sb_free(&sb);
-		return MHD_NO;
-	}
-	return reply(conn, MHD_HTTP_OK, &sb, "text/plain; version=0.0.4; charset=utf-8");
+	return metrics_http_answer(conn, url, method, "edged-proxy", render, cls);
 }
 
 static void on_metrics(struct proxy *p, struct handler *h, uint32_t events)

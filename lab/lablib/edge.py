@@ -44,10 +44,9 @@ def template_vars(topo, node, st):
         "node": node.name, "instance": instance_name(st.id, node.name), "run_dir": st.dir,
         "vip4": str(v4 or ""), "vip6": str(v6 or ""),
         "anycast4": a4[0] if a4 else "", "anycast6": a6[0] if a6 else "",
-        # IP sharing (egress.snat[].share, egress.self): every edge's fleet address (the one
-        # other nodes reach it by), in name order, and this edge's.
+        # IP sharing (egress.snat[].share): every edge's fleet address (the one other nodes
+        # reach it by), in name order.
         "fleet_edges": ", ".join(str(e.addr(4)) for e in sorted(topo.edges, key=lambda e: e.name)),
-        "fleet_self": str(node.addr(4) or ""),
     }
     # Other nodes' addresses, for sections that name fleet members (lb.servers): ${addr4.edge2}.
     for n in topo.nodes.values():
@@ -55,6 +54,8 @@ def template_vars(topo, node, st):
             a = n.addr(fam)
             if a is not None:
                 out[f"addr{fam}.{n.name}"] = str(a)
+    # This edge's (egress.self): ${addr4.<this node>} by a name that needs none.
+    out["fleet_self"] = out.get(f"addr4.{node.name}", "")
     return out
 
 

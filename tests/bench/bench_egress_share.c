@@ -14,8 +14,6 @@
  * Runs in a network namespace of its own (veth + a permanent neighbour for the FIB lookup).
  */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +29,6 @@
 #include "harness.h"
 
 static const char *const setup_cmds[] = {
-        "ip link set lo up",
         "ip link add esb0 address 02:00:00:00:00:02 type veth peer name esb1",
         "ip link set esb0 up",
         "ip link set esb1 up",
@@ -41,58 +38,19 @@ static const char *const setup_cmds[] = {
         "sysctl -qw net.ipv4.conf.all.forwarding=1",
 };
 
-static int sh(const char *cmd)
-{
-	char buf[256];
-
-	snprintf(buf, sizeof(buf), "%s >/dev/null 2>&1", cmd);
-	if (system(buf)) {
-		fprintf(stderr, "bench_egress_share: `%s` failed\n", cmd);
-		return -1;
-	}
-	return 0;
-}
-
 static int netns_setup(void)
 {
-	if (unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "bench_egress_share: unshare: %s (root needed)\n", strerror(errno));
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof(setup_cmds) / sizeof(setup_cmds[0]); i++)
-		if (sh(setup_cmds[i]))
-			return -1;
-	return 0;
+	return harness_netns_enter("bench_egress_share") ||
+	                       harness_sh_all("bench_egress_share", setup_cmds,
+	                                      sizeof(setup_cmds) / sizeof(setup_cmds[0]))
+	               ? -1
+	               : 0;
 }
 
-/* Ether/IPv4/TCP ACK of 54 bytes, 192.0.2.77:443 -> DST:DPORT (a reply). Checksums do not
- * matter here. */
+/* Ether/IPv4/TCP ACK of 54 bytes, 192.0.2.77:443 -> DST:DPORT (a reply). */
 static void reply4(uint8_t *f, const char *dst, uint16_t dport)
 {
-	static const uint8_t eth[14] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0};
-	uint8_t *ip = f + 14, *l4 = ip + 20;
-
-	memset(f, 0, 54);
-	memcpy(f, eth, 14);
-	ip[0] = 0x45;
-	ip[3] = 40;
-	ip[8] = 64;
-	ip[9] = IPPROTO_TCP;
-	inet_pton(AF_INET, "192.0.2.77", ip + 12);
-	inet_pton(AF_INET, dst, ip + 16);
-	l4[0] = 443 >> 8;
-	l4[1] = 443 & 0xff;
-	l4[2] = dport >> 8;
-	l4[3] = dport & 0xff;
-	l4[12] = 5 << 4;
-	l4[13] = 0x10;
-}
-
-static int fd_of(struct bpf_object *obj, const char *name)
-{
-	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
-
-	return m ? bpf_map__fd(m) : -1;
+	bench_frame4(f, 54, "192.0.2.77", 443, dst, dport, IPPROTO_TCP);
 }
 
 /* 203.0.113.10, ports 1024-65535 shared by .11, this edge (.1), .12; 16 other shared
@@ -110,7 +68,7 @@ static int fill_maps(struct bpf_object *obj, uint8_t encap)
 	s.lb.has_src_v4 = 1;
 	s.lb.gue_port = htons(6080);
 	inet_pton(AF_INET, "198.51.100.1", s.lb.src_v4);
-	err |= bpf_map_update_elem(fd_of(obj, "eshare_settings"), &zero, &s, BPF_ANY);
+	err |= bpf_map_update_elem(bench_map_fd(obj, "eshare_settings"), &zero, &s, BPF_ANY);
 	a.size = (65535 - 1024 + 1) / 3;
 	inet_pton(AF_INET, "198.51.100.11", &a.member[0]);
 	inet_pton(AF_INET, "198.51.100.1", &a.member[1]);
@@ -124,74 +82,16 @@ static int fill_maps(struct bpf_object *obj, uint8_t encap)
 	free(slots);
 	if (fd < 0)
 		return -1;
-	err |= bpf_map_update_elem(fd_of(obj, "eshare_addrs"), &zero, &fd, BPF_ANY);
+	err |= bpf_map_update_elem(bench_map_fd(obj, "eshare_addrs"), &zero, &fd, BPF_ANY);
 	close(fd);
 	return err ? -1 : 0;
-}
-
-static int load_tx(void)
-{
-	struct bpf_insn insns[] = {
-	        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_TX},
-	        {.code = BPF_JMP | BPF_EXIT},
-	};
-
-	return bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_tx", "GPL", insns, 2, NULL);
-}
-
-/* One run of REPEAT packets arriving on IFINDEX (the FIB sends the tunnel back out of esb0:
- * XDP_TX needs esb0 as the ingress). */
-static double run_once(int fd, const uint8_t *f, uint32_t len, uint32_t ifindex)
-{
-	struct xdp_md ctx = {.data_end = len, .ingress_ifindex = ifindex};
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f, .data_size_in = len, .ctx_in = &ctx,
-	            .ctx_size_in = sizeof(ctx), .repeat = BENCH_REPEAT);
-
-	if (bpf_prog_test_run_opts(fd, &opts))
-		return -errno;
-	return opts.duration;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static int side_by_side(const int *fds, int n, const uint8_t *f, uint32_t ifindex, double *median)
-{
-	double samples[3][BENCH_REPS];
-
-	for (int r = 0; r < BENCH_REPS; r++)
-		for (int i = 0; i < n; i++) {
-			samples[i][r] = run_once(fds[i], f, 54, ifindex);
-			if (samples[i][r] < 0)
-				return (int)samples[i][r];
-		}
-	for (int i = 0; i < n; i++) {
-		qsort(samples[i], BENCH_REPS, sizeof(double), cmp_double);
-		median[i] = samples[i][BENCH_REPS / 2];
-	}
-	return 0;
-}
-
-/* Whether PROG_FD sends the frame on with XDP_TX, unchanged: the wrapper's precondition. */
-static bool runs_tx(int prog_fd, const uint8_t *f, uint32_t ifindex)
-{
-	struct xdp_result *res = malloc(sizeof(*res));
-	bool ok = res && !harness_xdp_run(prog_fd, ifindex, f, 54, res) && res->retval == XDP_TX &&
-	          res->out_len == 54 && !memcmp(res->out, f, 54);
-
-	free(res);
-	return ok;
 }
 
 static int bench_steer(uint8_t encap, const char *name)
 {
 	struct eshare_bench_bpf *skel = eshare_bench_bpf__open();
 	uint32_t ifindex = if_nametoindex("esb0");
-	int tx = load_tx(), ret = -1;
+	int tx = bench_load_xdp_tx(), ret = -1;
 	uint8_t f[54];
 	double ns[3], steer;
 
@@ -204,11 +104,11 @@ static int bench_steer(uint8_t encap, const char *name)
 	int fds[3] = {bpf_program__fd(skel->progs.eshare_bench_steer),
 	              bpf_program__fd(skel->progs.eshare_bench_undo), tx};
 
-	if (!runs_tx(fds[0], f, ifindex)) {
+	if (!bench_runs_tx(fds[0], f, sizeof(f), ifindex)) {
 		fprintf(stderr, "bench_egress_share: the reply is not steered and restored\n");
 		goto out;
 	}
-	if (side_by_side(fds, 3, f, ifindex, ns))
+	if (bench_xdp_side_by_side_on(fds, 3, f, sizeof(f), ifindex, ns))
 		goto out;
 	steer = ns[0] - (ns[1] - ns[2]);
 	printf("%-16s steer+undo %6.1f ns, undo %6.1f ns, xdp_tx %6.1f ns: steer %6.1f ns\n", name,

@@ -15,9 +15,7 @@
  * Runs in a network namespace of its own (veth + permanent neighbours for the FIB lookups).
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +38,6 @@
 #define NSERVERS 8 /* the data path's table: 8 servers over 65537 buckets */
 
 static const char *const setup_cmds[] = {
-        "ip link set lo up",
         "ip link add lbb0 address 02:00:00:00:00:02 type veth peer name lbb1",
         "ip link set lbb0 up",
         "ip link set lbb1 up",
@@ -50,41 +47,25 @@ static const char *const setup_cmds[] = {
         "sysctl -qw net.ipv6.conf.all.forwarding=1",
 };
 
-static int sh(const char *cmd)
-{
-	char buf[256];
-
-	snprintf(buf, sizeof(buf), "%s >/dev/null 2>&1", cmd);
-	if (system(buf)) {
-		fprintf(stderr, "bench_lb: `%s` failed\n", cmd);
-		return -1;
-	}
-	return 0;
-}
-
 static int netns_setup(void)
 {
 	char cmd[160];
 
-	if (unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "bench_lb: unshare: %s (root needed)\n", strerror(errno));
+	if (harness_netns_enter("bench_lb") ||
+	    harness_sh_all("bench_lb", setup_cmds, sizeof(setup_cmds) / sizeof(setup_cmds[0])))
 		return -1;
-	}
-	for (size_t i = 0; i < sizeof(setup_cmds) / sizeof(setup_cmds[0]); i++)
-		if (sh(setup_cmds[i]))
-			return -1;
 	for (int i = 0; i < NSERVERS; i++) {
 		snprintf(cmd, sizeof(cmd),
 		         "ip neigh add 198.51.100.%d lladdr 02:00:00:00:%02x:00 dev lbb0 nud "
 		         "permanent",
 		         11 + i, 11 + i);
-		if (sh(cmd))
+		if (harness_sh_all("bench_lb", (const char *[]){cmd}, 1))
 			return -1;
 		snprintf(cmd, sizeof(cmd),
 		         "ip -6 neigh add 2001:db8:100::%d lladdr 02:00:00:00:%02x:00 dev lbb0 nud "
 		         "permanent",
 		         11 + i, 11 + i);
-		if (sh(cmd))
+		if (harness_sh_all("bench_lb", (const char *[]){cmd}, 1))
 			return -1;
 	}
 	return 0;
@@ -98,32 +79,11 @@ struct frame {
 	uint8_t data[1500];
 };
 
-/* Ether/IPv4/TCP ACK or UDP of LEN bytes, 192.0.2.1 -> DST. Checksums do not matter here. */
+/* Ether/IPv4/TCP ACK or UDP of LEN bytes, 192.0.2.1:40000 -> DST:80. */
 static void frame4(struct frame *f, const char *dst, int proto, uint32_t len)
 {
-	static const uint8_t eth[14] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0};
-	uint8_t *ip = f->data + 14, *l4 = ip + 20;
-
-	memset(f->data, 0, sizeof(f->data));
 	f->len = len;
-	memcpy(f->data, eth, 14);
-	ip[0] = 0x45;
-	ip[2] = (len - 14) >> 8;
-	ip[3] = (len - 14) & 0xff;
-	ip[8] = 64;
-	ip[9] = proto;
-	inet_pton(AF_INET, "192.0.2.1", ip + 12);
-	inet_pton(AF_INET, dst, ip + 16);
-	l4[0] = 40000 >> 8;
-	l4[1] = 40000 & 0xff;
-	l4[3] = 80;
-	if (proto == IPPROTO_TCP) {
-		l4[12] = 5 << 4;
-		l4[13] = 0x10;
-	} else {
-		l4[4] = (len - 34) >> 8;
-		l4[5] = (len - 34) & 0xff;
-	}
+	bench_frame4(f->data, len, "192.0.2.1", 40000, dst, 80, proto);
 }
 
 static void frame6(struct frame *f, const char *dst, uint32_t len)
@@ -150,16 +110,9 @@ static void frame6(struct frame *f, const char *dst, uint32_t len)
 
 /* ---- the data path's maps ----------------------------------------------------------- */
 
-static int fd_of(struct bpf_object *obj, const char *name)
-{
-	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
-
-	return m ? bpf_map__fd(m) : -1;
-}
-
 static int slot_set(struct bpf_object *obj, const char *outer, uint32_t slot, int inner)
 {
-	int err = bpf_map_update_elem(fd_of(obj, outer), &slot, &inner, BPF_ANY);
+	int err = bpf_map_update_elem(bench_map_fd(obj, outer), &slot, &inner, BPF_ANY);
 
 	close(inner);
 	return err;
@@ -218,7 +171,7 @@ static int fill_maps(struct bpf_object *obj)
 
 	inet_pton(AF_INET, "198.51.100.1", s.src_v4);
 	inet_pton(AF_INET6, "2001:db8:100::1", s.src_v6);
-	err |= bpf_map_update_elem(fd_of(obj, "lb_settings"), &zero, &s, BPF_ANY);
+	err |= bpf_map_update_elem(bench_map_fd(obj, "lb_settings"), &zero, &s, BPF_ANY);
 	for (uint32_t i = 0; i < 2 * NSERVERS; i++) {
 		struct lb_server srv = {.family = i < NSERVERS ? 4 : 6};
 		char a[64];
@@ -226,7 +179,7 @@ static int fill_maps(struct bpf_object *obj)
 		snprintf(a, sizeof(a), i < NSERVERS ? "198.51.100.%u" : "2001:db8:100::%u",
 		         11 + i % NSERVERS);
 		inet_pton(srv.family == 4 ? AF_INET : AF_INET6, a, srv.addr);
-		err |= bpf_map_update_elem(fd_of(obj, "lb_servers"), &i, &srv, BPF_ANY);
+		err |= bpf_map_update_elem(bench_map_fd(obj, "lb_servers"), &i, &srv, BPF_ANY);
 	}
 	err |= vip_add(vips, "203.0.113.10", IPPROTO_TCP, 80, 0, LB_ENCAP_GUE);
 	err |= vip_add(vips, "203.0.113.11", IPPROTO_TCP, 80, 1, LB_ENCAP_IPIP);
@@ -242,65 +195,12 @@ static int fill_maps(struct bpf_object *obj)
 
 /* ---- data path ---------------------------------------------------------------------- */
 
-/* bench.c's side-by-side runner, with the frame arriving on IFINDEX: the FIB sends the
- * tunnel back out of lbb0, so XDP_TX needs lbb0 to be the ingress (from lo it would be a
- * redirect). */
-static double run_once(int fd, const struct frame *f, uint32_t ifindex)
-{
-	struct xdp_md ctx = {.data_end = f->len, .ingress_ifindex = ifindex};
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f->data, .data_size_in = f->len,
-	            .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = BENCH_REPEAT);
-
-	if (bpf_prog_test_run_opts(fd, &opts))
-		return -errno;
-	return opts.duration;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
+/* bench.c's side-by-side runner on F, arriving on IFINDEX: the FIB sends the tunnel back out
+ * of lbb0, so XDP_TX needs lbb0 to be the ingress (from lo it would be a redirect). */
 static int side_by_side(const int *fds, int n, const struct frame *f, uint32_t ifindex,
                         double *median)
 {
-	double samples[3][BENCH_REPS];
-
-	for (int r = 0; r < BENCH_REPS; r++)
-		for (int i = 0; i < n; i++) {
-			samples[i][r] = run_once(fds[i], f, ifindex);
-			if (samples[i][r] < 0)
-				return (int)samples[i][r];
-		}
-	for (int i = 0; i < n; i++) {
-		qsort(samples[i], BENCH_REPS, sizeof(double), cmp_double);
-		median[i] = samples[i][BENCH_REPS / 2];
-	}
-	return 0;
-}
-
-static int load_tx(void)
-{
-	struct bpf_insn insns[] = {
-	        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_TX},
-	        {.code = BPF_JMP | BPF_EXIT},
-	};
-
-	return bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_tx", "GPL", insns, 2, NULL);
-}
-
-/* Whether PROG_FD sends FRAME on with XDP_TX: the wrapper's precondition. */
-static bool runs_tx(int prog_fd, const struct frame *f, uint32_t ifindex)
-{
-	struct xdp_result *res = malloc(sizeof(*res));
-	bool ok = res && !harness_xdp_run(prog_fd, ifindex, f->data, f->len, res) &&
-	          res->retval == XDP_TX && res->out_len == f->len &&
-	          !memcmp(res->out, f->data, f->len);
-
-	free(res);
-	return ok;
+	return bench_xdp_side_by_side_on(fds, n, f->data, f->len, ifindex, median);
 }
 
 /* Where the encap path's time goes: the path run up to each step (lb_upto_*, which stop
@@ -342,7 +242,7 @@ static int bench_encap(void)
 	uint32_t ifindex = if_nametoindex("lbb0");
 	struct frame frames[4];
 	double lbs[4];
-	int tx = load_tx(), ret = -1;
+	int tx = bench_load_xdp_tx(), ret = -1;
 
 	frame4(&frames[0], "203.0.113.10", IPPROTO_TCP, 54);
 	frames[0].name = "tcp4_gue";
@@ -364,7 +264,7 @@ static int bench_encap(void)
 		double ns[3], lb;
 		char name[64];
 
-		if (!runs_tx(fds[0], &frames[i], ifindex)) {
+		if (!bench_runs_tx(fds[0], frames[i].data, frames[i].len, ifindex)) {
 			fprintf(stderr, "bench_lb: %s is not balanced and restored: not measured\n",
 			        frames[i].name);
 			goto out;

@@ -10,8 +10,6 @@
  * Throughput through the whole transit path is tests/bench/transit_throughput.sh.
  */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,26 +24,17 @@
 #include "transit_bench.skel.h"
 #include "transit_dp.h"
 
-static int sh(const char *cmd)
-{
-	char buf[256];
-
-	snprintf(buf, sizeof(buf), "%s >/dev/null 2>&1", cmd);
-	if (system(buf)) {
-		fprintf(stderr, "bench_transit: `%s` failed\n", cmd);
-		return -1;
-	}
-	return 0;
-}
+static const char *const setup_cmds[] = {
+        "ip link add trb0 type veth peer name trb1",
+        "ip link set trb0 up",
+        "ip link set trb1 up",
+};
 
 static int netns_setup(void)
 {
-	if (unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "bench_transit: unshare: %s (root needed)\n", strerror(errno));
-		return -1;
-	}
-	return sh("ip link set lo up") || sh("ip link add trb0 type veth peer name trb1") ||
-	                       sh("ip link set trb0 up") || sh("ip link set trb1 up")
+	return harness_netns_enter("bench_transit") ||
+	                       harness_sh_all("bench_transit", setup_cmds,
+	                                      sizeof(setup_cmds) / sizeof(setup_cmds[0]))
 	               ? -1
 	               : 0;
 }

@@ -9,12 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <unistd.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "harness.h"
+#include "datapath.h"
+#include "sysctl.h"
 
 #define REGEN_HINT "regenerate the fixtures with: /usr/bin/python3 traffic/fixtures/gen.py"
 #define MISSING_HINT                                                                               \
@@ -304,6 +308,26 @@ int harness_tc_run(int prog_fd, uint32_t ifindex, const void *frame, uint32_t le
 	res->retval = HARNESS_TC((int)opts.retval);
 	res->out_len = opts.data_size_out;
 	return 0;
+}
+
+/* ---- frames built by a test ---------------------------------------------------------- */
+
+uint32_t harness_csum_add(uint32_t sum, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)b[i] << 8 | b[i + 1];
+	if (n & 1)
+		sum += (uint32_t)b[n - 1] << 8;
+	return sum;
+}
+
+uint16_t harness_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
 }
 
 /* ---- expectation files --------------------------------------------------------------- */
@@ -762,6 +786,57 @@ int harness_run_fixtures(int prog_fd, uint32_t ifindex, const char *set,
 	return harness_run_fixtures_in(harness_fixture_dir(), prog_fd, ifindex, set, hooks);
 }
 
+/* ---- a network namespace of the test's own -------------------------------------------- */
+
+int harness_sh(const char *cmd)
+{
+	char buf[300];
+
+	snprintf(buf, sizeof(buf), "%s >/dev/null 2>&1", cmd);
+	return system(buf) ? -1 : 0;
+}
+
+int harness_sh_all(const char *who, const char *const *cmds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (harness_sh(cmds[i])) {
+			fprintf(stderr, "%s: `%s` failed\n", who, cmds[i]);
+			return -1;
+		}
+	return 0;
+}
+
+int harness_netns_enter(const char *who)
+{
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "%s: unshare(CLONE_NEWNET): %s (run as root)\n", who,
+		        strerror(errno));
+		return -1;
+	}
+	if (harness_sh("ip link set lo up")) {
+		fprintf(stderr, "%s: `ip link set lo up` failed (iproute2 needed)\n", who);
+		return -1;
+	}
+	return 0;
+}
+
+int harness_sysctls(const char *who, const char *const (*sysctls)[2], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (sysctl_write(sysctls[i][0], sysctls[i][1])) {
+			fprintf(stderr, "%s: cannot write %s\n", who, sysctls[i][0]);
+			return -1;
+		}
+	return 0;
+}
+
+int harness_veths(const char *who, const char *no_veth_env, const char *const *cmds, size_t n,
+                  bool *made)
+{
+	*made = !getenv(no_veth_env) && harness_sh(cmds[0]) == 0;
+	return *made ? harness_sh_all(who, cmds + 1, n - 1) : 0;
+}
+
 /* ---- edged's counters ---------------------------------------------------------------- */
 
 /* Per-CPU map values are laid out one per possible CPU, each rounded up to 8 bytes. */
@@ -832,4 +907,91 @@ int harness_uplink_stats_read(int map_fd, uint32_t slot, struct edge_uplink_stat
 	}
 	free(vals);
 	return err;
+}
+
+int harness_verdict_of_action(int action)
+{
+	switch (action) {
+	case XDP_PASS:
+		return EDGE_VERDICT_PASS;
+	case XDP_DROP:
+		return EDGE_VERDICT_DROP;
+	case XDP_TX:
+		return EDGE_VERDICT_TX;
+	case XDP_REDIRECT:
+		return EDGE_VERDICT_REDIRECT;
+	default:
+		return EDGE_VERDICT_ABORTED;
+	}
+}
+
+int harness_stage_parse(const char *name)
+{
+	for (int s = 0; s < EDGE_NSTAGES; s++)
+		if (!strcmp(datapath_stage_name(s), name))
+			return s;
+	return -1;
+}
+
+bool harness_uplink_moved_once(const struct fixture_line *fl,
+                               const struct edge_uplink_stats *before,
+                               const struct edge_uplink_stats *after, int stage, int verdict,
+                               uint32_t len)
+{
+	bool ok = true;
+
+	for (int s = 0; s < EDGE_NSTAGES; s++)
+		for (int v = 0; v < EDGE_NVERDICTS; v++) {
+			bool this = s == stage && v == verdict;
+			uint64_t dp = after->c[s][v].packets - before->c[s][v].packets;
+			uint64_t db = after->c[s][v].bytes - before->c[s][v].bytes;
+
+			if (dp == (this ? 1 : 0) && db == (this ? len : 0))
+				continue;
+			fixture_report(fl,
+			               "counter %s/%s moved by %llu packets, %llu bytes; "
+			               "expected %u and %u",
+			               datapath_stage_name(s), datapath_verdict_name(v),
+			               (unsigned long long)dp, (unsigned long long)db, this ? 1 : 0,
+			               this ? len : 0);
+			ok = false;
+		}
+	return ok;
+}
+
+void harness_uplink_snapshot(void *arg, const struct fixture_line *fl)
+{
+	struct harness_uplink_check *uc = arg;
+
+	(void)fl;
+	harness_uplink_stats_read(uc->stats_fd, uc->slot, &uc->before);
+}
+
+bool harness_uplink_check_stage(struct harness_uplink_check *uc, const struct fixture_line *fl,
+                                const char *stage, const struct pcap_pkt *in,
+                                const struct xdp_result *res)
+{
+	bool refused = res->retval == HARNESS_REFUSED;
+	int s = refused ? -1 : harness_stage_parse(stage);
+	struct edge_uplink_stats after;
+	int err;
+
+	if (!refused && s < 0) {
+		fixture_report(fl, "unknown stage '%s' (parse, dos, transit, egress, lb or end)",
+		               stage);
+		return false;
+	}
+	err = harness_uplink_stats_read(uc->stats_fd, uc->slot, &after);
+	if (err) {
+		fixture_report(fl, "reading uplink_stats[%u]: %s", uc->slot, strerror(-err));
+		return false;
+	}
+	return harness_uplink_moved_once(fl, &uc->before, &after, s,
+	                                 harness_verdict_of_action(res->retval), in->len);
+}
+
+bool harness_uplink_check(void *uc, const struct fixture_line *fl, const struct pcap_pkt *in,
+                          const struct xdp_result *res)
+{
+	return harness_uplink_check_stage(uc, fl, fl->stage, in, res);
 }

@@ -11,6 +11,7 @@
 #define EDGED_TESTS_BPF_HARNESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
 #include <bpf/libbpf.h>
@@ -81,6 +82,15 @@ int harness_xdp_run(int prog_fd, uint32_t ifindex, const void *frame, uint32_t l
 int harness_tc_run(int prog_fd, uint32_t ifindex, const void *frame, uint32_t len,
                    struct xdp_result *res);
 
+/* ---- frames built by a test ---------------------------------------------------------- */
+
+/* The Internet checksum (RFC 1071) of frames a test builds: harness_csum_add() adds N bytes
+ * at P as big-endian 16-bit words (an odd last byte padded with zero) to SUM, and
+ * harness_csum_fold() folds the carries in. A header's checksum field is the complement of the
+ * fold; a header whose field is right folds to 0xffff. */
+uint32_t harness_csum_add(uint32_t sum, const void *p, size_t n);
+uint16_t harness_csum_fold(uint32_t sum);
+
 /* ---- expectation-driven runs --------------------------------------------------------- */
 
 /*
@@ -148,6 +158,30 @@ void harness_hexdump_diff(const uint8_t *want, uint32_t want_len, const uint8_t 
 const char *harness_action_name(int action);
 int harness_action_parse(const char *name);
 
+/* ---- a network namespace of the test's own -------------------------------------------- */
+
+/* Runs CMD through the shell, its output discarded: 0 when it exits 0, else -1. */
+int harness_sh(const char *cmd);
+/* Runs each of N commands with harness_sh, in order; stops at the first that fails, after
+ * printing "<who>: `<cmd>` failed". Returns 0 or -1. */
+int harness_sh_all(const char *who, const char *const *cmds, size_t n);
+/*
+ * Moves the process into a network namespace of its own and brings its lo up, so that
+ * nothing the test does reaches the machine's interfaces. Returns 0, or -1 after printing
+ * why (not root; no iproute2).
+ */
+int harness_netns_enter(const char *who);
+/* Writes each {path, value} of N /proc/sys settings. Returns 0, or -1 after naming the file. */
+int harness_sysctls(const char *who, const char *const (*sysctls)[2], size_t n);
+/*
+ * The veths of a test: runs N commands, unless the environment variable NO_VETH_ENV is set
+ * (to test the guest's way on a host) or the first fails (no veth driver: the Debian 6.1
+ * guest of tests/e2e/core_6_1.sh has no modules); *MADE says which. Returns 0, or -1 after
+ * printing which later command failed.
+ */
+int harness_veths(const char *who, const char *no_veth_env, const char *const *cmds, size_t n,
+                  bool *made);
+
 /* ---- edged's counters ---------------------------------------------------------------- */
 
 /* Makes ifindex an uplink counted in `slot`, as edged does: zeroes uplink_stats[slot] (every
@@ -158,5 +192,38 @@ int harness_uplink_register(int slots_fd, int stats_fd, uint32_t ifindex, uint32
 int harness_dos_active(int active_fd, uint32_t word);
 /* Reads uplink_stats[slot] summed over all CPUs. */
 int harness_uplink_stats_read(int map_fd, uint32_t slot, struct edge_uplink_stats *sum);
+
+/* The verdict column of uplink_stats an XDP action is counted in: the inverse of the
+ * program's verdict_action(). */
+int harness_verdict_of_action(int action);
+/* The stage of a .expect stage word ("parse", "dos", ...: datapath_stage_name()), or -1. */
+int harness_stage_parse(const char *name);
+/*
+ * Exactly c[stage][verdict] moved from BEFORE to AFTER, by one packet and LEN bytes; no
+ * counter at all for STAGE -1. Reports every counter that moved otherwise, and returns
+ * whether none did.
+ */
+bool harness_uplink_moved_once(const struct fixture_line *fl,
+                               const struct edge_uplink_stats *before,
+                               const struct edge_uplink_stats *after, int stage, int verdict,
+                               uint32_t len);
+
+/* One uplink's counters around each fixture packet: the `arg` of the hooks below. */
+struct harness_uplink_check {
+	int stats_fd;
+	uint32_t slot;
+	struct edge_uplink_stats before;
+};
+
+/* A `before` hook: reads uplink_stats[slot] into uc->before (uc: the hooks' arg). */
+void harness_uplink_snapshot(void *uc, const struct fixture_line *fl);
+/* The stage the line names moved by the packet (harness_uplink_moved_once, from the
+ * snapshot), nothing for a REFUSED frame. Reports and returns false on any other move. */
+bool harness_uplink_check_stage(struct harness_uplink_check *uc, const struct fixture_line *fl,
+                                const char *stage, const struct pcap_pkt *in,
+                                const struct xdp_result *res);
+/* A `check` hook for .expect files whose stage column is the stage word alone. */
+bool harness_uplink_check(void *uc, const struct fixture_line *fl, const struct pcap_pkt *in,
+                          const struct xdp_result *res);
 
 #endif

@@ -338,17 +338,6 @@ struct frame {
 	uint8_t data[4096];
 };
 
-static uint16_t ip_csum(const uint8_t *p, int n)
-{
-	uint32_t sum = 0;
-
-	for (int i = 0; i < n; i += 2)
-		sum += p[i] << 8 | p[i + 1];
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
-}
-
 /*
  * What scapy builds with Ether(src=02:00:00:00:00:01, dst=02:00:00:00:00:02)/IP(src=SRC,
  * dst=DST)/UDP(sport=1234, dport=53)/Raw(b'x' * n), or IPv6() when SRC has a colon, with n
@@ -375,6 +364,8 @@ static struct frame udp_frame(const char *src, const char *dst, uint32_t len)
 		assert_int_equal(inet_pton(AF_INET6, src, ip + 8), 1);
 		assert_int_equal(inet_pton(AF_INET6, dst, ip + 24), 1);
 	} else {
+		uint16_t csum;
+
 		ip[0] = 0x45;
 		ip[2] = l3_len >> 8;
 		ip[3] = l3_len & 0xff;
@@ -382,8 +373,9 @@ static struct frame udp_frame(const char *src, const char *dst, uint32_t len)
 		ip[9] = 17;
 		assert_int_equal(inet_pton(AF_INET, src, ip + 12), 1);
 		assert_int_equal(inet_pton(AF_INET, dst, ip + 16), 1);
-		ip[10] = ip_csum(ip, 20) >> 8;
-		ip[11] = ip_csum(ip, 20) & 0xff;
+		csum = ~harness_csum_fold(harness_csum_add(0, ip, 20));
+		ip[10] = csum >> 8;
+		ip[11] = csum & 0xff;
 	}
 	udp[0] = 1234 >> 8;
 	udp[1] = 1234 & 0xff;
@@ -638,10 +630,6 @@ static const struct dos_set lists_set = {"dos_lists", lists_fixture, NULL, 0, 0}
 static const struct dos_set lists_split_set = {"dos_lists", lists_fixture_split, NULL, 0, 0};
 static const struct dos_set order_set = SET("dos_rule_order", block_fixture, rules_order, 10);
 
-static const char *const stage_names[EDGE_NSTAGES] = {
-        [EDGE_STAGE_PARSE] = "parse",   [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
-        [EDGE_STAGE_EGRESS] = "egress", [EDGE_STAGE_LB] = "lb",   [EDGE_STAGE_END] = "end",
-};
 static const char *const outcome_names[DOS_NOUTCOMES] = {"matched", "dropped", "rate_limited",
                                                          "passed"};
 
@@ -738,35 +726,6 @@ static bool counters_as_tagged(const struct fixture_line *fl, const struct dos_c
 	return ok;
 }
 
-static bool uplink_as_expected(const struct fixture_line *fl, const struct dos_snapshot *b,
-                               const struct dos_snapshot *a, int stage, int verdict, uint32_t len)
-{
-	bool ok = true;
-
-	for (int s = 0; s < EDGE_NSTAGES; s++)
-		for (int v = 0; v < EDGE_NVERDICTS; v++) {
-			bool this = s == stage && v == verdict;
-			uint64_t dp = a->up.c[s][v].packets - b->up.c[s][v].packets;
-			uint64_t db = a->up.c[s][v].bytes - b->up.c[s][v].bytes;
-
-			if (dp == (this ? 1 : 0) && db == (this ? len : 0))
-				continue;
-			fixture_report(fl,
-			               "uplink counter %s/%d moved by %llu packets; expected %u",
-			               stage_names[s], v, (unsigned long long)dp, this ? 1 : 0);
-			ok = false;
-		}
-	return ok;
-}
-
-static int stage_index(const char *name)
-{
-	for (int s = 0; s < EDGE_NSTAGES; s++)
-		if (!strcmp(stage_names[s], name))
-			return s;
-	return -1;
-}
-
 #define MAX_TAGS 4
 
 struct tagged {
@@ -783,7 +742,7 @@ static bool column_parse(const struct fixture_ctx *fc, const struct fixture_line
 
 	snprintf(col, sizeof(col), "%s", fl->stage);
 	tok = strtok_r(col, "/", &save);
-	t->stage = tok ? stage_index(tok) : -1;
+	t->stage = tok ? harness_stage_parse(tok) : -1;
 	t->n = 0;
 	if (t->stage < 0) {
 		fixture_report(fl, "unknown stage in '%s'", fl->stage);
@@ -825,9 +784,9 @@ static bool fixture_check(void *arg, const struct fixture_line *fl, const struct
 	snapshot(fc->env, &after);
 	if (!column_parse(fc, fl, &after, res->retval, &t))
 		return false;
-	ok = uplink_as_expected(fl, b, &after, t.stage,
-	                        res->retval == XDP_DROP ? EDGE_VERDICT_DROP : EDGE_VERDICT_PASS,
-	                        in->len);
+	ok = harness_uplink_moved_once(
+	        fl, &b->up, &after.up, t.stage,
+	        res->retval == XDP_DROP ? EDGE_VERDICT_DROP : EDGE_VERDICT_PASS, in->len);
 	ok &= counter_check(fl, &t, &b->lists[DOS_LIST_ALLOW], &after.lists[DOS_LIST_ALLOW],
 	                    "allow", in->len);
 	ok &= counter_check(fl, &t, &b->lists[DOS_LIST_BLOCK], &after.lists[DOS_LIST_BLOCK],

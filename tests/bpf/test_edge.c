@@ -37,18 +37,6 @@ static const char *const parse_sets[] = {
 
 #define NSETS (sizeof(parse_sets) / sizeof(parse_sets[0]))
 
-/* The stage words of the .expect files, in enum edge_stage order. */
-static const char *const stage_names[EDGE_NSTAGES] = {
-        [EDGE_STAGE_PARSE] = "parse",   [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
-        [EDGE_STAGE_EGRESS] = "egress", [EDGE_STAGE_LB] = "lb",   [EDGE_STAGE_END] = "end",
-};
-
-static const char *const verdict_names[EDGE_NVERDICTS] = {
-        [EDGE_VERDICT_PASS] = "pass",       [EDGE_VERDICT_DROP] = "drop",
-        [EDGE_VERDICT_TX] = "tx",           [EDGE_VERDICT_REDIRECT] = "redirect",
-        [EDGE_VERDICT_ABORTED] = "aborted",
-};
-
 /* An uplink with no device: packets arrive on lo, never on it. */
 #define IFINDEX_ELSEWHERE 4242
 /* The slots the tests give lo and IFINDEX_ELSEWHERE, as edged would. */
@@ -61,31 +49,6 @@ struct env {
 	int slots_fd;
 	int stats_fd;
 };
-
-static int stage_parse(const char *name)
-{
-	for (int s = 0; s < EDGE_NSTAGES; s++)
-		if (!strcmp(stage_names[s], name))
-			return s;
-	return -1;
-}
-
-/* Inverse of the program's verdict_action(). */
-static int verdict_of_action(int action)
-{
-	switch (action) {
-	case XDP_PASS:
-		return EDGE_VERDICT_PASS;
-	case XDP_DROP:
-		return EDGE_VERDICT_DROP;
-	case XDP_TX:
-		return EDGE_VERDICT_TX;
-	case XDP_REDIRECT:
-		return EDGE_VERDICT_REDIRECT;
-	default:
-		return EDGE_VERDICT_ABORTED;
-	}
-}
 
 /* Opens, configures and loads xdp_edge without pinning, with a stats entry for lo. */
 static int env_setup(void **state, bool all_stages)
@@ -133,73 +96,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ---- counter checks ------------------------------------------------------------------ */
-
-struct counters {
-	int stats_fd;
-	uint32_t slot;
-	struct edge_uplink_stats before;
-};
-
-static void counters_snapshot(void *arg, const struct fixture_line *fl)
-{
-	struct counters *cc = arg;
-
-	(void)fl;
-	harness_uplink_stats_read(cc->stats_fd, cc->slot, &cc->before);
-}
-
-/*
- * Exactly c[stage][verdict] moved, by one packet and the frame's length; nothing moved for a
- * frame the kernel refused to run the program on.
- */
-static bool counters_moved_once(void *arg, const struct fixture_line *fl, const struct pcap_pkt *in,
-                                const struct xdp_result *res)
-{
-	struct counters *cc = arg;
-	bool refused = res->retval == HARNESS_REFUSED;
-	int stage = refused ? -1 : stage_parse(fl->stage);
-	int verdict = verdict_of_action(res->retval);
-	struct edge_uplink_stats after;
-	bool ok = true;
-	int err;
-
-	if (!refused && stage < 0) {
-		fixture_report(fl, "unknown stage '%s' (parse, dos, transit, lb or end)",
-		               fl->stage);
-		return false;
-	}
-	err = harness_uplink_stats_read(cc->stats_fd, cc->slot, &after);
-	if (err) {
-		fixture_report(fl, "reading uplink_stats[%u]: %s", cc->slot, strerror(-err));
-		return false;
-	}
-	for (int s = 0; s < EDGE_NSTAGES; s++) {
-		for (int v = 0; v < EDGE_NVERDICTS; v++) {
-			bool this = s == stage && v == verdict;
-			uint64_t dp = after.c[s][v].packets - cc->before.c[s][v].packets;
-			uint64_t db = after.c[s][v].bytes - cc->before.c[s][v].bytes;
-
-			if (dp == (this ? 1 : 0) && db == (this ? in->len : 0))
-				continue;
-			fixture_report(fl,
-			               "counter %s/%s moved by %llu packets, %llu bytes; "
-			               "expected %u and %u",
-			               stage_names[s], verdict_names[v], (unsigned long long)dp,
-			               (unsigned long long)db, this ? 1 : 0, this ? in->len : 0);
-			ok = false;
-		}
-	}
-	return ok;
-}
-
 static void run_parse_sets(struct env *env, uint32_t slot)
 {
-	struct counters cc = {.stats_fd = env->stats_fd, .slot = slot};
+	struct harness_uplink_check uc = {.stats_fd = env->stats_fd, .slot = slot};
 	struct fixture_hooks hooks = {
-	        .arg = &cc,
-	        .before = counters_snapshot,
-	        .check = counters_moved_once,
+	        .arg = &uc,
+	        .before = harness_uplink_snapshot,
+	        .check = harness_uplink_check,
 	};
 	int bad = 0;
 
@@ -275,11 +178,11 @@ static void write_text(const char *path, const char *text)
 static void test_runner_reports_mismatches(void **state)
 {
 	struct env *env = *state;
-	struct counters cc = {.stats_fd = env->stats_fd, .slot = SLOT_LO};
+	struct harness_uplink_check uc = {.stats_fd = env->stats_fd, .slot = SLOT_LO};
 	struct fixture_hooks hooks = {
-	        .arg = &cc,
-	        .before = counters_snapshot,
-	        .check = counters_moved_once,
+	        .arg = &uc,
+	        .before = harness_uplink_snapshot,
+	        .check = harness_uplink_check,
 	};
 	/* edge_parse_eth: IPv4/TCP, ARP, padded ARP, IPv6/TCP, bare header, 13-byte runt */
 	static const unsigned int pick[] = {0, 5, 6, 1, 4, 2};

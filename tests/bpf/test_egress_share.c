@@ -19,9 +19,6 @@
  * Run as root from the repository root (or set EDGED_FIXTURES); needs `ip` (iproute2).
  */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,45 +65,24 @@ static const char *const veth_cmds[] = {
 
 #define IFINDEX_NO_LBT2 4242
 
-static const char *const stage_names[EDGE_NSTAGES] = {
-        [EDGE_STAGE_PARSE] = "parse",   [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
-        [EDGE_STAGE_EGRESS] = "egress", [EDGE_STAGE_LB] = "lb",   [EDGE_STAGE_END] = "end",
-};
-
 struct env {
 	struct edge_bpf *skel;
 	int prog_fd, slots_fd, stats_fd;
 	uint32_t lbt0, lbt2;
-	struct edge_uplink_stats before;
+	struct harness_uplink_check up; /* lbt0's counters around each fixture packet */
 	struct eshare_counters share_before;
 	struct eshare_global_counters global_before;
 };
 
 /* ---- the namespace ------------------------------------------------------------------ */
 
-static int sh(const char *cmd)
-{
-	char buf[300];
-
-	snprintf(buf, sizeof(buf), "%s >/dev/null 2>&1", cmd);
-	return system(buf) ? -1 : 0;
-}
-
 static int netns_setup(void)
 {
-	if (unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "test_egress_share: unshare(CLONE_NEWNET): %s (run as root)\n",
-		        strerror(errno));
+	if (harness_netns_enter("test_egress_share"))
 		return -1;
-	}
-	if (sh("ip link set lo up"))
+	if (harness_veths("test_egress_share", "TEST_LB_NO_VETH", veth_cmds,
+	                  sizeof(veth_cmds) / sizeof(veth_cmds[0]), &have_veth))
 		return -1;
-	have_veth = !getenv("TEST_LB_NO_VETH") && sh(veth_cmds[0]) == 0;
-	for (size_t i = 1; have_veth && i < sizeof(veth_cmds) / sizeof(veth_cmds[0]); i++)
-		if (sh(veth_cmds[i])) {
-			fprintf(stderr, "test_egress_share: `%s` failed\n", veth_cmds[i]);
-			return -1;
-		}
 	if (!have_veth)
 		fprintf(stderr, "test_egress_share: no veth here: next hops preset in the cache, "
 		                "the FIB lookup is not exercised\n");
@@ -228,6 +204,7 @@ static int group_setup(void **state)
 	env->prog_fd = bpf_program__fd(env->skel->progs.xdp_edge);
 	env->slots_fd = bpf_map__fd(env->skel->maps.uplink_slots);
 	env->stats_fd = bpf_map__fd(env->skel->maps.uplink_stats);
+	env->up = (struct harness_uplink_check){.stats_fd = env->stats_fd, .slot = SLOT_LBT0};
 	assert_int_equal(
 	        harness_uplink_register(env->slots_fd, env->stats_fd, env->lbt0, SLOT_LBT0), 0);
 	assert_int_equal(
@@ -295,52 +272,12 @@ static const struct {
         {"bad", ESHARE_G_MALFORMED, -1, true},
 };
 
-static int verdict_of_action(int action)
-{
-	switch (action) {
-	case XDP_PASS:
-		return EDGE_VERDICT_PASS;
-	case XDP_DROP:
-		return EDGE_VERDICT_DROP;
-	case XDP_TX:
-		return EDGE_VERDICT_TX;
-	case XDP_REDIRECT:
-		return EDGE_VERDICT_REDIRECT;
-	default:
-		return EDGE_VERDICT_ABORTED;
-	}
-}
-
 static void snapshot(void *arg, const struct fixture_line *fl)
 {
 	struct env *env = arg;
 
-	(void)fl;
-	assert_int_equal(harness_uplink_stats_read(env->stats_fd, SLOT_LBT0, &env->before), 0);
+	harness_uplink_snapshot(&env->up, fl);
 	share_read(env, &env->share_before, &env->global_before);
-}
-
-static bool uplink_counter_moved(struct env *env, const struct fixture_line *fl, int want_s,
-                                 int want_v, uint32_t len)
-{
-	struct edge_uplink_stats now;
-	bool ok = true;
-
-	assert_int_equal(harness_uplink_stats_read(env->stats_fd, SLOT_LBT0, &now), 0);
-	for (int s = 0; s < EDGE_NSTAGES; s++)
-		for (int v = 0; v < EDGE_NVERDICTS; v++) {
-			uint64_t dp = now.c[s][v].packets - env->before.c[s][v].packets;
-			uint64_t db = now.c[s][v].bytes - env->before.c[s][v].bytes;
-			bool want = s == want_s && v == want_v;
-
-			if (dp == (want ? 1 : 0) && db == (want ? len : 0))
-				continue;
-			fixture_report(fl, "counter %s/%d moved by %llu packets, %llu bytes",
-			               stage_names[s], v, (unsigned long long)dp,
-			               (unsigned long long)db);
-			ok = false;
-		}
-	return ok;
 }
 
 /* Exactly the named sharing counter moved (or none, without a name). */
@@ -392,20 +329,12 @@ static bool counters_moved(void *arg, const struct fixture_line *fl, const struc
 	struct env *env = arg;
 	char stage[sizeof(fl->stage)];
 	char *name;
-	int want_s = -1;
 
 	snprintf(stage, sizeof(stage), "%s", fl->stage);
 	name = strchr(stage, '/');
 	if (name)
 		*name++ = '\0';
-	for (int s = 0; s < EDGE_NSTAGES; s++)
-		if (!strcmp(stage_names[s], stage))
-			want_s = s;
-	if (want_s < 0) {
-		fixture_report(fl, "unknown stage '%s' in the .expect file", stage);
-		return false;
-	}
-	return uplink_counter_moved(env, fl, want_s, verdict_of_action(res->retval), in->len) &
+	return harness_uplink_check_stage(&env->up, fl, stage, in, res) &
 	       share_counter_moved(env, fl, name, in->len);
 }
 

@@ -21,8 +21,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,7 +81,6 @@ static const char *const veth_cmds[] = {
 /* The VIPs and the client live on lo (IPv6 on lo needs no DAD); without veths, lo has this
  * edge's fleet address too (edged's self detection looks for it). */
 static const char *const lo_cmds[] = {
-        "ip link set lo up",
         "ip addr add 203.0.113.20/32 dev lo",
         "ip addr add 2001:db8:f::20/128 dev lo",
         "ip addr add 192.0.2.1/32 dev lo",
@@ -114,72 +111,34 @@ static const struct {
  * redirect all the same. */
 #define IFINDEX_NO_LBT2 4242
 
-static const char *const stage_names[EDGE_NSTAGES] = {
-        [EDGE_STAGE_PARSE] = "parse",   [EDGE_STAGE_DOS] = "dos", [EDGE_STAGE_TRANSIT] = "transit",
-        [EDGE_STAGE_EGRESS] = "egress", [EDGE_STAGE_LB] = "lb",   [EDGE_STAGE_END] = "end",
-};
-
 struct env {
 	struct edge_bpf *skel;
 	int prog_fd, slots_fd, stats_fd;
 	uint32_t lbt0, lbt2;
 	int listen4, listen6, est[4]; /* established: client and server ends, both families */
 	char pin_dir[64]; /* test_edged_tables' pins: removed at teardown, even after a failure */
-	struct edge_uplink_stats before;
+	struct harness_uplink_check up; /* lbt0's counters around each fixture packet */
 };
 
 static struct env *the_env;
 
 /* ---- the namespace ------------------------------------------------------------------ */
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY), n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, text, strlen(text));
-	close(fd);
-	return n == (int)strlen(text) ? 0 : -1;
-}
-
-static int sh(const char *cmd)
-{
-	char buf[300];
-
-	snprintf(buf, sizeof(buf), "%s >/dev/null 2>&1", cmd);
-	return system(buf) ? -1 : 0;
-}
-
 /* A network namespace of our own: nothing here touches the machine's interfaces. */
 static int netns_setup(void)
 {
-	if (unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "test_lb: unshare(CLONE_NEWNET): %s (run as root)\n",
-		        strerror(errno));
+	if (harness_netns_enter("test_lb") ||
+	    harness_sh_all("test_lb", lo_cmds, sizeof(lo_cmds) / sizeof(lo_cmds[0])) ||
+	    harness_sysctls("test_lb", sysctls, sizeof(sysctls) / sizeof(sysctls[0])))
 		return -1;
-	}
-	for (size_t i = 0; i < sizeof(lo_cmds) / sizeof(lo_cmds[0]); i++)
-		if (sh(lo_cmds[i])) {
-			fprintf(stderr, "test_lb: `%s` failed (iproute2 needed)\n", lo_cmds[i]);
-			return -1;
-		}
-	for (size_t i = 0; i < sizeof(sysctls) / sizeof(sysctls[0]); i++)
-		if (write_file(sysctls[i][0], sysctls[i][1])) {
-			fprintf(stderr, "test_lb: cannot write %s\n", sysctls[i][0]);
-			return -1;
-		}
 	/* TEST_LB_NO_VETH=1 runs the guest's way on a host that has veths. */
-	have_veth = !getenv("TEST_LB_NO_VETH") && sh(veth_cmds[0]) == 0;
-	for (size_t i = 1; have_veth && i < sizeof(veth_cmds) / sizeof(veth_cmds[0]); i++)
-		if (sh(veth_cmds[i])) {
-			fprintf(stderr, "test_lb: `%s` failed\n", veth_cmds[i]);
-			return -1;
-		}
+	if (harness_veths("test_lb", "TEST_LB_NO_VETH", veth_cmds,
+	                  sizeof(veth_cmds) / sizeof(veth_cmds[0]), &have_veth))
+		return -1;
 	if (!have_veth) {
 		fprintf(stderr, "test_lb: no veth here: next hops preset in the cache, the FIB "
 		                "lookup is not exercised\n");
-		if (sh("ip addr add 198.51.100.1/32 dev lo"))
+		if (harness_sh("ip addr add 198.51.100.1/32 dev lo"))
 			return -1;
 	}
 	return 0;
@@ -439,6 +398,7 @@ static int group_setup(void **state)
 	env->prog_fd = bpf_program__fd(s->progs.xdp_edge);
 	env->slots_fd = bpf_map__fd(s->maps.uplink_slots);
 	env->stats_fd = bpf_map__fd(s->maps.uplink_stats);
+	env->up = (struct harness_uplink_check){.stats_fd = env->stats_fd, .slot = SLOT_LBT0};
 	assert_int_equal(
 	        harness_uplink_register(env->slots_fd, env->stats_fd, env->lbt0, SLOT_LBT0), 0);
 	assert_int_equal(
@@ -478,66 +438,10 @@ static int group_teardown(void **state)
 
 /* ---- fixtures ----------------------------------------------------------------------- */
 
-static int verdict_of_action(int action)
-{
-	switch (action) {
-	case XDP_PASS:
-		return EDGE_VERDICT_PASS;
-	case XDP_DROP:
-		return EDGE_VERDICT_DROP;
-	case XDP_TX:
-		return EDGE_VERDICT_TX;
-	case XDP_REDIRECT:
-		return EDGE_VERDICT_REDIRECT;
-	default:
-		return EDGE_VERDICT_ABORTED;
-	}
-}
-
-static void snapshot(void *arg, const struct fixture_line *fl)
-{
-	struct env *env = arg;
-
-	(void)fl;
-	assert_int_equal(harness_uplink_stats_read(env->stats_fd, SLOT_LBT0, &env->before), 0);
-}
-
-/* Exactly uplink_stats[stage][verdict] of lbt0 moved, by one packet and the frame's bytes. */
-static bool one_counter_moved(void *arg, const struct fixture_line *fl, const struct pcap_pkt *in,
-                              const struct xdp_result *res)
-{
-	struct env *env = arg;
-	struct edge_uplink_stats now;
-	int want_v = verdict_of_action(res->retval), want_s = -1;
-	bool ok = true;
-
-	for (int s = 0; s < EDGE_NSTAGES; s++)
-		if (!strcmp(stage_names[s], fl->stage))
-			want_s = s;
-	if (want_s < 0) {
-		fixture_report(fl, "unknown stage '%s' in the .expect file", fl->stage);
-		return false;
-	}
-	assert_int_equal(harness_uplink_stats_read(env->stats_fd, SLOT_LBT0, &now), 0);
-	for (int s = 0; s < EDGE_NSTAGES; s++)
-		for (int v = 0; v < EDGE_NVERDICTS; v++) {
-			uint64_t dp = now.c[s][v].packets - env->before.c[s][v].packets;
-			uint64_t db = now.c[s][v].bytes - env->before.c[s][v].bytes;
-			bool want = s == want_s && v == want_v;
-
-			if (dp == (want ? 1 : 0) && db == (want ? in->len : 0))
-				continue;
-			fixture_report(fl, "counter %s/%d moved by %llu packets, %llu bytes",
-			               stage_names[s], v, (unsigned long long)dp,
-			               (unsigned long long)db);
-			ok = false;
-		}
-	return ok;
-}
-
 static void run_set(struct env *env, const char *set)
 {
-	struct fixture_hooks hooks = {.arg = env, .before = snapshot, .check = one_counter_moved};
+	struct fixture_hooks hooks = {
+	        .arg = &env->up, .before = harness_uplink_snapshot, .check = harness_uplink_check};
 
 	assert_int_equal(harness_run_fixtures(env->prog_fd, env->lbt0, set, &hooks), 0);
 }
@@ -564,24 +468,6 @@ struct frame {
 	uint8_t data[256];
 };
 
-static uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
-}
-
-static uint32_t csum_add(uint32_t sum, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i + 1 < n; i += 2)
-		sum += b[i] << 8 | b[i + 1];
-	if (n & 1)
-		sum += b[n - 1] << 8;
-	return sum;
-}
-
 /* Ether(02:..:01 > 02:..:02)/IPv4(SRC > DST)/TCP(SPORT > DPORT, FLAGS, SEQ, ACK), checksums
  * right. */
 static struct frame tcp4(const char *src, const char *dst, uint16_t sport, uint16_t dport,
@@ -603,10 +489,10 @@ static struct frame tcp4(const char *src, const char *dst, uint16_t sport, uint1
 	 * byte array would be aliasing the compiler may drop. */
 	inet_pton(AF_INET, src, &ip.saddr);
 	inet_pton(AF_INET, dst, &ip.daddr);
-	ip.check = htons(csum_fold(csum_add(0, &ip, 20)));
+	ip.check = htons(~harness_csum_fold(harness_csum_add(0, &ip, 20)));
 	((uint8_t *)&th)[13] = flags;
-	sum = csum_add(0, &ip.saddr, 8) + IPPROTO_TCP + 20;
-	th.check = htons(csum_fold(csum_add(sum, &th, 20)));
+	sum = harness_csum_add(0, &ip.saddr, 8) + IPPROTO_TCP + 20;
+	th.check = htons(~harness_csum_fold(harness_csum_add(sum, &th, 20)));
 	memcpy(f.data, eth, 14);
 	memcpy(f.data + 14, &ip, 20);
 	memcpy(f.data + 34, &th, 20);

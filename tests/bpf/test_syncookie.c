@@ -207,22 +207,6 @@ struct frame {
 	uint32_t l3, l4;
 };
 
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)p[i] << 8 | p[i + 1];
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	return s;
-}
-
-static uint16_t fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
 static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = v >> 8;
@@ -254,11 +238,11 @@ static uint16_t tcp_sum(const uint8_t *f, uint32_t l3, uint32_t l4, uint32_t len
 	uint32_t s = 0;
 
 	if (family == 4)
-		s = sum16(f + l3 + 12, 8, s);
+		s = harness_csum_add(s, f + l3 + 12, 8);
 	else
-		s = sum16(f + l3 + 8, 32, s);
+		s = harness_csum_add(s, f + l3 + 8, 32);
 	s += 6 + len;
-	return fold(sum16(f + l4, len, s));
+	return harness_csum_fold(harness_csum_add(s, f + l4, len));
 }
 
 static uint32_t put_l2(struct frame *f, const struct flow *fl)
@@ -290,7 +274,7 @@ static uint32_t put_ip(struct frame *f, const struct flow *fl, uint32_t l4_len)
 		assert_int_equal(inet_pton(AF_INET, fl->src, ip + 12), 1);
 		assert_int_equal(inet_pton(AF_INET, fl->dst, ip + 16), 1);
 		memset(ip + 20, 1, hlen - 20); /* NOP options */
-		put16(ip + 10, ~fold(sum16(ip, hlen, 0)));
+		put16(ip + 10, ~harness_csum_fold(harness_csum_add(0, ip, hlen)));
 		return hlen;
 	}
 	ip[0] = 0x60;
@@ -413,7 +397,7 @@ static void synack_parse(const struct xdp_result *res, const struct frame *in,
 		assert_int_equal(f[l3], 0x45);
 		assert_int_equal(get16(f + l3 + 2), res->out_len - l3);
 		assert_int_equal(f[l3 + 9], 6);
-		assert_int_equal(fold(sum16(f + l3, 20, 0)), 0xffff);
+		assert_int_equal(harness_csum_fold(harness_csum_add(0, f + l3, 20)), 0xffff);
 		assert_memory_equal(f + l3 + 12, in->b + l3 + 16, 4);
 		assert_memory_equal(f + l3 + 16, in->b + l3 + 12, 4);
 		l4 = l3 + 20;
@@ -687,7 +671,7 @@ static void test_fragment_to_stack(void **state)
 	frame_tcp(&f, &flow4, TCP_SYN, 1, 0, NULL, 0, 8);
 	f.b[f.l3 + 6] = 0x20; /* MF */
 	put16(f.b + f.l3 + 10, 0);
-	put16(f.b + f.l3 + 10, ~fold(sum16(f.b + f.l3, 20, 0)));
+	put16(f.b + f.l3 + 10, ~harness_csum_fold(harness_csum_add(0, f.b + f.l3, 20)));
 	run(*state, &f, res);
 	assert_int_equal(res->retval, XDP_PASS);
 	free(res);

@@ -23,8 +23,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,47 +83,14 @@ struct env {
 
 /* ---- the namespace ------------------------------------------------------------------ */
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY), n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, text, strlen(text));
-	close(fd);
-	return n == (int)strlen(text) ? 0 : -1;
-}
-
-static int sh(const char *cmd)
-{
-	char buf[300];
-
-	snprintf(buf, sizeof(buf), "%s >/dev/null 2>&1", cmd);
-	return system(buf) ? -1 : 0;
-}
-
 static int netns_setup(void)
 {
-	if (unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "test_transit: unshare(CLONE_NEWNET): %s (run as root)\n",
-		        strerror(errno));
+	if (harness_netns_enter("test_transit") ||
+	    harness_sysctls("test_transit", sysctls, sizeof(sysctls) / sizeof(sysctls[0])))
 		return -1;
-	}
-	if (sh("ip link set lo up")) {
-		fprintf(stderr, "test_transit: `ip link set lo up` failed (iproute2 needed)\n");
+	if (harness_veths("test_transit", "TEST_TRANSIT_NO_VETH", veth_cmds,
+	                  sizeof(veth_cmds) / sizeof(veth_cmds[0]), &have_veth))
 		return -1;
-	}
-	for (size_t i = 0; i < sizeof(sysctls) / sizeof(sysctls[0]); i++)
-		if (write_file(sysctls[i][0], sysctls[i][1])) {
-			fprintf(stderr, "test_transit: cannot write %s\n", sysctls[i][0]);
-			return -1;
-		}
-	have_veth = !getenv("TEST_TRANSIT_NO_VETH") && sh(veth_cmds[0]) == 0;
-	for (size_t i = 1; have_veth && i < sizeof(veth_cmds) / sizeof(veth_cmds[0]); i++)
-		if (sh(veth_cmds[i])) {
-			fprintf(stderr, "test_transit: `%s` failed\n", veth_cmds[i]);
-			return -1;
-		}
 	if (!have_veth)
 		fprintf(stderr, "test_transit: no veth here: lo stands in for the customer veth, "
 		                "the TC fixtures are skipped\n");
@@ -307,30 +272,6 @@ static int counter_index(const char *name)
 	return -1;
 }
 
-static int stage_index(const char *name)
-{
-	for (int i = 0; i < EDGE_NSTAGES; i++)
-		if (!strcmp(datapath_stage_name(i), name))
-			return i;
-	return -1;
-}
-
-static int verdict_of(int action)
-{
-	switch (action) {
-	case XDP_PASS:
-		return EDGE_VERDICT_PASS;
-	case XDP_DROP:
-		return EDGE_VERDICT_DROP;
-	case XDP_TX:
-		return EDGE_VERDICT_TX;
-	case XDP_REDIRECT:
-		return EDGE_VERDICT_REDIRECT;
-	default:
-		return EDGE_VERDICT_ABORTED;
-	}
-}
-
 static void before(void *arg, const struct fixture_line *fl)
 {
 	struct env *env = arg;
@@ -379,7 +320,7 @@ static bool check_decap(void *arg, const struct fixture_line *fl, const struct p
 	struct env *env = arg;
 	struct edge_uplink_stats now;
 	char buf[sizeof(fl->stage)], *slash;
-	int stage, verdict = verdict_of(res->retval);
+	int stage, verdict = harness_verdict_of_action(res->retval);
 
 	snprintf(buf, sizeof(buf), "%s", fl->stage);
 	slash = strchr(buf, '/');
@@ -388,7 +329,7 @@ static bool check_decap(void *arg, const struct fixture_line *fl, const struct p
 		return false;
 	}
 	*slash = '\0';
-	stage = stage_index(buf);
+	stage = harness_stage_parse(buf);
 	if (stage < 0) {
 		fixture_report(fl, "no xdp_edge stage '%s'", buf);
 		return false;

@@ -128,6 +128,12 @@ class EdgedConfig(unittest.TestCase):
                                 self.topo.nodes["edge2"], self.run)
         self.assertEqual(cfg["servers"], [str(self.topo.nodes["edge1"].addr(4)), str(self.topo.nodes["edge3"].addr(6))])
 
+    def test_fleet_self_is_this_nodes_addr4(self):
+        cfg = edge.build_config(self.tpl("self: ${fleet_self}\nsame: ${addr4.edge2}\n"), self.topo,
+                                self.topo.nodes["edge2"], self.run)
+        self.assertEqual(cfg["self"], str(self.topo.nodes["edge2"].addr(4)))
+        self.assertEqual(cfg["self"], cfg["same"])
+
     def test_lb_template_names_every_edge(self):
         cfg = edge.build_config("lab/templates/edge-lb.yaml", self.topo, self.topo.nodes["edge1"], self.run)
         addrs = {s["address"] for s in cfg["lb"]["servers"]}

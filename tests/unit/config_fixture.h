@@ -7,6 +7,7 @@
 #ifndef EDGED_TESTS_CONFIG_FIXTURE_H
 #define EDGED_TESTS_CONFIG_FIXTURE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,19 +40,43 @@ static inline int teardown(void **state)
 	return 0;
 }
 
-/* Loads TEXT (without the interface check); the previous load's result is released first. */
-static inline int load(struct fx *f, const char *text)
+/* Loads TEXT with config_load_string's FLAGS; the previous load's result is released first. */
+static inline int load_flags(struct fx *f, const char *text, unsigned int flags)
 {
 	int err;
 
 	if (f->loaded)
 		config_release(&f->cfg);
 	config_errors_free(&f->errs);
-	err = config_load_string("t.yaml", text, 0, &f->cfg, &f->errs);
+	err = config_load_string("t.yaml", text, flags, &f->cfg, &f->errs);
 	f->loaded = err == 0;
 	for (int i = 0; i < f->errs.n; i++)
 		print_message("  %s\n", f->errs.msgs[i]);
 	return err;
+}
+
+/* Loads TEXT without the interface check. */
+static inline int load(struct fx *f, const char *text)
+{
+	return load_flags(f, text, 0);
+}
+
+/* Some error message contains every one of the NULL-terminated words. */
+static inline bool has_error(const struct fx *f, ...)
+{
+	for (int i = 0; i < f->errs.n; i++) {
+		bool all = true;
+		va_list ap;
+		const char *w;
+
+		va_start(ap, f);
+		while ((w = va_arg(ap, const char *)))
+			all &= strstr(f->errs.msgs[i], w) != NULL;
+		va_end(ap);
+		if (all)
+			return true;
+	}
+	return false;
 }
 
 /* Exactly one error, starting with PREFIX ("t.yaml:L:C: path: ") and containing WORDS. */

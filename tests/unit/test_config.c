@@ -17,40 +17,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_fixture.h"
 
 #define EXAMPLE_CONFIG "packaging/edge.example.yaml" /* tests run from the repo root */
-
-struct fx {
-	struct edged_config cfg;
-	struct config_errors errs;
-};
-
-static int setup(void **state)
-{
-	*state = calloc(1, sizeof(struct fx));
-	return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	config_errors_free(&f->errs);
-	free(f);
-	return 0;
-}
-
-/* Loads TEXT as "t.yaml"; the errors of a previous load in the same test are freed first. */
-static int load_flags(struct fx *f, const char *text, unsigned int flags)
-{
-	config_errors_free(&f->errs);
-	return config_load_string("t.yaml", text, flags, &f->cfg, &f->errs);
-}
-
-static int load(struct fx *f, const char *text)
-{
-	return load_flags(f, text, 0);
-}
 
 static void print_errors(const struct config_errors *errs)
 {
@@ -90,7 +59,7 @@ static void assert_error_(struct fx *f, int i, const char *file, int line, const
 }
 
 /* Loads TEXT, expecting exactly one error that matches. */
-#define assert_one_error(f, text, prefix, ...)                                                     \
+#define assert_load_fail(f, text, prefix, ...)                                                     \
 	do {                                                                                       \
 		assert_int_equal(load(f, text), -1);                                               \
 		assert_n_errors(f, 1);                                                             \
@@ -288,6 +257,7 @@ static void test_example_config_loads(void **state)
 	struct fx *f = *state;
 	int rc = config_load(EXAMPLE_CONFIG, 0, &f->cfg, &f->errs);
 
+	f->loaded = rc == 0;
 	print_errors(&f->errs);
 	assert_int_equal(rc, 0);
 	assert_string_equal(f->cfg.path, EXAMPLE_CONFIG);
@@ -305,6 +275,7 @@ static void test_load_from_file(void **state)
 	assert_int_equal(write(fd, MINIMAL, strlen(MINIMAL)), strlen(MINIMAL));
 	close(fd);
 	assert_int_equal(config_load(path, 0, &f->cfg, &f->errs), 0);
+	f->loaded = true;
 	assert_string_equal(f->cfg.path, path);
 	assert_string_equal(f->cfg.uplinks[0].name, "eth0");
 	unlink(path);
@@ -329,10 +300,10 @@ static void test_yaml_syntax_error(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "instance: e\nuplinks: [eth0\nlog_level: info\n",
+	assert_load_fail(f, "instance: e\nuplinks: [eth0\nlog_level: info\n",
 	                 "t.yaml:3:10: ", "YAML syntax error",
 	                 "while parsing a flow sequence at 2:10");
-	assert_one_error(f, "instance: e\n\tuplinks: [eth0]\n", "t.yaml:2:1: ", "YAML syntax error",
+	assert_load_fail(f, "instance: e\n\tuplinks: [eth0]\n", "t.yaml:2:1: ", "YAML syntax error",
 	                 "tab");
 }
 
@@ -340,7 +311,7 @@ static void test_invalid_utf8_is_placed(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "instance: e\nuplinks: [et\xff]\n",
+	assert_load_fail(f, "instance: e\nuplinks: [et\xff]\n",
 	                 "t.yaml:2:13: ", "YAML syntax error", "UTF-8", "0xff");
 }
 
@@ -348,24 +319,24 @@ static void test_empty_file(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "", "t.yaml:1:1: ", "empty", "instance", "uplinks");
-	assert_one_error(f, "# nothing but a comment\n\n", "t.yaml:1:1: ", "empty");
-	assert_one_error(f, "---\n", "t.yaml:1:1: ", "empty");
+	assert_load_fail(f, "", "t.yaml:1:1: ", "empty", "instance", "uplinks");
+	assert_load_fail(f, "# nothing but a comment\n\n", "t.yaml:1:1: ", "empty");
+	assert_load_fail(f, "---\n", "t.yaml:1:1: ", "empty");
 }
 
 static void test_top_level_not_a_mapping(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "- instance: e\n", "t.yaml:1:1: ", "expected a mapping", "got a list");
-	assert_one_error(f, "edge1\n", "t.yaml:1:1: ", "expected a mapping", "got a scalar");
+	assert_load_fail(f, "- instance: e\n", "t.yaml:1:1: ", "expected a mapping", "got a list");
+	assert_load_fail(f, "edge1\n", "t.yaml:1:1: ", "expected a mapping", "got a scalar");
 }
 
 static void test_second_document_rejected(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, MINIMAL "---\ninstance: other\n",
+	assert_load_fail(f, MINIMAL "---\ninstance: other\n",
 	                 "t.yaml:3:1: ", "second YAML document");
 }
 
@@ -382,7 +353,7 @@ static void test_unknown_key_suggests_close_one(void **state)
 	/* the misspelt key does not count as the required one */
 	assert_error(f, 2, "t.yaml:1:1: ", "missing required key 'uplinks'");
 	/* keys are lower case; another case is a typo too */
-	assert_one_error(f, MINIMAL "Log_Level: info\n", "t.yaml:3:1: ", "unknown key 'Log_Level'",
+	assert_load_fail(f, MINIMAL "Log_Level: info\n", "t.yaml:3:1: ", "unknown key 'Log_Level'",
 	                 "did you mean 'log_level'?");
 }
 
@@ -391,7 +362,7 @@ static void test_unknown_key_lists_allowed(void **state)
 	struct fx *f = *state;
 
 	/* "foo" is two edits from "dos", too far for a three-letter key */
-	assert_one_error(
+	assert_load_fail(
 	        f, MINIMAL "foo: 1\n", "t.yaml:3:1: ", "unknown key 'foo'",
 	        "allowed keys: instance, uplinks, control_socket, metrics, log_level, dos, "
 	        "lb, dispatch, egress, transit");
@@ -422,7 +393,7 @@ static void test_key_must_be_a_scalar(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, MINIMAL "? [a, b]\n: 1\n", "t.yaml:3:3: ", "expected a key name",
+	assert_load_fail(f, MINIMAL "? [a, b]\n: 1\n", "t.yaml:3:3: ", "expected a key name",
 	                 "got a list");
 }
 
@@ -440,7 +411,7 @@ static void test_missing_uplink_name(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "instance: e\nuplinks:\n  - eth0\n  - xdp_mode: generic\n",
+	assert_load_fail(f, "instance: e\nuplinks:\n  - eth0\n  - xdp_mode: generic\n",
 	                 "t.yaml:4:5: ", "uplinks[1]: missing required key 'name'");
 }
 
@@ -465,9 +436,9 @@ static void test_uplinks_wrong_type(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "instance: e\nuplinks: eth0\n",
+	assert_load_fail(f, "instance: e\nuplinks: eth0\n",
 	                 "t.yaml:2:10: ", "uplinks: expected a list, got a scalar");
-	assert_one_error(f, "instance: e\nuplinks: {name: eth0}\n",
+	assert_load_fail(f, "instance: e\nuplinks: {name: eth0}\n",
 	                 "t.yaml:2:10: ", "uplinks: expected a list, got a mapping");
 }
 
@@ -475,9 +446,9 @@ static void test_instance_wrong_type(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "instance: {name: e}\nuplinks: [eth0]\n",
+	assert_load_fail(f, "instance: {name: e}\nuplinks: [eth0]\n",
 	                 "t.yaml:1:11: ", "instance: expected a string, got a mapping");
-	assert_one_error(f, "instance:\nuplinks: [eth0]\n",
+	assert_load_fail(f, "instance:\nuplinks: [eth0]\n",
 	                 "t.yaml:1:10: ", "instance: expected a string, got an empty value");
 }
 
@@ -485,7 +456,7 @@ static void test_uplink_entry_wrong_type(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "instance: e\nuplinks:\n  - eth0\n  - [eth1]\n",
+	assert_load_fail(f, "instance: e\nuplinks:\n  - eth0\n  - [eth1]\n",
 	                 "t.yaml:4:5: ", "uplinks[1]: expected an interface name or a mapping",
 	                 "got a list");
 }
@@ -494,14 +465,14 @@ static void test_boolean_strict(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, MINIMAL "dos: {enabled: maybe}\n",
+	assert_load_fail(f, MINIMAL "dos: {enabled: maybe}\n",
 	                 "t.yaml:3:16: ", "dos.enabled: expected true or false", "'maybe'");
-	assert_one_error(f, MINIMAL "lb: {enabled: 1}\n",
+	assert_load_fail(f, MINIMAL "lb: {enabled: 1}\n",
 	                 "t.yaml:3:15: ", "lb.enabled: expected true or false", "'1'");
-	assert_one_error(f, MINIMAL "lb: {enabled: \"true\"}\n",
+	assert_load_fail(f, MINIMAL "lb: {enabled: \"true\"}\n",
 	                 "t.yaml:3:15: ", "lb.enabled: expected true or false", "quoted",
 	                 "remove the quotes");
-	assert_one_error(f, MINIMAL "lb:\n  enabled:\n",
+	assert_load_fail(f, MINIMAL "lb:\n  enabled:\n",
 	                 "t.yaml:4:11: ", "lb.enabled: expected true or false, got an empty value");
 }
 
@@ -509,9 +480,9 @@ static void test_section_wrong_type(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, MINIMAL "dos: true\n", "t.yaml:3:6: ", "dos: expected a mapping",
+	assert_load_fail(f, MINIMAL "dos: true\n", "t.yaml:3:6: ", "dos: expected a mapping",
 	                 "got a scalar", "`dos: {enabled: false}`");
-	assert_one_error(f, MINIMAL "transit: [a]\n",
+	assert_load_fail(f, MINIMAL "transit: [a]\n",
 	                 "t.yaml:3:10: ", "transit: expected a mapping", "got a list");
 }
 
@@ -519,7 +490,7 @@ static void test_metrics_wrong_type(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, MINIMAL "metrics: off\n",
+	assert_load_fail(f, MINIMAL "metrics: off\n",
 	                 "t.yaml:3:10: ", "metrics: expected a mapping", "got a scalar",
 	                 "`metrics: {listen: off}`");
 }
@@ -530,17 +501,17 @@ static void test_instance_bad_values(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "instance: Edge1\nuplinks: [e]\n", "t.yaml:1:11: ", "instance: 'Edge1'",
+	assert_load_fail(f, "instance: Edge1\nuplinks: [e]\n", "t.yaml:1:11: ", "instance: 'Edge1'",
 	                 "'E'", "a-z, 0-9, '_' and '-'");
-	assert_one_error(f, "instance: edge.1\nuplinks: [e]\n",
+	assert_load_fail(f, "instance: edge.1\nuplinks: [e]\n",
 	                 "t.yaml:1:11: ", "the character '.' at position 5");
-	assert_one_error(f, "instance: \"e\\t1\"\nuplinks: [e]\n",
+	assert_load_fail(f, "instance: \"e\\t1\"\nuplinks: [e]\n",
 	                 "t.yaml:1:11: ", "the byte 0x09 at position 2");
-	assert_one_error(f, "instance: -edge\nuplinks: [e]\n",
+	assert_load_fail(f, "instance: -edge\nuplinks: [e]\n",
 	                 "t.yaml:1:11: ", "must start with a letter or digit");
-	assert_one_error(f, "instance: \"\"\nuplinks: [e]\n",
+	assert_load_fail(f, "instance: \"\"\nuplinks: [e]\n",
 	                 "t.yaml:1:11: ", "instance: must not be empty");
-	assert_one_error(f, "instance: a2345678901234567890123456789012\nuplinks: [e]\n",
+	assert_load_fail(f, "instance: a2345678901234567890123456789012\nuplinks: [e]\n",
 	                 "t.yaml:1:11: ", "is 32 characters long", "maximum is 31");
 }
 
@@ -548,7 +519,7 @@ static void test_xdp_mode_bad_value(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "instance: e\nuplinks:\n  - name: eth0\n    xdp_mode: offload\n",
+	assert_load_fail(f, "instance: e\nuplinks:\n  - name: eth0\n    xdp_mode: offload\n",
 	                 "t.yaml:4:15: ", "uplinks[0].xdp_mode: 'offload'", "native", "generic");
 }
 
@@ -556,7 +527,7 @@ static void test_log_level_bad_value(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, MINIMAL "log_level: verbose\n",
+	assert_load_fail(f, MINIMAL "log_level: verbose\n",
 	                 "t.yaml:3:12: ", "log_level: 'verbose' is not a log level",
 	                 "error, warn, info or debug");
 }
@@ -565,12 +536,12 @@ static void test_listen_bad_address(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, MINIMAL "metrics: {listen: localhost:9420}\n",
+	assert_load_fail(f, MINIMAL "metrics: {listen: localhost:9420}\n",
 	                 "t.yaml:3:19: ", "metrics.listen: 'localhost:9420'",
 	                 "expected ADDR:PORT such as 127.0.0.1:9420 or [::1]:9420");
-	assert_one_error(f, MINIMAL "metrics: {listen: 127.0.0.1}\n",
+	assert_load_fail(f, MINIMAL "metrics: {listen: 127.0.0.1}\n",
 	                 "t.yaml:3:19: ", "expected ADDR:PORT");
-	assert_one_error(f, MINIMAL "metrics: {listen: \"::1:9420\"}\n",
+	assert_load_fail(f, MINIMAL "metrics: {listen: \"::1:9420\"}\n",
 	                 "t.yaml:3:19: ", "IPv6 address needs brackets");
 }
 
@@ -578,10 +549,10 @@ static void test_listen_port_out_of_range(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, MINIMAL "metrics:\n  listen: 127.0.0.1:70000\n",
+	assert_load_fail(f, MINIMAL "metrics:\n  listen: 127.0.0.1:70000\n",
 	                 "t.yaml:4:11: ", "metrics.listen: '127.0.0.1:70000'",
 	                 "port out of range (1-65535)");
-	assert_one_error(f, MINIMAL "metrics:\n  listen: \"[::1]:0\"\n",
+	assert_load_fail(f, MINIMAL "metrics:\n  listen: \"[::1]:0\"\n",
 	                 "t.yaml:4:11: ", "port out of range");
 }
 
@@ -590,11 +561,11 @@ static void test_control_socket_bad_paths(void **state)
 	struct fx *f = *state;
 	char yaml[512];
 
-	assert_one_error(f, MINIMAL "control_socket: run/edged.sock\n",
+	assert_load_fail(f, MINIMAL "control_socket: run/edged.sock\n",
 	                 "t.yaml:3:17: ", "control_socket: 'run/edged.sock' is a relative path",
 	                 "absolute");
 	snprintf(yaml, sizeof(yaml), MINIMAL "control_socket: /run/%0*d.sock\n", 100, 0);
-	assert_one_error(f, yaml, "t.yaml:3:17: ", "control_socket: the path is 110 characters",
+	assert_load_fail(f, yaml, "t.yaml:3:17: ", "control_socket: the path is 110 characters",
 	                 "at most 107");
 }
 
@@ -604,7 +575,7 @@ static void test_too_many_uplinks(void **state)
 	char *yaml = config_with_uplinks(CONFIG_MAX_UPLINKS + 2);
 
 	/* the error points at the first entry too many: line 3 holds entry 0 */
-	assert_one_error(f, yaml, "t.yaml:67:5: ", "uplinks: 66 entries", "out of range",
+	assert_load_fail(f, yaml, "t.yaml:67:5: ", "uplinks: 66 entries", "out of range",
 	                 "maximum is 64");
 	free(yaml);
 }
@@ -613,7 +584,7 @@ static void test_empty_uplinks(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "instance: e\nuplinks: []\n",
+	assert_load_fail(f, "instance: e\nuplinks: []\n",
 	                 "t.yaml:2:10: ", "uplinks: the list is empty");
 }
 
@@ -621,7 +592,7 @@ static void test_duplicate_uplink_says_where_first(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "instance: e\nuplinks:\n  - eth0\n  - eth1\n  - name: eth0\n",
+	assert_load_fail(f, "instance: e\nuplinks:\n  - eth0\n  - eth1\n  - name: eth0\n",
 	                 "t.yaml:5:11: ", "uplinks[2].name: duplicate uplink 'eth0'",
 	                 "first at 3:5");
 }
@@ -630,10 +601,10 @@ static void test_interface_name_invalid(void **state)
 {
 	struct fx *f = *state;
 
-	assert_one_error(f, "instance: e\nuplinks: [averyveryverylongname]\n",
+	assert_load_fail(f, "instance: e\nuplinks: [averyveryverylongname]\n",
 	                 "t.yaml:2:11: ", "uplinks[0].name: 'averyveryverylongname' is too long",
 	                 "15");
-	assert_one_error(f, "instance: e\nuplinks: [eth0, \"a/b\"]\n",
+	assert_load_fail(f, "instance: e\nuplinks: [eth0, \"a/b\"]\n",
 	                 "t.yaml:2:17: ", "uplinks[1].name: 'a/b' is not an interface name");
 }
 
@@ -701,6 +672,7 @@ static void test_errors_free_resets(void **state)
 	/* a NULL errs still fails the load: the daemon may only want the verdict */
 	assert_int_equal(config_load_string("t.yaml", "foo: 1\n", 0, &f->cfg, NULL), -1);
 	assert_int_equal(config_load_string("t.yaml", MINIMAL, 0, &f->cfg, NULL), 0);
+	f->loaded = true;
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)

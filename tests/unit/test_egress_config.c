@@ -21,24 +21,6 @@
 #define K1 "2MzDVAkXgHCPZ3u1Esf4hABY8NvZijNnZhe79s4w0XI="
 #define K2 "q55WPmjExN0vvfJQKMA1Le6rDmIyWaMVRS0Gs3Oto2s="
 
-/* Some error message contains every one of the NULL-terminated words. */
-static bool has_error(const struct fx *f, ...)
-{
-	for (int i = 0; i < f->errs.n; i++) {
-		bool all = true;
-		va_list ap;
-		const char *w;
-
-		va_start(ap, f);
-		while ((w = va_arg(ap, const char *)))
-			all &= strstr(f->errs.msgs[i], w) != NULL;
-		va_end(ap);
-		if (all)
-			return true;
-	}
-	return false;
-}
-
 #define SECTION                                                                                    \
 	"egress:\n"                                                                                \
 	"  interface: wgedge1\n"                                                                   \

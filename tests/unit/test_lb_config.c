@@ -18,24 +18,6 @@
 #include "config.h"
 #include "config_fixture.h"
 
-/* Some error message contains every one of the NULL-terminated words. */
-static bool has_error(const struct fx *f, ...)
-{
-	for (int i = 0; i < f->errs.n; i++) {
-		bool all = true;
-		va_list ap;
-		const char *w;
-
-		va_start(ap, f);
-		while ((w = va_arg(ap, const char *)))
-			all &= strstr(f->errs.msgs[i], w) != NULL;
-		va_end(ap);
-		if (all)
-			return true;
-	}
-	return false;
-}
-
 static const char full[] =
         HEAD "lb:\n"
              "  encap: ipip\n"
