@@ -5,7 +5,7 @@
 #
 #   client 192.0.2.1 c0 --- e0 [edge] e1 --- r0 [site] s1 --- h0 host 203.0.113.10
 #                              edged: XDP decap,       router 198.51.100.50: GRE in BPF
-#                              customer namespace,     (tests/bench/gre_site.bpf.c), key 42
+#                              customer namespace,     (tests/bench/gre_site.bpf.c, TC), key 42
 #                              TC encap, endpoint
 #                              192.0.2.100
 #
@@ -104,9 +104,9 @@ except Exception: print(0)'
 }
 
 site_gre_on() {
-	nsx site ip link set dev r0 xdp obj "$SITE_OBJ" sec xdp &&
-		nsx site tc qdisc add dev r0 clsact &&
-		nsx site tc filter add dev r0 egress bpf da obj "$SITE_OBJ" sec tc
+	nsx site tc qdisc add dev r0 clsact &&
+		nsx site tc filter add dev r0 ingress bpf da obj "$SITE_OBJ" sec tc/ingress &&
+		nsx site tc filter add dev r0 egress bpf da obj "$SITE_OBJ" sec tc/egress
 }
 
 ratio() { /usr/bin/python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%.2f' % (a / b if b else 0))" "$1" "$2"; }
