@@ -263,9 +263,9 @@ static void send_probe(struct transit_state *st, struct transit_tunnel_health *h
 {
 	uint8_t buf[256];
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr = h->remote};
-	size_t len = transit_keepalive_build(buf, sizeof(buf), h->name, h->remote.s_addr,
-	                                     h->endpoint.s_addr, back_to(st, h->remote, h->endpoint),
-	                                     h->has_key, h->key, ++h->seq);
+	size_t len = transit_keepalive_build(
+	        buf, sizeof(buf), h->name, h->remote.s_addr, h->endpoint.s_addr,
+	        back_to(st, h->remote, h->endpoint), h->has_key, h->key, ++h->seq);
 
 	if (sendto(st->probe_fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
 		if (!h->send_errors++)

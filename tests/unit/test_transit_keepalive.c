@@ -2,8 +2,8 @@
 /*
  * GRE keepalives of transit tunnels: the exact packet edged sends (outer IPv4 from the
  * endpoint to the router, GRE with the tunnel's key, inner ICMP echo reply from the router to
- * the edge's own unicast address with valid checksums), and that what a router sends back after decapsulating
- * it (the inner packet) is recognised, while other ICMP is not.
+ * the edge's own unicast address with valid checksums), and that what a router sends back after
+ * decapsulating it (the inner packet) is recognised, while other ICMP is not.
  */
 #include <stdarg.h>
 #include <stddef.h>
