@@ -71,7 +71,8 @@ def config(topo, node, log_path):
                      f"  merge paths on;\n}}")
     if is_edge:
         for fam in (4, 6):
-            nets = [p for p in node.anycast if p.version == fam]
+            # The transit customers' prefixes go with the anycast ones (announced, not local).
+            nets = [p for p in node.anycast + topo.transit if p.version == fam]
             routes = "".join(f"  route {p} blackhole;\n" for p in nets)
             lines.append(f"# Enabled by the health watcher while edged is healthy.\n"
                          f"protocol static anycast{fam} {{\n  disabled;\n  ipv{fam};\n{routes}}}")

@@ -131,6 +131,7 @@ class Topology:
         self.links = []
         self.anycast = []   # prefixes announced by edges by default
         self.vips = []      # service addresses inside the anycast prefixes
+        self.transit = []   # prefixes every edge announces without making them local (transit customers')
         self.bgp = dict(DEFAULT_BGP)
         self.pool4 = addressing.parse_net(addressing.DEFAULT_POOL4)
         self.pool6 = addressing.parse_net(addressing.DEFAULT_POOL6)
@@ -280,8 +281,9 @@ def _parse_anycast(c, topo, doc):
         c.add("anycast must be a mapping with prefixes: and vips:", doc.line_of("anycast"),
               "anycast: {prefixes: [203.0.113.0/24], vips: [203.0.113.10]}")
         return
-    _unknown_keys(c, a, ("prefixes", "vips"), "anycast")
+    _unknown_keys(c, a, ("prefixes", "vips", "transit"), "anycast")
     topo.anycast = _net_list(c, a.get("prefixes", []), a.line_of("prefixes"), "anycast prefixes")
+    _parse_transit(c, topo, a)
     vips = a.get("vips", [])
     if not isinstance(vips, list):
         c.add("anycast vips must be a list of addresses", a.line_of("vips"), "vips: [203.0.113.10]")
@@ -393,6 +395,21 @@ def _parse_nodes(c, topo, doc, defaults):
         if "wireguard" in merged:
             _parse_wireguard(c, node, merged)
         topo.nodes[name] = node
+
+
+def _parse_transit(c, topo, a):
+    """anycast.transit: customer prefixes of edged's transit. Every edge announces them while
+    healthy, like the anycast prefixes, but does not make them local: edged routes their
+    packets on to the customers' sites (a local route would deliver them to the edge)."""
+    if "transit" not in a:
+        return
+    topo.transit = _net_list(c, a["transit"], a.line_of("transit"), "anycast transit")
+    for net in topo.transit:
+        for p in topo.anycast:
+            if net.version == p.version and net.overlaps(p):
+                c.add(f"anycast transit prefix {net} overlaps anycast prefix {p}", a.line_of("transit"),
+                      "pick a transit prefix outside anycast.prefixes: edges make those local, so their "
+                      "packets would never reach a customer")
 
 
 def _parse_edge(c, topo, node, m):
@@ -646,7 +663,7 @@ def _check_guest_links(c, topo):
 
 
 def _allocate(c, topo, doc):
-    reserved = list(topo.anycast) + [MGMT_NET]
+    reserved = list(topo.anycast) + list(topo.transit) + [MGMT_NET]
     for n in topo.nodes.values():
         reserved += [lo.network for lo in n.loopback]
         reserved += n.anycast
