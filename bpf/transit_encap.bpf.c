@@ -11,8 +11,9 @@
  *       big back to the sender, so that nobody meets a silent black hole
  *     else -> GRE (outer IPv4: source the endpoint, destination the router of a healthy
  *       tunnel chosen by flow hash, DF, TTL 64, DSCP and ECN copied from the inner header,
- *       id 0; GRE with the key when the tunnel has one, no checksum), then the FIB picks the
- *       uplink and bpf_redirect_neigh sends it there.
+ *       id 0; or outer IPv6 for a tunnel whose addresses are IPv6: hop limit 64, traffic
+ *       class copied, flow label 0; GRE with the key when the tunnel has one, no checksum),
+ *       then the FIB picks the uplink and bpf_redirect_neigh sends it there.
  *
  * Outer DF is always set: fragments of GRE would have to be reassembled by the customer's
  * router, and a path MTU problem between us and the site should show as ICMP, not as slow
@@ -370,6 +371,51 @@ static __always_inline int encap_v4(struct __sk_buff *skb, const struct transit_
 	return bpf_skb_store_bytes(skb, 12, &eth_proto, 2, 0) ? -1 : 0;
 }
 
+struct gre_outer6 {
+	__u8 ip[40];
+	__be16 flags;
+	__be16 proto;
+	__be32 key;
+};
+
+/* Wraps the packet in outer IPv6 + GRE for tunnel T (IPv6 never fragments in the network:
+ * no DF to set). Returns 0 or -1. */
+static __always_inline int encap_v6(struct __sk_buff *skb, const struct transit_inner *in,
+                                    const struct transit_tunnel *t)
+{
+	__u32 glen = t->flags & TRANSIT_TUNNEL_F_KEY ? 8 : 4, hlen = 40 + glen;
+	__u64 flags = BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 | BPF_F_ADJ_ROOM_ENCAP_L4_GRE;
+	struct gre_outer6 o = {};
+	__be16 eth_proto = bpf_htons(ETH_P_IPV6);
+
+	o.ip[0] = 0x60 | in->tos >> 4; /* version, traffic class (RFC 6040 normal mode) */
+	o.ip[1] = in->tos << 4;
+	*(__be16 *)&o.ip[4] = bpf_htons(in->len + glen); /* payload: GRE and the inner packet */
+	o.ip[6] = IPPROTO_GRE;
+	o.ip[7] = TRANSIT_OUTER_TTL;
+	__builtin_memcpy(&o.ip[8], t->local, 16);
+	__builtin_memcpy(&o.ip[24], t->remote, 16);
+	o.flags = t->flags & TRANSIT_TUNNEL_F_KEY ? bpf_htons(GRE_F_KEY) : 0;
+	o.proto = in->family == 4 ? bpf_htons(ETH_P_IP) : bpf_htons(ETH_P_IPV6);
+	o.key = t->key;
+
+	if (bpf_skb_adjust_room(skb, hlen, BPF_ADJ_ROOM_MAC, flags))
+		return -1;
+	if (hlen == 48) {
+		if (bpf_skb_store_bytes(skb, ETH_HLEN, &o, 48, 0))
+			return -1;
+	} else if (bpf_skb_store_bytes(skb, ETH_HLEN, &o, 44, 0)) {
+		return -1;
+	}
+	return bpf_skb_store_bytes(skb, 12, &eth_proto, 2, 0) ? -1 : 0;
+}
+
+/* The outer headers' length: IP (20 or 40) and GRE (4, 8 with the key). */
+static __always_inline __u32 outer_len(const struct transit_tunnel *t)
+{
+	return (t->family == 6 ? 40 : 20) + (t->flags & TRANSIT_TUNNEL_F_KEY ? 8 : 4);
+}
+
 SEC("tc")
 int transit_encap(struct __sk_buff *skb)
 {
@@ -400,11 +446,11 @@ int transit_encap(struct __sk_buff *skb)
 	}
 	tid = tunnel_pick(skb, c);
 	t = bpf_map_lookup_elem(&transit_tunnels, &tid);
-	if (!t || t->customer != *cid || t->family != 4) {
+	if (!t || t->customer != *cid || (t->family != 4 && t->family != 6)) {
 		transit_count(TRANSIT_G_ENCAP_NO_TUNNEL);
 		return TC_ACT_SHOT;
 	}
-	hlen = t->flags & TRANSIT_TUNNEL_F_KEY ? 28 : 24;
+	hlen = outer_len(t);
 	len = in.len;
 
 	if (clamp_mss(skb, &in, t->mtu)) {
@@ -416,7 +462,7 @@ int transit_encap(struct __sk_buff *skb)
 		if (st.cust)
 			st.cust->mss_clamped++;
 	}
-	rc = fib_out(skb, 4, t->local, t->remote, gso ? 0 : len + hlen, &fib);
+	rc = fib_out(skb, t->family, t->local, t->remote, gso ? 0 : len + hlen, &fib);
 	if (!gso && (len > t->mtu || rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)) {
 		struct transit_stat_pair st = transit_stats_of(tid, *cid);
 		__u32 mtu = t->mtu;
@@ -440,11 +486,11 @@ int transit_encap(struct __sk_buff *skb)
 		transit_count(TRANSIT_G_ENCAP_NO_ROUTE);
 		return TC_ACT_SHOT;
 	}
-	if (encap_v4(skb, &in, t)) {
+	if (t->family == 6 ? encap_v6(skb, &in, t) : encap_v4(skb, &in, t)) {
 		transit_count(TRANSIT_G_ENCAP_ERROR);
 		return TC_ACT_SHOT;
 	}
 	count_out(tid, *cid, len);
 	transit_count(TRANSIT_G_ENCAP);
-	return send_fib(&fib, 4);
+	return send_fib(&fib, t->family);
 }

@@ -92,7 +92,7 @@ struct transit_tunnel {
 	__be32 key;
 	__u32 customer; /* id; 0 = the tunnel id is free */
 	__u16 mtu;      /* inner MTU: bigger packets get ICMP too-big, MSS is clamped to it */
-	__u8 family;    /* 4 (6: not yet encapsulated, decap only) */
+	__u8 family;    /* 4 or 6: of the outer header */
 	__u8 flags;     /* TRANSIT_TUNNEL_F_* */
 };
 

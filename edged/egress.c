@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conntrack.h"
@@ -45,6 +46,17 @@ static int copy_section(struct egress_config *dst, const struct egress_config *s
 static const char *ifname(const struct egress_state *st)
 {
 	return st->cur.interface;
+}
+
+/* The peers or addresses changed: the next statistics dump conntrack again. FREE: also
+ * release the cache (egress off, or edged closing). */
+static void ct_stats_stale(struct egress_state *st, bool release)
+{
+	st->ct.at_ms = 0;
+	if (release) {
+		free(st->ct.peer_conns);
+		st->ct.peer_conns = NULL;
+	}
 }
 
 /* ---- the WireGuard device, whichever backend ---- */
@@ -425,14 +437,162 @@ static int device_setup(struct egress_state *st)
 static int nft_apply(const struct egress_state *st, const struct egress_config *ec,
                      const struct egress_peer_config *peers, int n_peers, bool check)
 {
-	struct egress_nft_input in = {
-	        .instance = st->instance, .ec = ec, .peers = peers, .n_peers = n_peers};
+	struct egress_nft_input in = {.instance = st->instance,
+	                              .ec = ec,
+	                              .peers = peers,
+	                              .n_peers = n_peers,
+	                              .ifindex = if_nametoindex(ec->interface)};
 	char err[512];
 	int ret = egress_nft_apply(&in, check, err, sizeof(err));
 
 	if (ret)
 		pr_err("egress: nftables refused table inet %s: %s", EGRESS_TABLE, err);
 	return ret;
+}
+
+/* ---- runtime peers, kept over reloads and restarts ---- */
+
+static void runtime_path(const char *instance, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/egress-%s.peers", EGRESS_STATE_DIR, instance);
+}
+
+/* One peer's words per line; no file when there is none. */
+static void runtime_write(const struct egress_state *st)
+{
+	char path[256], tmp[272];
+	FILE *f;
+
+	runtime_path(st->instance, path, sizeof(path));
+	if (!st->n_rt) {
+		unlink(path);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	mkdir(EGRESS_STATE_DIR, 0755);
+	f = fopen(tmp, "w");
+	if (!f) {
+		pr_err("egress: cannot write %s: %s (runtime peers will not survive a restart)",
+		       tmp, strerror(errno));
+		return;
+	}
+	fchmod(fileno(f), 0600);
+	for (int i = 0; i < st->n_rt; i++)
+		fprintf(f, "%s\n", st->rt[i].words);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+static int runtime_append(struct egress_state *st, const char *name, const char *words)
+{
+	struct egress_runtime_peer *g = realloc(st->rt, (st->n_rt + 1) * sizeof(*g));
+
+	if (!g)
+		return -ENOMEM;
+	st->rt = g;
+	snprintf(g[st->n_rt].name, sizeof(g[st->n_rt].name), "%s", name);
+	snprintf(g[st->n_rt].words, sizeof(g[st->n_rt].words), "%s", words);
+	st->n_rt++;
+	return 0;
+}
+
+static void runtime_remove(struct egress_state *st, int i)
+{
+	memmove(&st->rt[i], &st->rt[i + 1], (st->n_rt - i - 1) * sizeof(*st->rt));
+	st->n_rt--;
+}
+
+static void runtime_read(struct egress_state *st)
+{
+	char path[256], line[EGRESS_RT_WORDS_MAX + 2], name[EGRESS_NAME_MAX];
+	FILE *f;
+
+	runtime_path(st->instance, path, sizeof(path));
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%31s", name) == 1)
+			runtime_append(st, name, line);
+	}
+	fclose(f);
+}
+
+static void runtime_forget(struct egress_state *st)
+{
+	char path[256];
+
+	runtime_path(st->instance, path, sizeof(path));
+	unlink(path);
+	free(st->rt);
+	st->rt = NULL;
+	st->n_rt = 0;
+	st->rt_loaded = false;
+}
+
+/* Splits WORDS (a copy) into ARGV; returns the count. */
+static int split_words(char *words, char **argv, int max)
+{
+	char *save, *w;
+	int n = 0;
+
+	for (w = strtok_r(words, " ", &save); w && n < max; w = strtok_r(NULL, " ", &save))
+		argv[n++] = w;
+	return n;
+}
+
+/* Checks runtime peer RP against the live peers and appends it to them. */
+static int runtime_restore_one(struct egress_state *st, const struct egress_runtime_peer *rp,
+                               char *err, size_t errlen)
+{
+	char words[EGRESS_RT_WORDS_MAX], *argv[32];
+	struct egress_config ec = {};
+	struct egress_peer_config pe, *grown;
+	struct prefix snat;
+	int argc;
+
+	snprintf(words, sizeof(words), "%s", rp->words);
+	argc = split_words(words, argv, 32);
+	if (egress_peer_from_args(argc, argv, &pe, &snat, err, errlen))
+		return -1;
+	ec = st->cur;
+	ec.peers = st->peers;
+	ec.n_peers = st->n_peers;
+	if (egress_peer_check_snat(&ec, &pe, -1, &snat, err, errlen))
+		return -1;
+	grown = realloc(st->peers, (st->n_peers + 1) * sizeof(*grown));
+	if (!grown) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	st->peers = grown;
+	st->peers[st->n_peers++] = pe;
+	return 0;
+}
+
+/* After a commit set the file's peers: the runtime ones join them, unless the file now has a
+ * peer with the same name, key or addresses (the config wins; the runtime one is dropped). */
+static void runtime_restore(struct egress_state *st)
+{
+	bool dropped = false;
+	char err[256];
+
+	if (!st->rt_loaded) {
+		runtime_read(st);
+		st->rt_loaded = true;
+	}
+	for (int i = 0; i < st->n_rt;) {
+		if (runtime_restore_one(st, &st->rt[i], err, sizeof(err)) == 0) {
+			i++;
+			continue;
+		}
+		pr_warn("egress: runtime peer %s dropped: %s", st->rt[i].name, err);
+		runtime_remove(st, i);
+		dropped = true;
+	}
+	if (dropped)
+		runtime_write(st);
 }
 
 /* ---- two phases ---- */
@@ -509,6 +669,8 @@ static void go_off(struct egress_state *st)
 		routes(st, idx, false);
 	device_destroy(st, ifname(st));
 	sysctls_restore(st);
+	runtime_forget(st);
+	ct_stats_stale(st, true);
 	free(st->peers);
 	st->peers = NULL;
 	st->n_peers = 0;
@@ -548,7 +710,7 @@ void egress_commit(struct egress_state *st, const struct edged_config *cfg)
 		pr_err("egress: out of memory");
 		return;
 	}
-	/* The live peers start as the file's: runtime edits end with a reload. */
+	/* The live peers: the file's, then those added with edgectl. */
 	if (ec->n_peers) {
 		st->peers = malloc(ec->n_peers * sizeof(*st->peers));
 		if (st->peers) {
@@ -556,6 +718,8 @@ void egress_commit(struct egress_state *st, const struct edged_config *cfg)
 			st->n_peers = ec->n_peers;
 		}
 	}
+	runtime_restore(st);
+	ct_stats_stale(st, false);
 	st->backend = st->next_backend;
 	memcpy(st->private_key, st->next_key, WG_KEY_LEN);
 	explicit_bzero(st->next_key, sizeof(st->next_key));
@@ -583,7 +747,9 @@ void egress_tick(struct egress_state *st)
 {
 	if (!st->active || st->backend != EGRESS_BACKEND_WIREGUARD_GO)
 		return;
-	if (wg_process_tick(&st->proc) == 1 && device_setup(st) == 0)
+	/* A new wireguard-go makes a new device: the table matches its index, so it is rebuilt. */
+	if (wg_process_tick(&st->proc) == 1 && device_setup(st) == 0 &&
+	    nft_apply(st, &st->cur, st->peers, st->n_peers, false) == 0)
 		pr_info("egress: wireguard-go for %s restarted and configured (%d peers)",
 		        ifname(st), st->n_peers);
 }
@@ -614,6 +780,7 @@ void egress_teardown_offline(const struct edged_config *cfg)
 	device_destroy(&st, cfg->egress.interface);
 	saved_read(&st);
 	sysctls_restore(&st);
+	runtime_forget(&st);
 }
 
 void egress_close(struct egress_state *st)
@@ -623,6 +790,10 @@ void egress_close(struct egress_state *st)
 	st->peers = NULL;
 	st->n_peers = 0;
 	explicit_bzero(st->private_key, sizeof(st->private_key));
+	ct_stats_stale(st, true);
+	free(st->rt); /* the file stays: the next edged adds them again */
+	st->rt = NULL;
+	st->n_rt = 0;
 	/* Our wireguard-go keeps serving: the next edged adopts it. */
 	st->proc.pid = 0;
 }
@@ -639,14 +810,8 @@ static struct egress_config live_section(const struct egress_state *st)
 	return ec;
 }
 
-int egress_peer_add(struct egress_state *st, struct egress_peer_config *peer, char *err,
-                    size_t errlen)
-{
-	return egress_peer_add_checked(st, peer, &(struct prefix){}, err, errlen);
-}
-
-int egress_peer_add_checked(struct egress_state *st, struct egress_peer_config *peer,
-                            const struct prefix *snat, char *err, size_t errlen)
+static int peer_add(struct egress_state *st, struct egress_peer_config *peer,
+                    const struct prefix *snat, char *err, size_t errlen)
 {
 	struct egress_config ec = live_section(st);
 	struct egress_peer_config *grown;
@@ -675,8 +840,52 @@ int egress_peer_add_checked(struct egress_state *st, struct egress_peer_config *
 	if (backend_peer(st, peer, false, err, errlen))
 		return -1;
 	st->n_peers++;
+	ct_stats_stale(st, false);
 	nft_apply(st, &st->cur, st->peers, st->n_peers, false);
 	pr_info("egress: peer %s added", peer->name);
+	return 0;
+}
+
+/* ARGV joined by spaces into WORDS, for the file; words with blanks cannot be kept. */
+static int join_words(int argc, char *const argv[], char *words, size_t size, char *err,
+                      size_t errlen)
+{
+	size_t off = 0;
+
+	for (int i = 0; i < argc; i++) {
+		int n;
+
+		if (strpbrk(argv[i], " \t\n")) {
+			snprintf(err, errlen, "'%.40s': no blanks in a word", argv[i]);
+			return -1;
+		}
+		n = snprintf(words + off, size - off, "%s%s", i ? " " : "", argv[i]);
+		if (n < 0 || (size_t)n >= size - off) {
+			snprintf(err, errlen, "the peer's words are longer than %zu characters",
+			         size);
+			return -1;
+		}
+		off += n;
+	}
+	return 0;
+}
+
+int egress_peer_add_args(struct egress_state *st, int argc, char *const argv[], char *err,
+                         size_t errlen)
+{
+	char words[EGRESS_RT_WORDS_MAX];
+	struct egress_peer_config pe;
+	struct prefix snat;
+
+	if (egress_peer_from_args(argc, argv, &pe, &snat, err, errlen) ||
+	    join_words(argc, argv, words, sizeof(words), err, errlen) ||
+	    peer_add(st, &pe, &snat, err, errlen))
+		return -1;
+	if (runtime_append(st, pe.name, words)) {
+		pr_err("egress: out of memory: peer %s will not survive a reload", pe.name);
+		return 0;
+	}
+	runtime_write(st);
 	return 0;
 }
 
@@ -719,8 +928,15 @@ int egress_peer_del(struct egress_state *st, const char *name, int *ct_deleted, 
 	memmove(&st->peers[i], &st->peers[i + 1], (st->n_peers - i - 1) * sizeof(*st->peers));
 	st->n_peers--;
 	nft_apply(st, &st->cur, st->peers, st->n_peers, false);
+	for (int k = 0; k < st->n_rt; k++)
+		if (strcmp(st->rt[k].name, name) == 0) {
+			runtime_remove(st, k);
+			runtime_write(st);
+			break;
+		}
 	/* After the rules: no new connection of the peer can be made while we delete. */
 	*ct_deleted = forget_connections(st, &gone);
+	ct_stats_stale(st, false);
 	pr_info("egress: peer %s removed with %d connection(s)", name, *ct_deleted);
 	return 0;
 }
@@ -832,7 +1048,46 @@ static void wg_state(const struct egress_state *st, struct egress_stats *out)
 	wg_device_free(&d);
 }
 
-int egress_stats_get(const struct egress_state *st, struct egress_stats *out)
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The conntrack figures into OUT: from the cache while it is fresh, else from a new dump. */
+static void ct_stats(struct egress_state *st, struct stats_ctx *c)
+{
+	struct egress_ct_cache *k = &st->ct;
+	struct egress_stats *out = c->out;
+	uint64_t now = monotonic_ms();
+
+	if (k->at_ms && k->n_peers == out->n_peers && now - k->at_ms < EGRESS_CT_CACHE_MS) {
+		for (int i = 0; i < out->n_peers; i++)
+			out->peers[i].connections = k->peer_conns[i];
+		for (int j = 0; j < out->n_snat; j++) {
+			out->snat[j].connections = k->snat_conns[j];
+			out->snat[j].ports_in_use = k->snat_ports[j];
+		}
+		return;
+	}
+	ct_dump(AF_INET, st->cur.mark, st->cur.mark, count_entry, c);
+	ct_dump(AF_INET6, st->cur.mark, st->cur.mark, count_entry, c);
+	k->dumps++;
+	free(k->peer_conns);
+	k->peer_conns = calloc(out->n_peers ? out->n_peers : 1, sizeof(*k->peer_conns));
+	k->at_ms = k->peer_conns ? now : 0;
+	k->n_peers = out->n_peers;
+	for (int i = 0; k->peer_conns && i < out->n_peers; i++)
+		k->peer_conns[i] = out->peers[i].connections;
+	for (int j = 0; j < out->n_snat; j++) {
+		k->snat_conns[j] = out->snat[j].connections;
+		k->snat_ports[j] = out->snat[j].ports_in_use;
+	}
+}
+
+int egress_stats_get(struct egress_state *st, struct egress_stats *out)
 {
 	struct stats_ctx c = {.st = st, .out = out};
 
@@ -854,8 +1109,7 @@ int egress_stats_get(const struct egress_state *st, struct egress_stats *out)
 	}
 	wg_state(st, out);
 	nft_counters_get(NFPROTO_INET, EGRESS_TABLE, counter_value, &c);
-	ct_dump(AF_INET, st->cur.mark, st->cur.mark, count_entry, &c);
-	ct_dump(AF_INET6, st->cur.mark, st->cur.mark, count_entry, &c);
+	ct_stats(st, &c);
 	for (int k = 0; k < out->n_snat; k++)
 		free(c.ports[k]);
 	return 0;

@@ -40,12 +40,37 @@ struct egress_sysctl {
 	char before[16];
 };
 
+/* A peer added with `edgectl egress peer add`: its words, kept in
+ * /run/edged/egress-<instance>.peers so that it outlives reloads and restarts of edged (as
+ * runtime DoS entries do), until `peer del` or teardown. */
+#define EGRESS_RT_WORDS_MAX 640
+struct egress_runtime_peer {
+	char name[EGRESS_NAME_MAX];
+	char words[EGRESS_RT_WORDS_MAX];
+};
+
+/* Conntrack-derived statistics (connections per peer and per address, ports in use), from a
+ * full dump of the marked entries: kept for EGRESS_CT_CACHE_MS so that scrapes and edgectl
+ * calls dump the table at most that often, however many come. */
+#define EGRESS_CT_CACHE_MS 1000
+struct egress_ct_cache {
+	uint64_t at_ms; /* CLOCK_MONOTONIC of the dump; 0: none (the peers changed since) */
+	int n_peers;
+	uint64_t *peer_conns;
+	uint64_t snat_conns[EGRESS_MAX_SNAT], snat_ports[EGRESS_MAX_SNAT];
+	unsigned long dumps; /* how many dumps were made, for tests */
+};
+
 struct egress_state {
 	char instance[32];
 	bool active;                      /* a config with egress on is committed */
 	struct egress_config cur;         /* its section (peers array owned) */
 	struct egress_peer_config *peers; /* the live peers: the file's, plus edgectl's edits */
 	int n_peers;
+	struct egress_runtime_peer *rt; /* the runtime peers among them */
+	int n_rt;
+	bool rt_loaded; /* rt holds the file's peers (read once per edged) */
+	struct egress_ct_cache ct;
 	enum egress_backend backend; /* resolved: wireguard-go or kernel */
 	uint8_t private_key[WG_KEY_LEN];
 	struct wg_process proc;
@@ -79,12 +104,12 @@ void egress_teardown_offline(const struct edged_config *cfg);
 /* Frees what ST holds; the tunnel keeps running (wireguard-go is left to the next edged). */
 void egress_close(struct egress_state *st);
 
-/* Runtime peers (`edgectl egress peer add|del`); 0 or -1 with the reason in ERR. */
-int egress_peer_add(struct egress_state *st, struct egress_peer_config *peer, char *err,
-                    size_t errlen);
-/* The same with an explicit SNAT address for the peer (SNAT family 0: the defaults). */
-int egress_peer_add_checked(struct egress_state *st, struct egress_peer_config *peer,
-                            const struct prefix *snat, char *err, size_t errlen);
+/* Runtime peers (`edgectl egress peer add|del`); 0 or -1 with the reason in ERR. ARGV: NAME
+ * PUBLIC_KEY ADDR[,ADDR...] [OPTION VALUE]... (egress_peer_from_args). An added peer outlives
+ * reloads and restarts; a config peer of the same name, key or address replaces it. Deleting
+ * a peer of the config file lasts until the next reload. */
+int egress_peer_add_args(struct egress_state *st, int argc, char *const argv[], char *err,
+                         size_t errlen);
 int egress_peer_del(struct egress_state *st, const char *name, int *ct_deleted, char *err,
                     size_t errlen);
 
@@ -115,7 +140,8 @@ struct egress_stats {
 	char error[256];
 };
 
-int egress_stats_get(const struct egress_state *st, struct egress_stats *out);
+/* The statistics now; the conntrack figures may be up to EGRESS_CT_CACHE_MS old. */
+int egress_stats_get(struct egress_state *st, struct egress_stats *out);
 void egress_stats_free(struct egress_stats *s);
 
 #endif

@@ -874,3 +874,88 @@ void egress_config_parse(struct parser *p, yaml_node_t *v, const char *path)
 	free(ep.peer_snat);
 	free(ep.peer_snat_marks);
 }
+
+/* ---- a peer from edgectl's words ---- */
+
+static int peer_addresses(const char *text, struct egress_peer_config *pe, char *err, size_t errlen)
+{
+	char list[256], *save, *a;
+
+	snprintf(list, sizeof(list), "%s", text);
+	for (a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+		if (pe->n_addresses >= EGRESS_MAX_PEER_ADDRS) {
+			snprintf(err, errlen, "at most %d addresses per peer",
+			         EGRESS_MAX_PEER_ADDRS);
+			return -1;
+		}
+		if (prefix_parse(a, &pe->addresses[pe->n_addresses])) {
+			snprintf(err, errlen,
+			         "'%s': not an address or prefix such as 100.64.0.9/32", a);
+			return -1;
+		}
+		pe->n_addresses++;
+	}
+	return 0;
+}
+
+static int peer_option(const char *k, const char *v, struct egress_peer_config *pe,
+                       struct prefix *snat, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+
+	if (strcmp(k, "snat") == 0) {
+		if (prefix_parse(v, snat) == 0)
+			return 0;
+		snprintf(err, errlen, "snat '%s': give one of egress.snat's addresses", v);
+		return -1;
+	}
+	if (*end || end == v) {
+		snprintf(err, errlen, "%s '%s': expected a number", k, v);
+		return -1;
+	}
+	if (strcmp(k, "keepalive") == 0 && n <= 65535) {
+		pe->keepalive_s = (uint32_t)n;
+		return 0;
+	}
+	if (strcmp(k, "max_connections") == 0 && n <= 10000000) {
+		pe->max_connections = (uint32_t)n;
+		return 0;
+	}
+	snprintf(err, errlen,
+	         "%s '%s': unknown option or out of range (keepalive SECONDS, max_connections N, "
+	         "snat ADDRESS)",
+	         k, v);
+	return -1;
+}
+
+int egress_peer_from_args(int argc, char *const argv[], struct egress_peer_config *pe,
+                          struct prefix *snat, char *err, size_t errlen)
+{
+	int kerr;
+
+	memset(pe, 0, sizeof(*pe));
+	memset(snat, 0, sizeof(*snat));
+	if (argc < 3 || argc % 2 == 0) {
+		snprintf(err, errlen,
+		         "expected NAME PUBLIC_KEY ADDR[,ADDR...] and OPTION VALUE pairs");
+		return -1;
+	}
+	if (strlen(argv[0]) >= sizeof(pe->name)) {
+		snprintf(err, errlen, "peer name '%s' is longer than %zu characters", argv[0],
+		         sizeof(pe->name) - 1);
+		return -1;
+	}
+	snprintf(pe->name, sizeof(pe->name), "%s", argv[0]);
+	kerr = wg_key_from_base64(argv[1], pe->public_key);
+	if (kerr) {
+		snprintf(err, errlen, "public key '%.60s': %s", argv[1], wg_key_strerror(kerr));
+		return -1;
+	}
+	if (peer_addresses(argv[2], pe, err, errlen))
+		return -1;
+	for (int i = 3; i + 1 < argc; i += 2)
+		if (peer_option(argv[i], argv[i + 1], pe, snat, err, errlen))
+			return -1;
+	return 0;
+}

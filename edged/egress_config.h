@@ -119,6 +119,13 @@ int egress_peer_check(const struct egress_config *ec, struct egress_peer_config 
 int egress_peer_check_snat(const struct egress_config *ec, struct egress_peer_config *peer,
                            int skip, const struct prefix *choice, char *err, size_t errlen);
 
+/* A peer from `edgectl egress peer add`'s words: NAME PUBLIC_KEY ADDR[,ADDR...] then
+ * [keepalive SECONDS] [max_connections N] [snat ADDRESS]. SNAT: the chosen address (family 0:
+ * none chosen). Returns 0, or -1 with the reason in ERR. Checks against the section are
+ * egress_peer_check_snat's. */
+int egress_peer_from_args(int argc, char *const argv[], struct egress_peer_config *pe,
+                          struct prefix *snat, char *err, size_t errlen);
+
 const char *egress_backend_name(enum egress_backend b);
 
 #endif

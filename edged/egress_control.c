@@ -144,85 +144,19 @@ static bool show(struct edged *e, const struct request *rq, struct strbuf *out, 
 
 /* ---- peer add ---- */
 
-static int parse_addresses(char *list, struct egress_peer_config *pe, struct strbuf *out)
-{
-	char *save, *a;
-
-	for (a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
-		if (pe->n_addresses >= EGRESS_MAX_PEER_ADDRS) {
-			sb_printf(out, "at most %d addresses per peer\n", EGRESS_MAX_PEER_ADDRS);
-			return -1;
-		}
-		if (prefix_parse(a, &pe->addresses[pe->n_addresses])) {
-			sb_printf(out, "'%s': not an address or prefix such as 100.64.0.9/32\n", a);
-			return -1;
-		}
-		pe->n_addresses++;
-	}
-	return 0;
-}
-
-static int parse_option(const char *k, const char *v, struct egress_peer_config *pe,
-                        struct prefix *snat, struct strbuf *out)
-{
-	char *end;
-	unsigned long n = strtoul(v, &end, 10);
-
-	if (strcmp(k, "snat") == 0) {
-		if (prefix_parse(v, snat) == 0)
-			return 0;
-		sb_printf(out, "snat '%s': give one of egress.snat's addresses\n", v);
-		return -1;
-	}
-	if (*end || end == v) {
-		sb_printf(out, "%s '%s': expected a number\n", k, v);
-		return -1;
-	}
-	if (strcmp(k, "keepalive") == 0 && n <= 65535) {
-		pe->keepalive_s = (uint32_t)n;
-		return 0;
-	}
-	if (strcmp(k, "max_connections") == 0 && n <= 10000000) {
-		pe->max_connections = (uint32_t)n;
-		return 0;
-	}
-	sb_printf(out, "%s '%s': unknown option or out of range\n" EGRESS_USAGE, k, v);
-	return -1;
-}
-
 static bool peer_add(struct edged *e, const struct request *rq, struct strbuf *out)
 {
-	struct egress_peer_config pe = {};
-	struct prefix snat = {};
-	char err[256], addrs[256];
-	int kerr;
+	char err[256];
 
 	if (rq->argc < 6 || (rq->argc - 6) % 2) {
 		sb_printf(out, EGRESS_USAGE);
 		return false;
 	}
-	if (strlen(rq->argv[3]) >= sizeof(pe.name)) {
-		sb_printf(out, "peer name '%s' is longer than %zu characters\n", rq->argv[3],
-		          sizeof(pe.name) - 1);
+	if (egress_peer_add_args(&e->egress, rq->argc - 3, rq->argv + 3, err, sizeof(err))) {
+		sb_printf(out, "peer %s: %s\n", rq->argv[3], err);
 		return false;
 	}
-	snprintf(pe.name, sizeof(pe.name), "%s", rq->argv[3]);
-	kerr = wg_key_from_base64(rq->argv[4], pe.public_key);
-	if (kerr) {
-		sb_printf(out, "public key '%.60s': %s\n", rq->argv[4], wg_key_strerror(kerr));
-		return false;
-	}
-	snprintf(addrs, sizeof(addrs), "%s", rq->argv[5]);
-	if (parse_addresses(addrs, &pe, out))
-		return false;
-	for (int i = 6; i + 1 < rq->argc; i += 2)
-		if (parse_option(rq->argv[i], rq->argv[i + 1], &pe, &snat, out))
-			return false;
-	if (egress_peer_add_checked(&e->egress, &pe, &snat, err, sizeof(err))) {
-		sb_printf(out, "peer %s: %s\n", pe.name, err);
-		return false;
-	}
-	sb_printf(out, rq->json ? "{\"ok\":true}\n" : "peer %s added\n", pe.name);
+	sb_printf(out, rq->json ? "{\"ok\":true}\n" : "peer %s added\n", rq->argv[3]);
 	return true;
 }
 
@@ -354,6 +288,9 @@ void egress_metrics_render(struct edged *e, struct strbuf *sb)
 	sb_prom_help(sb, "edged_egress_device_up", "gauge",
 	             "1 if the WireGuard device answers its configuration interface.");
 	sb_printf(sb, "edged_egress_device_up %d\n", s.device_ok);
+	sb_prom_help(sb, "edged_egress_conntrack_dumps_total", "counter",
+	             "Conntrack dumps made for the connection gauges (at most one a second).");
+	sb_printf(sb, "edged_egress_conntrack_dumps_total %lu\n", e->egress.ct.dumps);
 	peer_metrics(&s, sb);
 	address_metrics(&s, sb);
 	egress_stats_free(&s);

@@ -132,15 +132,27 @@ static int snat_set(struct nft_batch *b, const struct egress_nft_input *in, int 
 
 /* ---- chains ---- */
 
+/* iif WG / oif WG (IN picks), == or != (EQ). By index when the device exists (its rules are
+ * rebuilt whenever it is made again), else by name (a check before the device exists). */
+static int match_wg(struct nftnl_rule *r, const struct egress_nft_input *in, bool iif, bool eq)
+{
+	if (in->ifindex)
+		return nft_match_ifindex(r, iif, in->ifindex, eq);
+	return iif ? nft_match_iifname(r, in->ec->interface, eq)
+	           : nft_match_oifname(r, in->ec->interface, eq);
+}
+
+/* Every packet walks this chain: each rule fails on its first expression for the traffic
+ * that is not the tunnel's (the WireGuard transport itself, the edge's other services). */
 static int prerouting(struct nft_batch *b, const struct egress_nft_input *in)
 {
 	const struct egress_config *ec = in->ec;
 	struct nftnl_rule *r = rule("prerouting");
-	char name[NAME_MAX_LEN];
 	int err;
 
-	err = nft_match_iifname(r, ec->interface, true);
+	err = match_wg(r, in, true, true);
 	err = err ?: nft_stmt_ct_mark_or(r, ec->mark);
+	err = err ?: nft_stmt_verdict(r, NF_ACCEPT);
 	err = err ?: nft_rule_add(b, r, "the rule marking tunnel connections");
 	if (err)
 		return err;
@@ -148,121 +160,144 @@ static int prerouting(struct nft_batch *b, const struct egress_nft_input *in)
 	err = nft_match_ct_direction(r, NFT_CT_DIR_REPLY);
 	err = err ?: nft_match_ct_mark_bits(r, ec->mark);
 	err = err ?: nft_stmt_meta_mark_or(r, ec->mark);
-	err = err ?: nft_rule_add(b, r, "the rule restoring the mark of replies");
-	for (int k = 0; !err && k < ec->n_snat; k++) {
-		r = rule("prerouting");
-		egress_nft_snat_counter(k, true, name, sizeof(name));
-		err = nft_match_nfproto(r, nfproto_of(ec->snat[k].address.family));
-		err = err ?: nft_match_daddr(r, &ec->snat[k].address);
-		err = err ?: nft_match_ct_direction(r, NFT_CT_DIR_REPLY);
-		err = err ?: nft_stmt_counter_named(r, name);
-		err = err ?: nft_rule_add(b, r, "the egress address's reply counter");
-	}
-	return err;
+	return err ?: nft_rule_add(b, r, "the rule restoring the mark of replies");
 }
 
-static int verdict_rule(struct nft_batch *b, const char *chain, const char *iif, const char *oif,
-                        bool accept, const char *what)
+static int verdict_rule(struct nft_batch *b, const char *chain, bool accept, const char *what)
 {
 	struct nftnl_rule *r = rule(chain);
-	int err = 0;
+	int err = nft_stmt_counter(r);
 
-	if (iif)
-		err = nft_match_iifname(r, iif, true);
-	if (oif)
-		err = err ?: nft_match_oifname(r, oif, true);
-	err = err ?: nft_stmt_counter(r);
 	err = err ?: nft_stmt_verdict(r, accept ? NF_ACCEPT : NF_DROP);
 	return err ?: nft_rule_add(b, r, what);
 }
 
-/* Counters and the connection limit of peer I for one FAMILY's set. */
-static int peer_rules(struct nft_batch *b, const struct egress_nft_input *in, int i, int family,
-                      uint32_t id)
+/* A peer's counters: ip saddr|daddr (OUT: saddr) @p<i>_<family> counter name peer_..., and
+ * the counter of the egress address its connections of FAMILY leave from, in the same rule
+ * (one lookup for both, and no chain after NAT just to count). */
+static int peer_counter(struct nft_batch *b, const struct egress_nft_input *in, int i, int family,
+                        uint32_t id, bool out)
 {
 	const struct egress_peer_config *pe = &in->peers[i];
-	const char *wg = in->ec->interface;
+	struct nftnl_rule *r = rule(out ? "from_tunnel" : "to_tunnel");
+	int k = pe->snat[family == AF_INET ? 0 : 1];
+	uint8_t nfp = nfproto_of(family);
 	char set[32], name[NAME_MAX_LEN];
-	struct nftnl_rule *r;
 	int err;
 
 	peer_set_name(i, family, set, sizeof(set));
-	r = rule("forward");
-	egress_nft_peer_counter(pe->name, false, name, sizeof(name));
-	err = nft_match_iifname(r, wg, true);
-	err = err ?: nft_match_nfproto(r, nfproto_of(family));
-	err = err ?: nft_match_saddr_set(r, nfproto_of(family), set, id);
+	egress_nft_peer_counter(pe->name, !out, name, sizeof(name));
+	err = nft_match_nfproto(r, nfp);
+	err = err
+	              ?: out ? nft_match_saddr_set(r, nfp, set, id)
+	                     : nft_match_daddr_set(r, nfp, set, id);
 	err = err ?: nft_stmt_counter_named(r, name);
-	err = err ?: nft_rule_add(b, r, "a peer's counter");
-	if (!err && pe->max_connections) {
-		r = rule("forward");
-		err = nft_match_iifname(r, wg, true);
-		err = err ?: nft_match_nfproto(r, nfproto_of(family));
-		err = err ?: nft_match_saddr_set(r, nfproto_of(family), set, id);
-		err = err ?: nft_match_ct_state(r, NFT_CT_STATE_NEW);
-		err = err ?: nft_stmt_ct_count_over(r, pe->max_connections);
-		err = err ?: nft_stmt_counter(r);
-		err = err ?: nft_stmt_verdict(r, NF_DROP);
-		err = err ?: nft_rule_add(b, r, "a peer's connection limit");
+	/* Without allow.internet nothing leaves by the egress address. */
+	if (!err && k >= 0 && k < in->ec->n_snat && in->ec->allow.internet) {
+		egress_nft_snat_counter(k, !out, name, sizeof(name));
+		err = nft_stmt_counter_named(r, name);
 	}
-	if (err)
-		return err;
-	r = rule("forward");
-	egress_nft_peer_counter(pe->name, true, name, sizeof(name));
-	err = nft_match_oifname(r, wg, true);
-	err = err ?: nft_match_nfproto(r, nfproto_of(family));
-	err = err ?: nft_match_daddr_set(r, nfproto_of(family), set, id);
-	err = err ?: nft_stmt_counter_named(r, name);
 	return err ?: nft_rule_add(b, r, "a peer's counter");
 }
 
+/* The connection limit of peer I, in the chain that only new connections enter. */
+static int peer_limit(struct nft_batch *b, const struct egress_nft_input *in, int i, int family,
+                      uint32_t id)
+{
+	struct nftnl_rule *r = rule("limits");
+	uint8_t nfp = nfproto_of(family);
+	char set[32];
+	int err;
+
+	peer_set_name(i, family, set, sizeof(set));
+	err = nft_match_nfproto(r, nfp);
+	err = err ?: nft_match_saddr_set(r, nfp, set, id);
+	err = err ?: nft_stmt_ct_count_over(r, in->peers[i].max_connections);
+	err = err ?: nft_stmt_counter(r);
+	err = err ?: nft_stmt_verdict(r, NF_DROP);
+	return err ?: nft_rule_add(b, r, "a peer's connection limit");
+}
+
+static int peer_rules(struct nft_batch *b, const struct egress_nft_input *in)
+{
+	int err = 0;
+
+	for (int i = 0; !err && i < in->n_peers; i++) {
+		static const int families[] = {AF_INET, AF_INET6};
+
+		for (size_t f = 0; !err && f < 2; f++) {
+			uint32_t id;
+
+			err = peer_set(b, &in->peers[i], i, families[f], &id);
+			if (err || !id)
+				continue;
+			err = peer_counter(b, in, i, families[f], id, true);
+			err = err ?: peer_counter(b, in, i, families[f], id, false);
+			if (!err && in->peers[i].max_connections)
+				err = peer_limit(b, in, i, families[f], id);
+		}
+	}
+	return err;
+}
+
+static int jump_rule(struct nft_batch *b, const char *chain, const struct egress_nft_input *in,
+                     bool iif, const char *to)
+{
+	struct nftnl_rule *r = rule(chain);
+	int err = match_wg(r, in, iif, true);
+
+	err = err ?: nft_stmt_jump(r, to);
+	return err ?: nft_rule_add(b, r, "a rule choosing the tunnel's chain");
+}
+
+/* forward sends the tunnel's packets to from_tunnel (which always ends in a verdict) and the
+ * packets towards the tunnel to to_tunnel: everything else passes one rule per direction. */
 static int forward(struct nft_batch *b, const struct egress_nft_input *in)
 {
 	const struct egress_config *ec = in->ec;
-	const char *wg = ec->interface;
-	struct nftnl_rule *r;
-	int err =
-	        verdict_rule(b, "forward", wg, wg, ec->allow.clients, "the client-to-client rule");
+	struct nftnl_rule *r = rule("from_tunnel");
+	bool limits = false;
+	int err = match_wg(r, in, false, true);
 
-	for (int i = 0; !err && i < in->n_peers; i++) {
-		uint32_t id4, id6;
-
-		err = peer_set(b, &in->peers[i], i, AF_INET, &id4);
-		err = err ?: peer_set(b, &in->peers[i], i, AF_INET6, &id6);
-		if (!err && id4)
-			err = peer_rules(b, in, i, AF_INET, id4);
-		if (!err && id6)
-			err = peer_rules(b, in, i, AF_INET6, id6);
-	}
-	if (err)
-		return err;
+	err = err ?: nft_stmt_counter(r);
+	err = err ?: nft_stmt_verdict(r, ec->allow.clients ? NF_ACCEPT : NF_DROP);
+	err = err ?: nft_rule_add(b, r, "the client-to-client rule");
 	/* Nobody outside opens a connection into the tunnel: only replies go in. */
-	r = rule("forward");
-	err = nft_match_oifname(r, wg, true);
-	err = err ?: nft_match_iifname(r, wg, false);
+	r = err ? NULL : rule("to_tunnel");
 	err = err ?: nft_match_ct_direction(r, NFT_CT_DIR_ORIGINAL);
 	err = err ?: nft_stmt_counter(r);
 	err = err ?: nft_stmt_verdict(r, NF_DROP);
 	err = err ?: nft_rule_add(b, r, "the rule keeping the tunnel closed to the outside");
-	return err
-	               ?: verdict_rule(b, "forward", wg, NULL, ec->allow.internet,
-	                               "the tunnel-to-internet rule");
+	for (int i = 0; i < in->n_peers; i++)
+		limits |= in->peers[i].max_connections != 0;
+	/* Before the counters: what the limit drops did not go through. */
+	if (!err && limits) {
+		r = rule("from_tunnel");
+		err = nft_match_ct_state(r, NFT_CT_STATE_NEW);
+		err = err ?: nft_stmt_jump(r, "limits");
+		err = err ?: nft_rule_add(b, r, "the rule sending new connections to the limits");
+	}
+	err = err ?: peer_rules(b, in);
+	err = err
+	              ?: verdict_rule(b, "from_tunnel", ec->allow.internet,
+	                              "the tunnel-to-internet rule");
+	err = err ?: jump_rule(b, "forward", in, true, "from_tunnel");
+	return err ?: jump_rule(b, "forward", in, false, "to_tunnel");
 }
 
 static int input(struct nft_batch *b, const struct egress_nft_input *in)
 {
-	const char *wg = in->ec->interface;
-	struct nftnl_rule *r = rule("input");
+	struct nftnl_rule *r = rule("tunnel_in");
 	int err;
 
 	/* Replies to connections the edge opened towards a client (a probe, a ping). */
-	err = nft_match_iifname(r, wg, true);
-	err = err ?: nft_match_ct_state(r, NFT_CT_STATE_ESTABLISHED | NFT_CT_STATE_RELATED);
+	err = nft_match_ct_state(r, NFT_CT_STATE_ESTABLISHED | NFT_CT_STATE_RELATED);
 	err = err ?: nft_stmt_verdict(r, NF_ACCEPT);
 	err = err ?: nft_rule_add(b, r, "the rule for replies from the tunnel");
-	return err
-	               ?: verdict_rule(b, "input", wg, NULL, in->ec->allow.edge_services,
-	                               "the tunnel-to-edge rule");
+	err = err
+	              ?: verdict_rule(b, "tunnel_in", in->ec->allow.edge_services,
+	                              "the tunnel-to-edge rule");
+	return err ?: jump_rule(b, "input", in, true, "tunnel_in");
 }
 
 static int postrouting(struct nft_batch *b, const struct egress_nft_input *in)
@@ -283,21 +318,12 @@ static int postrouting(struct nft_batch *b, const struct egress_nft_input *in)
 			snprintf(name, sizeof(name), "snat%d_src", k);
 			r = rule("postrouting");
 			err = nft_match_ct_mark_bits(r, ec->mark);
-			err = err ?: nft_match_oifname(r, ec->interface, false);
+			err = err ?: match_wg(r, in, false, false);
 			err = err ?: nft_match_nfproto(r, nfp);
 			err = err ?: nft_match_saddr_set(r, nfp, name, id);
 			err = err ?: nft_stmt_snat(r, &s->address, s->own_lo, s->own_hi);
 			err = err ?: nft_rule_add(b, r, "the SNAT rule");
 		}
-		if (err)
-			break;
-		r = rule("postrouting_count");
-		egress_nft_snat_counter(k, false, name, sizeof(name));
-		err = nft_match_ct_mark_bits(r, ec->mark);
-		err = err ?: nft_match_nfproto(r, nfp);
-		err = err ?: nft_match_saddr(r, &s->address);
-		err = err ?: nft_stmt_counter_named(r, name);
-		err = err ?: nft_rule_add(b, r, "the egress address's counter");
 	}
 	return err;
 }
@@ -324,6 +350,8 @@ static int counters(struct nft_batch *b, const struct egress_nft_input *in, cons
 
 static int chains(struct nft_batch *b)
 {
+	/* Made before the rules that jump to them. */
+	static const char *const regular[] = {"from_tunnel", "to_tunnel", "limits", "tunnel_in"};
 	int err = nft_chain_add(b, NFPROTO_INET, EGRESS_TABLE, "prerouting", NF_INET_PRE_ROUTING,
 	                        NFT_PRIO_MANGLE);
 
@@ -336,9 +364,9 @@ static int chains(struct nft_batch *b)
 	err = err
 	              ?: nft_chain_add_type(b, NFPROTO_INET, EGRESS_TABLE, "postrouting", "nat",
 	                                    NF_INET_POST_ROUTING, NFT_PRIO_SRCNAT);
-	return err
-	               ?: nft_chain_add(b, NFPROTO_INET, EGRESS_TABLE, "postrouting_count",
-	                                NF_INET_POST_ROUTING, NFT_PRIO_SRCNAT + 1);
+	for (size_t i = 0; !err && i < sizeof(regular) / sizeof(regular[0]); i++)
+		err = nft_chain_add_regular(b, NFPROTO_INET, EGRESS_TABLE, regular[i]);
+	return err;
 }
 
 int egress_nft_apply(const struct egress_nft_input *in, bool check_only, char *errbuf,

@@ -9,25 +9,36 @@
  *     set p<i>_4, p<i>_6                                each peer's tunnel addresses
  *     set snat<k>_src                                   the peers leaving from snat[k]
  *     chain prerouting { filter, priority mangle
- *       iifname WG ct mark set ct mark | MARK           a tunnel connection
- *       ct direction reply ct mark & MARK == MARK meta mark set meta mark | MARK
+ *       iif WG ct mark set ct mark | MARK accept         a tunnel connection
+ *       ct direction reply ct mark & MARK == MARK meta mark set meta mark | MARK }
  *                                                       its replies -> fwmark rule -> WG
- *       ip daddr SNAT_k ct direction reply counter name snat<k>_in }
  *     chain forward { filter
- *       iifname WG oifname WG accept|drop               allow.clients
- *       iifname WG ip saddr @p<i>_4 counter name peer_<name>_out
- *       iifname WG ip saddr @p<i>_4 ct state new ct count over N drop    max_connections
- *       oifname WG ip daddr @p<i>_4 counter name peer_<name>_in
- *       oifname WG iifname != WG ct direction original drop   nobody opens into the tunnel
- *       iifname WG accept|drop }                        allow.internet
+ *       iif WG jump from_tunnel
+ *       oif WG jump to_tunnel }
+ *     chain from_tunnel {
+ *       oif WG accept|drop                              allow.clients
+ *       ct state new jump limits                        when some peer has max_connections
+ *       ip saddr @p<i>_4 counter name peer_<name>_out counter name snat<k>_out
+ *                                                       k: the peer's egress address
+ *       accept|drop }                                   allow.internet
+ *     chain limits { ip saddr @p<i>_4 ct count over N drop }   max_connections
+ *     chain to_tunnel {
+ *       ct direction original drop                      nobody opens into the tunnel
+ *       ip daddr @p<i>_4 counter name peer_<name>_in counter name snat<k>_in }
  *     chain input { filter
- *       iifname WG ct state established,related accept  replies to the edge's own
- *       iifname WG drop }                               unless allow.edge_services
+ *       iif WG jump tunnel_in }
+ *     chain tunnel_in {
+ *       ct state established,related accept             replies to the edge's own
+ *       drop }                                          unless allow.edge_services
  *     chain postrouting { nat, priority srcnat
- *       ct mark & MARK == MARK oifname != WG ip saddr @snat<k>_src snat ip to A:LO-HI }
- *     chain postrouting_count { filter, priority srcnat + 1
- *       ct mark & MARK == MARK ip saddr SNAT_k counter name snat<k>_out }
+ *       ct mark & MARK == MARK oif != WG ip saddr @snat<k>_src snat ip to A:LO-HI }
  *   }
+ *
+ * Every packet of the edge walks the base chains, so each of their rules fails on its first
+ * expression for traffic that is not the tunnel's, and the tunnel's own packets jump to
+ * chains of their direction: `make bench` (egress_wg_*) measures this table against plain
+ * routing. WG is matched by interface index (iif/oif, a 4-byte compare instead of a 16-byte
+ * name): the table is rebuilt whenever edged makes the device again.
  *
  * Marks are restored for replies only: restoring them on the client's own packets would
  * send those back into the tunnel by the fwmark rule (platform.md). Named counters carry
@@ -49,6 +60,7 @@ struct egress_nft_input {
 	const struct egress_config *ec;         /* interface, mark, snat, allow */
 	const struct egress_peer_config *peers; /* the live peers (config + runtime) */
 	int n_peers;
+	unsigned int ifindex; /* the device's, or 0 (not made yet): rules match its name */
 };
 
 /* Replaces the table with what IN describes (CHECK_ONLY: the kernel checks it, nothing

@@ -118,7 +118,9 @@ static int teardown(const char *path)
 		dispatch_teardown_offline(); /* routes and nftables do not live in the pins */
 	if (cfg->fn[FN_EGRESS].enabled)
 		egress_teardown_offline(cfg);
-	if (cfg->fn[FN_TRANSIT].enabled && transit_teardown_offline(cfg->instance, &cfg->transit))
+	/* Always: customers' namespaces outlive an edged stopped with them, whatever FILE says. */
+	if (transit_teardown_offline(cfg->instance,
+	                             cfg->fn[FN_TRANSIT].enabled ? &cfg->transit : NULL))
 		err = -1;
 out:
 	sb_free(&out);

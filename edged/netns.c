@@ -11,9 +11,14 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "netns.h"
+
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673 /* <linux/magic.h> */
+#endif
 
 static int ns_path(const char *name, char *buf, size_t len)
 {
@@ -72,12 +77,19 @@ int netns_open(const char *name)
 {
 	char path[PATH_MAX];
 	int err = ns_path(name, path, sizeof(path)), fd;
+	struct statfs sfs;
 
 	if (err)
 		return err;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if (fstatfs(fd, &sfs) || sfs.f_type != NSFS_MAGIC) {
+		/* The file is there but nothing is mounted on it: its mount went with the
+		 * mount namespace that made it, or with a crash between create and mount. */
+		close(fd);
+		return -ESTALE;
+	}
 	return fd;
 }
 

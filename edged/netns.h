@@ -15,7 +15,8 @@
 /* Creates the namespace NAME; returns an open fd of it (O_CLOEXEC) or -errno (-EEXIST when
  * the name is taken). The calling thread stays in its namespace. */
 int netns_create(const char *name);
-/* An open fd of the namespace NAME, or -errno (-ENOENT). */
+/* An open fd of the namespace NAME, or -errno (-ENOENT; -ESTALE when /run/netns/NAME is a
+ * file with no namespace mounted on it, which netns_delete removes). */
 int netns_open(const char *name);
 /* Unmounts and removes NAME; the namespace goes when its last user (a process, an open fd,
  * a socket) does. Returns 0 or -errno. */

@@ -1010,6 +1010,13 @@ int nft_match_oifname(struct nftnl_rule *r, const char *name, bool eq)
 	return ifname_match(r, NFT_META_OIFNAME, name, eq);
 }
 
+int nft_match_ifindex(struct nftnl_rule *r, bool in, uint32_t ifindex, bool eq)
+{
+	int err = meta_load(r, in ? NFT_META_IIF : NFT_META_OIF);
+
+	return err ?: nft_cmp(r, eq ? NFT_CMP_EQ : NFT_CMP_NEQ, &ifindex, sizeof(ifindex));
+}
+
 int nft_match_saddr_set(struct nftnl_rule *r, uint8_t nfproto, const char *set, uint32_t set_id)
 {
 	bool v4 = nfproto == NFPROTO_IPV4;

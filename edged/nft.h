@@ -166,6 +166,9 @@ int nft_counters_get(int family, const char *table,
 /* iifname NAME / iifname != NAME (EQ false); oifname likewise */
 int nft_match_iifname(struct nftnl_rule *r, const char *name, bool eq);
 int nft_match_oifname(struct nftnl_rule *r, const char *name, bool eq);
+/* iif INDEX (IN) or oif INDEX, == or != (EQ false): a 4-byte compare where the name match
+ * copies and compares 16 bytes; only for devices whose rules are rebuilt when they are. */
+int nft_match_ifindex(struct nftnl_rule *r, bool in, uint32_t ifindex, bool eq);
 /* ip saddr @SET / ip6 saddr @SET */
 int nft_match_saddr_set(struct nftnl_rule *r, uint8_t nfproto, const char *set, uint32_t set_id);
 /* ip daddr ADDR / ip6 daddr ADDR (a host) */

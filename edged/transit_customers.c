@@ -21,7 +21,7 @@
 void transit_init(struct transit_state *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->probe_fd = st->icmp_fd = st->timer_fd = st->efd = -1;
+	st->probe_fd = st->icmp_fd = st->route_fd = st->timer_fd = st->efd = -1;
 }
 
 int transit_find(const struct transit_state *st, const char *name)
@@ -601,7 +601,9 @@ int transit_teardown_offline(const char *instance, const struct transit_config *
 		transit_ns_remove(&st.nl, &st.stale[i]);
 	for (int i = 0; tc && i < tc->n_endpoints; i++)
 		endpoint_route(&st, tc->endpoints[i], false);
-	transit_teardown_steering(&st);
+	/* Without a transit section, the table is ours only if customers of ours were left. */
+	if (tc || st.n_stale)
+		transit_teardown_steering(&st);
 	transit_close(&st);
 	return 0;
 }

@@ -81,6 +81,7 @@ struct transit_state {
 	int n_health;
 	int probe_fd; /* raw IPv4 (IP_HDRINCL): keepalives out */
 	int icmp_fd;  /* raw ICMP: keepalives back */
+	int route_fd; /* UDP, connected to each router in turn: this edge's address toward it */
 	int timer_fd;
 	int efd; /* the event loop's epoll, -1 until it runs */
 	/* Told when a tunnel goes up or down (the data path's tunnel choice); may be NULL. */

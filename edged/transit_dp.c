@@ -763,10 +763,8 @@ static void write_customers(const struct transit_dp_state *st, const struct data
 
 		memcpy(v.host_mac, cu->host_mac, 6);
 		memcpy(v.ns_mac, cu->ns_mac, 6);
-		/* Encapsulation is IPv4-outer: IPv6 tunnels decapsulate only. */
 		for (int j = 0; j < cu->n_tunnels; j++, k++)
-			if (cu->tunnels[j].family == AF_INET)
-				v.tunnels[v.n_tunnels++] = c->tunnel_ids[k];
+			v.tunnels[v.n_tunnels++] = c->tunnel_ids[k];
 		if (!customer_applied(st, cu->id))
 			datapath_zero_percpu(stats_fd, cu->id, sizeof(struct transit_counters));
 		put(cust_fd, &cu->id, &v, "a customer");

@@ -59,7 +59,8 @@ static void put_ip(uint8_t *p, size_t total, uint8_t proto, uint32_t src, uint32
 }
 
 size_t transit_keepalive_build(uint8_t *buf, size_t len, const char *name, uint32_t remote,
-                               uint32_t endpoint, bool has_key, uint32_t key, uint16_t seq)
+                               uint32_t endpoint, uint32_t back_to, bool has_key, uint32_t key,
+                               uint16_t seq)
 {
 	size_t gre = has_key ? 8 : 4, payload = sizeof(TRANSIT_KEEPALIVE_MAGIC) + TRANSIT_NAME_MAX;
 	size_t inner = 20 + 8 + payload, total = 20 + gre + inner;
@@ -76,8 +77,8 @@ size_t transit_keepalive_build(uint8_t *buf, size_t len, const char *name, uint3
 	memcpy(g + 2, &proto, 2);
 	if (has_key)
 		memcpy(g + 4, &k, 4);
-	/* Inner: from the router to the endpoint, which the router routes back to us. */
-	put_ip(in, inner, IPPROTO_ICMP, remote, endpoint);
+	/* Inner: from the router to us, which the router routes back. */
+	put_ip(in, inner, IPPROTO_ICMP, remote, back_to);
 	icmp[0] = ICMP_ECHOREPLY;
 	icmp[4] = TRANSIT_KEEPALIVE_ID >> 8;
 	icmp[5] = TRANSIT_KEEPALIVE_ID & 0xff;
@@ -140,12 +141,14 @@ static int open_sockets(struct transit_state *st)
 	if (st->icmp_fd < 0)
 		st->icmp_fd =
 		        socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_ICMP);
+	if (st->route_fd < 0)
+		st->route_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (st->timer_fd < 0) {
 		st->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 		if (st->timer_fd >= 0)
 			timerfd_settime(st->timer_fd, 0, &its, NULL);
 	}
-	if (st->probe_fd < 0 || st->icmp_fd < 0 || st->timer_fd < 0) {
+	if (st->probe_fd < 0 || st->icmp_fd < 0 || st->route_fd < 0 || st->timer_fd < 0) {
 		pr_err("transit: health check sockets: %s", strerror(errno));
 		return -errno;
 	}
@@ -156,7 +159,7 @@ static int open_sockets(struct transit_state *st)
 
 void transit_health_close(struct transit_state *st)
 {
-	int *fds[] = {&st->probe_fd, &st->icmp_fd, &st->timer_fd};
+	int *fds[] = {&st->probe_fd, &st->icmp_fd, &st->route_fd, &st->timer_fd};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0) {
@@ -241,12 +244,28 @@ bool transit_health_owns_fd(const struct transit_state *st, int fd)
 
 /* ---- checks ---- */
 
+/* This edge's unicast address toward REMOTE (the source the kernel picks: connecting a UDP
+ * socket sends nothing), asked again at every keepalive since routes change; the endpoint
+ * when there is no route. */
+static uint32_t back_to(struct transit_state *st, struct in_addr remote, struct in_addr endpoint)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9), .sin_addr = remote};
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+
+	if (connect(st->route_fd, (struct sockaddr *)&to, sizeof(to)) ||
+	    getsockname(st->route_fd, (struct sockaddr *)&me, &len) || !me.sin_addr.s_addr)
+		return endpoint.s_addr;
+	return me.sin_addr.s_addr;
+}
+
 static void send_probe(struct transit_state *st, struct transit_tunnel_health *h)
 {
 	uint8_t buf[256];
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr = h->remote};
-	size_t len = transit_keepalive_build(buf, sizeof(buf), h->name, h->remote.s_addr,
-	                                     h->endpoint.s_addr, h->has_key, h->key, ++h->seq);
+	size_t len = transit_keepalive_build(
+	        buf, sizeof(buf), h->name, h->remote.s_addr, h->endpoint.s_addr,
+	        back_to(st, h->remote, h->endpoint), h->has_key, h->key, ++h->seq);
 
 	if (sendto(st->probe_fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
 		if (!h->send_errors++)

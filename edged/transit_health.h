@@ -2,18 +2,19 @@
 /*
  * Tunnel health checks: GRE keepalives, the way routers check GRE tunnels. Every interval,
  * edged sends to the customer router, from the tunnel's anycast endpoint, a GRE packet
- * (with the tunnel's key) whose inner packet is an ICMP echo reply from the router to the
- * endpoint. A router that decapsulates and routes it sends it straight back, unencapsulated,
- * to the endpoint (a local address of every edge), where a raw ICMP socket receives it. So a
- * reply proves the whole loop: our encapsulation reaches the router, the router accepts the
- * key, and its route back to the anycast endpoint works. An echo *reply* is used so that
- * nobody answers it. A tunnel is down when no keepalive came back for `timeout`; the data
- * path then stops choosing it while another tunnel of the customer is up
- * (transit_dp_set_tunnel_health). Tunnels start up (a restart must not black-hole anyone).
+ * (with the tunnel's key) whose inner packet is an ICMP echo reply from the router to this
+ * edge's own unicast address (the source the kernel picks toward the router). A router that
+ * decapsulates and routes it sends it straight back, unencapsulated, where a raw ICMP socket
+ * receives it. So a reply proves the whole loop: our encapsulation reaches the router and the
+ * router accepts the key. An echo *reply* is used so that nobody answers it. A tunnel is down
+ * when no keepalive came back for `timeout`; the data path then stops choosing it while
+ * another tunnel of the customer is up (transit_dp_set_tunnel_health). Tunnels start up (a
+ * restart must not black-hole anyone).
  *
- * Whichever edge of the anycast fleet sent a keepalive, the answer goes to the nearest edge:
- * an edge counts the answers it receives, which on a fleet behind ECMP are not necessarily
- * its own. The payload names the tunnel, so any edge's answer proves the tunnel works.
+ * Why not the anycast endpoint as the inner destination: on a fleet behind ECMP the router's
+ * answers would all go to the one edge its routers hash them to, and every other edge would
+ * take the tunnel for down (measured in the lab's transit-fleet scenario: up on one edge of
+ * three). The endpoint is the fallback when there is no route to the router.
  */
 #ifndef EDGED_TRANSIT_HEALTH_H
 #define EDGED_TRANSIT_HEALTH_H
@@ -45,10 +46,12 @@ bool transit_health_owns_fd(const struct transit_state *st, int fd);
 /* Handles FD's event; calls back into the data path for state changes. */
 void transit_health_event(struct edged *e, int fd);
 
-/* The keepalive of tunnel NAME into BUF (for tests): returns its length, or 0 if BUF is too
+/* The keepalive of tunnel NAME into BUF (for tests): outer from ENDPOINT to REMOTE, inner
+ * from REMOTE to BACK_TO (where the answer goes). Returns its length, or 0 if BUF is too
  * small. */
 size_t transit_keepalive_build(uint8_t *buf, size_t len, const char *name, uint32_t remote,
-                               uint32_t endpoint, bool has_key, uint32_t key, uint16_t seq);
+                               uint32_t endpoint, uint32_t back_to, bool has_key, uint32_t key,
+                               uint16_t seq);
 /* The tunnel name a received ICMP packet (from its IP header on) is a keepalive of, or NULL. */
 const char *transit_keepalive_parse(const uint8_t *pkt, size_t len, char *name, size_t namelen);
 

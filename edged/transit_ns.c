@@ -231,6 +231,8 @@ int transit_ns_setup(struct nlr *nl, struct transit_customer_rt *rt, char *errbu
 	const char *step = "creating the namespace";
 	int nsfd = netns_open(rt->netns), err;
 
+	if (nsfd == -ESTALE) /* a leftover name without its namespace: made anew */
+		nsfd = netns_delete(rt->netns) ?: -ENOENT;
 	if (nsfd == -ENOENT)
 		nsfd = netns_create(rt->netns);
 	if (nsfd < 0) {

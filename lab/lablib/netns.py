@@ -59,8 +59,8 @@ def exec_argv(ns, argv, bpffs=False):
 
     `ip netns exec` mounts a fresh sysfs over /sys, which hides the bpffs mounted at
     /sys/fs/bpf: a program pinning there would pin into a private bpffs that vanishes with
-    it. lab/roles/nsexec gives the netns' sysfs AND the shared bpffs (used for edged, edgectl
-    and `lab exec`).
+    it. lab/roles/nsexec gives the netns' sysfs AND the shared bpffs (used for edgectl and
+    `lab exec`; edged itself runs under plain `nsenter --net`, see runtime.start_edged).
     """
     if bpffs:
         return [NSEXEC, guard(ns)] + list(argv)

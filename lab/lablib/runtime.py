@@ -434,7 +434,17 @@ class Lab:
             d["edges"][node]["checked"] = True  # from here on, teardown must run for it
         self.progress.say(f"  node {node:<10} starting edged (instance {cfg['instance']}, "
                           f"uplinks {', '.join(u['name'] for u in cfg['uplinks'])})")
-        rec = self.spawn(node, "edged", [edged, "-c", path], bpffs=True)
+        if n.is_guest:
+            rec = self.spawn(node, "edged", [edged, "-c", path], bpffs=True)
+        else:
+            # nsenter --net only, not nsexec's private mount namespace: edged pins the network
+            # namespaces it makes (transit's per-customer ones) under /run/netns, and mounts
+            # made in a private mount namespace vanish with edged, taking the customers'
+            # namespaces and traffic down with it (and leaving empty files in /run/netns that
+            # a later edged cannot open). edged reads nothing of the namespace's sysfs; the
+            # host's /sys keeps /sys/fs/bpf, where it pins.
+            rec = self.spawn_host(node, "edged", ["nsenter", f"--net=/run/netns/{netns.guard(self.st.ns(node))}",
+                                                  edged, "-c", path])
         # Under TCG the verifier alone takes seconds: a guest gets longer.
         wait = 60 if n.is_guest else 20
         deadline = time.monotonic() + wait

@@ -11,6 +11,9 @@ that runs on every server of the fleet).
 It binds to the service addresses (VIPs) inside the anycast prefixes, which are local on the
 edge through `ip route add local PREFIX dev lo` (AnyIP). IP_FREEBIND lets it bind to an IPv6
 VIP that is covered by such a route but not configured on an interface.
+
+Without --origin it is echo only, on --echo-port (repeat; default 7): the transit scenario
+runs it as a customer's host behind a customer site.
 """
 import argparse
 import http.client
@@ -78,7 +81,7 @@ def http_server(vip, name, origins):
     return Server((vip, 80), make_proxy(name, origins))
 
 
-def tcp_echo(vip, name):
+def tcp_echo(vip, name, port=7):
     class Echo(socketserver.StreamRequestHandler):
         def handle(self):
             for line in self.rfile:
@@ -93,13 +96,13 @@ def tcp_echo(vip, name):
             freebind(self.socket)
             super().server_bind()
 
-    return Server((vip, 7), Echo)
+    return Server((vip, port), Echo)
 
 
-def udp_echo(vip, name):
+def udp_echo(vip, name, port=7):
     s = socket.socket(family(vip), socket.SOCK_DGRAM)
     freebind(s)
-    s.bind((vip, 7))
+    s.bind((vip, port))
     prefix = f"{name} ".encode()
     while True:
         try:
@@ -115,17 +118,20 @@ def main():
     ap.add_argument("--vip", action="append", required=True, help="service address (repeat)")
     ap.add_argument("--origin", action="append", default=[], help="origin ADDR (repeat: one per family)")
     ap.add_argument("--origin-port", type=int, default=80)
+    ap.add_argument("--echo-port", type=int, action="append", help="echo port (repeat; default 7)")
     a = ap.parse_args()
+    ports = a.echo_port or [7]
     origins = {6 if ":" in o else 4: (o, a.origin_port) for o in a.origin}
     threads = []
     for vip in a.vip:
         if origins:
             threads.append(threading.Thread(target=http_server(vip, a.name, origins).serve_forever, daemon=True))
-        threads.append(threading.Thread(target=tcp_echo(vip, a.name).serve_forever, daemon=True))
-        threads.append(threading.Thread(target=udp_echo, args=(vip, a.name), daemon=True))
+        for port in ports:
+            threads.append(threading.Thread(target=tcp_echo(vip, a.name, port).serve_forever, daemon=True))
+            threads.append(threading.Thread(target=udp_echo, args=(vip, a.name, port), daemon=True))
     for t in threads:
         t.start()
-    print(f"edge service {a.name} on {', '.join(a.vip)} (http:80 -> {origins}, echo tcp/udp:7)", flush=True)
+    print(f"edge service {a.name} on {', '.join(a.vip)} (http:80 -> {origins}, echo tcp/udp:{','.join(map(str, ports))})", flush=True)
     for t in threads:
         t.join()
 

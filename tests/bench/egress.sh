@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# What egress's NAT, conntrack marks and policy routing cost: the same WireGuard tunnel
-# (wireguard-go on both ends, the same client) through edged's egress, and through a plain
-# edge that only routes (no nftables, no NAT, no marks; the internet host routes the client
-# network back to it). iperf3 TCP throughput and connections per second, side by side, in
-# alternating rounds, same run. edged attaches its XDP program to its uplinks, which changes
-# how veths deliver (a native XDP program on a veth turns off its GRO path): the plain edge is
-# measured a second time with an XDP_PASS program on its interfaces, so that the second ratio
-# is the cost of NAT, marks and policy routing alone.
+# What egress's NAT, conntrack marks and policy routing cost: iperf3 TCP throughput and
+# connections per second from a WireGuard client through edged's egress, against the SAME
+# tunnel with plain routing. One edge, one edged, one wireguard-go (edged's), one client: the
+# "plain" rounds remove edged's nftables table and its fwmark rules behind its back (the
+# internet host routes the client network back to the edge), the "edged" rounds put them back
+# with `edgectl reload`. Everything else stays as it is (edged's XDP program on the uplinks,
+# the TUN device, its MTU, forwarding and rp_filter sysctls), so the ratio is the cost of
+# NAT + conntrack + marks + policy routing alone.
 #
-#   +-----------------+ c1   e1 +-------------------------------+ e0   i0 +--------------------+
-#   | vpnA 100.64.0.2 |---------| edge: edged egress, SNAT      |---------| inet               |
-#   +-----------------+         | 203.0.113.10                  |         | 198.51.100.10/24   |
-#   +-----------------+ c2   p1 +-------------------------------+ p0   i1 | 192.0.2.66/26      |
-#   | vpnB 100.64.0.2 |---------| plain: wireguard-go, routing  |---------| iperf3 -s, server  |
-#   +-----------------+         +-------------------------------+         +--------------------+
+# Three figures per side: TCP throughput, connections per second, and the cost of a bit (Mbit
+# per CPU-second of the edge's side at a fixed rate below both sides' capacity). The first two
+# are what the issue asks for; on a shared 2-core machine they swing by more than NAT costs
+# (per-round ratios 0.7-1.05 and 0.2-2.8 seen), while the third, which does not depend on
+# TCP's reaction to drops, stays within a few percent. Each pair is measured back to back, the
+# side that goes first alternating, so that a slow stretch hits both; the BENCH lines are
+# medians, the spread and the per-round ratios are printed above them.
+# EGRESS_BENCH_PIN=1 pins the client's side (iperf3 -c, its wireguard-go, the rate tool) to
+# CPU 0 and the edge's side (edged and its wireguard-go, the servers) to CPU 1.
+#
+#   +----------------+ c1   e1 +-------------------------------+ e0   i0 +-------------------+
+#   | vpn 100.64.0.2 |---------| edge: edged egress            |---------| inet              |
+#   | wireguard-go   |         | 192.0.2.2, SNAT 203.0.113.10  |         | 198.51.100.10/24  |
+#   +----------------+         +-------------------------------+         | iperf3 -s, server |
+#                                                                         +-------------------+
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/e2e/lib.sh
@@ -23,17 +32,27 @@ source tests/e2e/lib.sh
 OUT=${OUT:-build}
 EDGED=${EDGED:-$OUT/edged}
 EDGECTL=${EDGECTL:-$OUT/edgectl}
-ROUNDS=${EGRESS_BENCH_ROUNDS:-3}
-XDP_PASS_OBJ=$E2E_DIR/xdp_pass.bpf.o
-SECS=${EGRESS_BENCH_SECONDS:-4}
+ROUNDS=${EGRESS_BENCH_ROUNDS:-6}
+SECS=${EGRESS_BENCH_SECONDS:-3}
+PIN=${EGRESS_BENCH_PIN:-1}
 CONF=$E2E_DIR/edge.yaml
 SOCK=$E2E_DIR/edged.sock
 TOOL=tests/e2e/egress_tool.py
 SRV_PORT=8080
+INET=198.51.100.10
 WG_EDGE="wbe$E2E_RUN"
-WG_PLAIN="wbp$E2E_RUN"
-WG_A="wba$E2E_RUN"
-WG_B="wbb$E2E_RUN"
+WG_C="wbc$E2E_RUN"
+RULE_PRIO=10020 # EGRESS_RULE_PRIORITY (edged/egress_config.h)
+# The cost figure's fixed rate: well below what either side carries on a loaded machine.
+RATE=${EGRESS_BENCH_RATE_MBIT:-100}
+# The processes of the edge's side (CPU 1 when pinned), which bound the throughput: edged's
+# wireguard-go (decryption, and in its writes into the TUN device the forwarding, conntrack
+# and NAT of the client's packets) and the iperf3 server (in its ACKs, their way back through
+# the edge). The client's side is the same work in both modes and is left out.
+EDGE_PIDS=()
+
+# cpu SIDE: the taskset prefix of the client's (0) or the edge's (1) side.
+cpu() { [[ $PIN == 1 ]] && echo "taskset -c $1"; }
 
 link() { # link NS1 IF1 NS2 IF2 ADDR1 ADDR2
 	ip link add "$2" netns "$(ns "$1")" type veth peer name "$4" netns "$(ns "$3")"
@@ -43,43 +62,30 @@ link() { # link NS1 IF1 NS2 IF2 ADDR1 ADDR2
 	nsx "$3" ip link set "$4" up
 }
 
-# wg_go NODE IFNAME: a wireguard-go on IFNAME in NODE, stopped at cleanup.
-wg_go() {
-	bg "$1" "$E2E_DIR/$2.log" env WG_PROCESS_FOREGROUND=1 wireguard-go "$2"
-	on_cleanup "kill $BG_PID; rm -f /var/run/wireguard/$2.sock"
-	wait_for 5 test -S "/var/run/wireguard/$2.sock"
-}
-
-# client NODE IFNAME KEY PEERPUB ENDPOINT TARGET
 client() {
-	wg_go "$1" "$2" || return 1
-	nsx "$1" wg set "$2" private-key "$E2E_DIR/$3.key" peer "$(cat "$E2E_DIR/$4.pub")" \
-		endpoint "$5:51820" allowed-ips 0.0.0.0/0
-	nsx "$1" ip addr add 100.64.0.2/32 dev "$2"
-	nsx "$1" ip link set "$2" up
-	nsx "$1" ip route add "$6/32" dev "$2"
+	# shellcheck disable=SC2046 # the optional taskset prefix splits into words
+	bg vpn "$E2E_DIR/client-wg.log" $(cpu 0) env WG_PROCESS_FOREGROUND=1 wireguard-go "$WG_C"
+	on_cleanup "kill $BG_PID; rm -f /var/run/wireguard/$WG_C.sock"
+	wait_for 5 test -S "/var/run/wireguard/$WG_C.sock" || return 1
+	nsx vpn wg set "$WG_C" private-key "$E2E_DIR/a.key" peer "$(cat "$E2E_DIR/edge.pub")" \
+		endpoint "192.0.2.2:51820" allowed-ips 0.0.0.0/0
+	nsx vpn ip addr add 100.64.0.2/32 dev "$WG_C"
+	nsx vpn ip link set "$WG_C" up
+	nsx vpn ip route add "$INET/32" dev "$WG_C"
 }
 
 setup() {
 	local n
-	add_ns vpnA vpnB edge plain inet || exit 1
-	for n in edge plain a b; do
+	add_ns vpn edge inet || exit 1
+	for n in edge a; do
 		(umask 077 && wg genkey >"$E2E_DIR/$n.key")
 		wg pubkey <"$E2E_DIR/$n.key" >"$E2E_DIR/$n.pub"
 	done
-	link vpnA c1 edge e1 192.0.2.1/30 192.0.2.2/30
-	link edge e0 inet i0 198.51.100.2/24 198.51.100.10/24
-	link vpnB c2 plain p1 192.0.2.5/30 192.0.2.6/30
-	link plain p0 inet i1 192.0.2.65/26 192.0.2.66/26
+	link vpn c1 edge e1 192.0.2.1/30 192.0.2.2/30
+	link edge e0 inet i0 198.51.100.2/24 "$INET/24"
 	nsx inet ip route add 203.0.113.0/24 via 198.51.100.2
-	nsx inet ip route add 100.64.0.0/10 via 192.0.2.65
-	# The plain edge: the same wireguard-go, routing only.
-	wg_go plain "$WG_PLAIN" || exit 1
-	nsx plain wg set "$WG_PLAIN" private-key "$E2E_DIR/plain.key" listen-port 51820 \
-		peer "$(cat "$E2E_DIR/b.pub")" allowed-ips 100.64.0.2/32
-	nsx plain ip addr add 100.64.0.1/10 dev "$WG_PLAIN"
-	nsx plain ip link set "$WG_PLAIN" up
-	nsx plain sysctl -qw net.ipv4.ip_forward=1
+	# Only the plain rounds use this: with NAT, replies go to 203.0.113.10.
+	nsx inet ip route add 100.64.0.0/10 via 198.51.100.2
 	cat >"$CONF" <<-YAML
 		instance: egb-$E2E_RUN
 		uplinks: [e0, e1]
@@ -94,57 +100,136 @@ setup() {
 		  snat: [{address: 203.0.113.10}]
 	YAML
 	on_cleanup "nsenter --net=/run/netns/$(ns edge) $EDGED --teardown -c $CONF"
-	bg edge "$E2E_DIR/edged.log" "$EDGED" -c "$CONF"
+	# edged's wireguard-go inherits edged's CPU.
+	# shellcheck disable=SC2046
+	bg edge "$E2E_DIR/edged.log" $(cpu 1) "$EDGED" -c "$CONF"
 	wait_for 10 nsx edge "$EDGECTL" -s "$SOCK" status || { echo "edged did not start"; exit 1; }
-	client vpnA "$WG_A" a edge 192.0.2.2 198.51.100.10 || exit 1
-	client vpnB "$WG_B" b plain 192.0.2.6 192.0.2.66 || exit 1
-	bg inet "$E2E_DIR/iperf.log" iperf3 -s
-	bg inet "$E2E_DIR/server.log" "$TOOL" serve "$SRV_PORT"
-	wait_for 15 nsx vpnA ping -c1 -W1 198.51.100.10 || { echo "no tunnel through edged"; exit 1; }
-	wait_for 15 nsx vpnB ping -c1 -W1 192.0.2.66 || { echo "no plain tunnel"; exit 1; }
+	# edged's wireguard-go: its child.
+	local wg
+	read -r wg _ < <(cat /proc/"$BG_PID"/task/*/children)
+	[[ -n $wg ]] || { echo "edged started no wireguard-go"; exit 1; }
+	EDGE_PIDS+=("$wg")
+	client || exit 1
+	# shellcheck disable=SC2046
+	bg inet "$E2E_DIR/iperf.log" $(cpu 1) iperf3 -s
+	EDGE_PIDS+=("$BG_PID")
+	# shellcheck disable=SC2046
+	bg inet "$E2E_DIR/server.log" $(cpu 1) /usr/bin/python3 "$TOOL" serve "$SRV_PORT"
+	wait_for 15 nsx vpn ping -c1 -W1 "$INET" || { echo "no tunnel through edged"; exit 1; }
 }
 
-mbits() { # mbits NODE TARGET
-	nsx "$1" iperf3 -c "$2" -t "$SECS" -J 2>/dev/null |
+# nat on|off: edged's table and fwmark rules in place (a reload re-applies them), or gone.
+nat() {
+	if [[ $1 == on ]]; then
+		nsx edge "$EDGECTL" -s "$SOCK" reload >/dev/null || return 1
+		nsx edge nft list table inet edged_egress >/dev/null 2>&1 || return 1
+	else
+		if nsx edge nft list table inet edged_egress >/dev/null 2>&1; then
+			nsx edge nft delete table inet edged_egress || return 1
+		fi
+		nsx edge ip -4 rule del pref "$RULE_PRIO" 2>/dev/null
+		nsx edge ip -6 rule del pref "$RULE_PRIO" 2>/dev/null
+		! nsx edge ip rule show | grep -q "^$RULE_PRIO:" || return 1
+	fi
+}
+
+# source_seen MODE: the address the internet host sees (the SNAT address only with NAT).
+source_seen() {
+	# shellcheck disable=SC2046
+	nsx vpn $(cpu 0) /usr/bin/python3 "$TOOL" connect "$INET" "$SRV_PORT" | cut -d' ' -f1
+}
+
+mbits() {
+	# shellcheck disable=SC2046
+	# -O 1: the first second (slow start, the handshake's queue) is left out.
+	nsx vpn $(cpu 0) iperf3 -c "$INET" -t "$SECS" -O 1 -J 2>/dev/null |
 		/usr/bin/python3 -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6))'
 }
 
-# plain_xdp on|off: the XDP_PASS program on the plain edge's two interfaces.
-plain_xdp() {
-	local i
-	for i in p0 p1; do
-		if [[ $1 == on ]]; then
-			nsx plain ip link set dev "$i" xdpdrv obj "$XDP_PASS_OBJ" sec xdp
-		else
-			nsx plain ip link set dev "$i" xdpdrv off
-		fi
+# CPU time (clock ticks, user + system) of the edge's side. Without IRQ time accounting (this
+# kernel) softirq work is charged to the process it ran in.
+cpu_ticks() {
+	local p t=0
+	for p in "${EDGE_PIDS[@]}"; do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
 	done
+	echo "$t"
 }
 
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
+# Mbit carried per CPU-second of the edge's side at a fixed rate (RATE Mbit/s): the cost of a
+# bit where the throughput is decided, which a loaded machine's TCP dynamics (drops at
+# wireguard-go's UDP socket, retransmits) disturb far less than the throughput itself.
+efficiency() {
+	local t0 t1 bits
+	t0=$(cpu_ticks)
+	# shellcheck disable=SC2046
+	# Twice as long as the others: CPU time is sampled by the scheduler tick.
+	bits=$(nsx vpn $(cpu 0) iperf3 -c "$INET" -t "$((SECS * 2))" -b "${RATE}M" -J 2>/dev/null |
+		/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bytes"] * 8)')
+	t1=$(cpu_ticks)
+	/usr/bin/python3 -c "import sys; b, d, hz = map(float, sys.argv[1:]); print('%.0f' % (b / 1e6 / (d / hz)))" \
+		"$bits" "$((t1 - t0))" "$(getconf CLK_TCK)"
+}
+
+connrate() {
+	# shellcheck disable=SC2046
+	nsx vpn $(cpu 0) /usr/bin/python3 "$TOOL" rate "$INET" "$SRV_PORT" "$SECS"
+}
+
+# measure METRIC MODE: one figure of METRIC (TP: throughput, CR: connection rate) with MODE
+# (edged or plain), appended to METRIC_MODE's list.
+TP_edged="" TP_plain="" CR_edged="" CR_plain="" CE_edged="" CE_plain=""
+measure() {
+	local want src v
+	nat "$([[ $2 == edged ]] && echo on || echo off)" || { echo "cannot switch to $2"; exit 1; }
+	want=$([[ $2 == edged ]] && echo 203.0.113.10 || echo 100.64.0.2)
+	src=$(source_seen)
+	[[ $src == "$want" ]] || { echo "$2 round: the server saw $src, not $want"; exit 1; }
+	case $1 in
+	TP) v=$(mbits) ;;
+	CR) v=$(connrate) ;;
+	CE) v=$(efficiency) ;;
+	esac
+	printf -v "$1_$2" '%s %s' "$(eval echo "\$$1_$2")" "$v"
+	echo -n " $2 $v"
+}
 
 run() {
-	local r ea="" pa="" xa="" ec="" pc="" xc=""
-	clang -O2 -g -target bpf -c lab/roles/xdp_pass.bpf.c -o "$XDP_PASS_OBJ" || return 1
+	local r
+	echo "rounds: $ROUNDS x ${SECS}s per side and metric, alternating; pinned: $PIN"
+	# Each pair of figures is measured back to back, the first side alternating.
 	for r in $(seq 1 "$ROUNDS"); do
-		ea="$ea $(mbits vpnA 198.51.100.10)"
-		pa="$pa $(mbits vpnB 192.0.2.66)"
-		ec="$ec $(nsx vpnA "$TOOL" rate 198.51.100.10 "$SRV_PORT" "$SECS")"
-		pc="$pc $(nsx vpnB "$TOOL" rate 192.0.2.66 "$SRV_PORT" "$SECS")"
-		plain_xdp on
-		xa="$xa $(mbits vpnB 192.0.2.66)"
-		xc="$xc $(nsx vpnB "$TOOL" rate 192.0.2.66 "$SRV_PORT" "$SECS")"
-		plain_xdp off
-		echo "round $r: Mbit/s edged${ea##* } plain${pa##* } plain+xdp_pass${xa##* };" \
-			"conn/s edged${ec##* } plain${pc##* } plain+xdp_pass${xc##* }"
+		local first=edged second=plain m
+		((r % 2)) || { first=plain second=edged; }
+		for m in TP CR CE; do
+			echo -n "round $r $m:"
+			measure "$m" "$first"
+			measure "$m" "$second"
+			echo
+		done
 	done
-	/usr/bin/python3 -c "import sys; a,b,x,c,d,y=map(float,sys.argv[1:]);
-print('BENCH egress_wg_tcp_throughput Mbit/s edged=%.0f wg_plain_routing=%.0f ratio=%.2f' % (a, b, a / b))
-print('BENCH egress_wg_connections conn/s edged=%.0f wg_plain_routing=%.0f ratio=%.2f' % (c, d, c / d))
-print('BENCH egress_wg_tcp_throughput_nat_only Mbit/s edged=%.0f wg_routing_xdp_pass=%.0f ratio=%.2f' % (a, x, a / x))
-print('BENCH egress_wg_connections_nat_only conn/s edged=%.0f wg_routing_xdp_pass=%.0f ratio=%.2f' % (c, y, c / y))" \
-		"$(echo "$ea" | median)" "$(echo "$pa" | median)" "$(echo "$xa" | median)" \
-		"$(echo "$ec" | median)" "$(echo "$pc" | median)" "$(echo "$xc" | median)"
+	/usr/bin/python3 - "$TP_edged" "$TP_plain" "$CR_edged" "$CR_plain" "$CE_edged" "$CE_plain" "$RATE" <<-'PY'
+		import statistics as st, sys
+		te, tp, ce, cp, ee, ep = ([float(x) for x in a.split()] for a in sys.argv[1:7])
+		def spread(name, e, p):
+		    print("# %s: edged %s (median %.0f, min %.0f, max %.0f); plain %s (median %.0f, "
+		          "min %.0f, max %.0f); per-round ratios %s" % (
+		              name, " ".join("%.0f" % x for x in e), st.median(e), min(e), max(e),
+		              " ".join("%.0f" % x for x in p), st.median(p), min(p), max(p),
+		              " ".join("%.2f" % (a / b) for a, b in zip(e, p))))
+		spread("Mbit/s", te, tp)
+		spread("conn/s", ce, cp)
+		spread("Mbit per CPU-second of the edge's side at %s Mbit/s" % sys.argv[7], ee, ep)
+		print("# median of the per-round ratios: Mbit/s %.2f, conn/s %.2f, Mbit/CPU-s %.2f" % (
+		    st.median([a / b for a, b in zip(te, tp)]), st.median([a / b for a, b in zip(ce, cp)]),
+		    st.median([a / b for a, b in zip(ee, ep)])))
+		print("BENCH egress_wg_tcp_throughput Mbit/s edged=%.0f wg_plain_routing=%.0f ratio=%.2f"
+		      % (st.median(te), st.median(tp), st.median(te) / st.median(tp)))
+		print("BENCH egress_wg_connections conn/s edged=%.0f wg_plain_routing=%.0f ratio=%.2f"
+		      % (st.median(ce), st.median(cp), st.median(ce) / st.median(cp)))
+		print("BENCH egress_wg_tcp_efficiency Mbit/cpu-s edged=%.0f wg_plain_routing=%.0f ratio=%.2f"
+		      % (st.median(ee), st.median(ep), st.median(ee) / st.median(ep)))
+	PY
 }
 
 setup

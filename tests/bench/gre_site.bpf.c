@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * The customer router of tests/bench/transit_throughput.sh, in BPF because this kernel has no
- * GRE device: its uplink's XDP strips GRE addressed to it (keyed, as the bench's tunnel), and
- * its uplink's TC egress wraps the site's own packets in GRE toward edged's anycast endpoint.
- * Fixed addresses, no maps: a bench peer, not a product.
+ * GRE device: its uplink's TC ingress strips GRE addressed to it (keyed, as the bench's
+ * tunnel), and its uplink's TC egress wraps the site's own packets in GRE toward edged's
+ * anycast endpoint. Fixed addresses, no maps: a bench peer, not a product.
+ *
+ * TC, not XDP, for the decapsulation: an XDP program on a veth takes GSO away from its peer
+ * (the edge's side, which then segments every encapsulated packet in software) and copies
+ * every frame into a page of its own. A router's NIC does neither, so a bench peer that did
+ * would charge edged with the peer's costs.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -21,26 +26,28 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-SEC("xdp")
-int site_decap(struct xdp_md *ctx)
-{
-	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data, e;
-	struct iphdr *ip = data + sizeof(*eth);
+/* Linux 6.3+ and 6.12+ (bookworm's UAPI headers predate them): the inner packet is IPv4,
+ * and the GSO type loses its GRE bit with the header. */
+#define ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
+#define ADJ_ROOM_DECAP_L4_GRE  (1ULL << 9)
 
-	if ((void *)(ip + 1) + GRE_HLEN > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return XDP_PASS;
+SEC("tc/ingress")
+int site_decap(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	__u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO | ADJ_ROOM_DECAP_L3_IPV4;
+
+	if ((void *)(ip + 1) + GRE_HLEN > data_end || skb->protocol != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
 	if (ip->protocol != IPPROTO_GRE || ip->daddr != bpf_htonl(SITE) || ip->ihl != 5)
-		return XDP_PASS;
-	__builtin_memcpy(&e, eth, sizeof(e));
-	if (bpf_xdp_adjust_head(ctx, sizeof(*ip) + GRE_HLEN))
-		return XDP_DROP;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (data + sizeof(e) > data_end)
-		return XDP_DROP;
-	__builtin_memcpy(data, &e, sizeof(e));
-	return XDP_PASS;
+		return TC_ACT_OK;
+	/* The segments keep their size: only the outer headers go (FIXED_GSO). */
+	if (bpf_skb_adjust_room(skb, -(int)(sizeof(*ip) + GRE_HLEN), BPF_ADJ_ROOM_MAC,
+	                        flags | ADJ_ROOM_DECAP_L4_GRE) &&
+	    bpf_skb_adjust_room(skb, -(int)(sizeof(*ip) + GRE_HLEN), BPF_ADJ_ROOM_MAC, flags))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
 }
 
 struct outer {
@@ -49,7 +56,7 @@ struct outer {
 	__be32 key;
 };
 
-SEC("tc")
+SEC("tc/egress")
 int site_encap(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;

@@ -187,10 +187,17 @@ static void apply(struct env *env, bool without_beta)
 	transit_dp_commit(&env->st, &env->dp);
 }
 
-static void health(struct env *env, bool a, bool b)
+/* acme-a and acme-b up or down as given; acme-6 (outer IPv6) up only when SIX. */
+static void health3(struct env *env, bool a, bool b, bool six)
 {
 	assert_int_equal(transit_dp_set_tunnel_health(&env->st, &env->dp, "acme-a", a), 0);
 	assert_int_equal(transit_dp_set_tunnel_health(&env->st, &env->dp, "acme-b", b), 0);
+	assert_int_equal(transit_dp_set_tunnel_health(&env->st, &env->dp, "acme-6", six), 0);
+}
+
+static void health(struct env *env, bool a, bool b)
+{
+	health3(env, a, b, false);
 }
 
 static int tc_fd(struct env *env)
@@ -375,6 +382,10 @@ static void test_encap_fixtures(void **state)
 	health(env, false, true);
 	assert_int_equal(
 	        harness_run_fixtures_tc(tc_fd(env), env->acme_ifindex, "transit_encap_b", &hooks),
+	        0);
+	health3(env, false, false, true);
+	assert_int_equal(
+	        harness_run_fixtures_tc(tc_fd(env), env->acme_ifindex, "transit_encap_6", &hooks),
 	        0);
 	health(env, true, true);
 }

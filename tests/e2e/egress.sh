@@ -36,6 +36,8 @@ MARK=16777216 # 0x01000000, egress's default mark
 
 edge_ns() { echo "/run/netns/$(ns edge)"; }
 ctl() { nsx edge "$EDGECTL" -s "$SOCK" "$@"; }
+# Where edged keeps the peers added with edgectl (edged/egress.h).
+RT_PEERS=/run/edged/egress-$INSTANCE.peers
 
 keys() {
 	local n
@@ -222,6 +224,19 @@ test_edgectl() {
 			grep -q 'edged_egress_peer_packets_total{peer=\"alice\",dir=\"out\"} [1-9]' $E2E_DIR/metrics &&
 			grep -q 'edged_egress_address_connections{address=\"203.0.113.10\"}' $E2E_DIR/metrics &&
 			grep -q 'edged_egress_address_ports{address=\"203.0.113.10\"} 5000' $E2E_DIR/metrics"
+	check "metrics: 8 scrapes at once make at most 2 conntrack dumps (cached for 1 s)" \
+		bash -c "m() { nsenter --net=/run/netns/$(ns inet) curl -sf http://198.51.100.2:$PORT/metrics |
+			sed -n 's/^edged_egress_conntrack_dumps_total //p'; }
+			a=\$(m); for i in 1 2 3 4 5 6; do m >/dev/null; done; b=\$(m); [ \$((b - a)) -le 2 ]"
+	local c0
+	sleep 1.1 # past the cache: c0 is fresh
+	c0=$(alice_conns)
+	nsx vpn1 "$TOOL" many 198.51.100.10 "$SRV_PORT" 8 4 >/dev/null &
+	HOLD_PID=$!
+	check "metrics: alice's 8 new held connections show within 3 s (had $c0; older ones may expire)" \
+		wait_for 3 bash -c "[ \$(nsenter --net=/run/netns/$(ns inet) curl -sf http://198.51.100.2:$PORT/metrics |
+			sed -n 's/^edged_egress_peer_connections{peer=\"alice\"} //p') -ge $((c0 + 5)) ]"
+	wait "$HOLD_PID" 2>/dev/null
 	check "a bad key at runtime is refused with the reason" \
 		bash -c "nsenter --net=$(edge_ns) $EDGECTL -s $SOCK egress peer add carol abc 100.64.0.4/32 2>&1 | grep -q '44 base64 characters'"
 	check "a runtime peer outside the tunnel network is refused" \
@@ -230,6 +245,22 @@ test_edgectl() {
 		ctl egress peer add carol "$(cat "$E2E_DIR/c3.pub")" 100.64.0.4/32 keepalive 25
 	check "... wireguard-go knows carol" \
 		bash -c "nsenter --net=$(edge_ns) wg show $WG_EDGE peers | grep -q '$(cat "$E2E_DIR/c3.pub")'"
+	check "... and edged keeps her in $RT_PEERS" grep -q "^carol " "$RT_PEERS"
+}
+
+# alice's connections as the metrics give them.
+alice_conns() {
+	nsx inet curl -sf "http://198.51.100.2:$PORT/metrics" |
+		sed -n 's/^edged_egress_peer_connections{peer="alice"} //p'
+}
+
+# carol (added at runtime) is still a live peer: wireguard-go, edgectl and nftables know her.
+# (grep without -q: under pipefail, a grep that quits at the first match fails the pipeline
+# when the writer then gets SIGPIPE.)
+carol_live() {
+	nsx edge wg show "$WG_EDGE" peers | grep "$(cat "$E2E_DIR/c3.pub")" >/dev/null &&
+		ctl egress peers | grep "^carol " >/dev/null &&
+		nsx edge nft list table inet edged_egress | grep peer_carol_out >/dev/null
 }
 
 # bob may hold 5 connections (max_connections: 5, nftables ct count).
@@ -275,6 +306,7 @@ test_restart() {
 	check "it adopted the running wireguard-go (pid $WG_PID)" grep -q "adopting the wireguard-go that serves $WG_EDGE" "$LOG.2"
 	check "... which is still the one serving" kill -0 "$WG_PID"
 	check "vpn1 still reaches the internet host" nsx vpn1 ping -c1 -W2 198.51.100.10
+	check "the runtime peer carol survived the restart" carol_live
 	LOG=$LOG.2
 }
 
@@ -285,8 +317,14 @@ test_reload() {
 	check "edgectl reload with alice's keepalive changed" ctl reload
 	check "wireguard-go has alice's new keepalive" \
 		bash -c "nsenter --net=$(edge_ns) wg show $WG_EDGE persistent-keepalive | grep '$(cat "$E2E_DIR/c1.pub")' | grep -q 7"
-	check "the reload dropped the runtime peer carol (the file is the truth)" \
+	check "the runtime peer carol survived the reload" carol_live
+	check "edgectl egress peer del carol" ctl egress peer del carol
+	check "... takes her out of $RT_PEERS" bash -c "! grep -qs '^carol ' $RT_PEERS"
+	check "... and a reload does not bring her back" ctl reload
+	check "... (wireguard-go does not know carol)" \
 		bash -c "! nsenter --net=$(edge_ns) wg show $WG_EDGE peers | grep -q '$(cat "$E2E_DIR/c3.pub")'"
+	check "a runtime peer carol again, for the teardown" \
+		ctl egress peer add carol "$(cat "$E2E_DIR/c3.pub")" 100.64.0.4/32
 	mv "$E2E_DIR/edge.key" "$E2E_DIR/edge.key.away"
 	check "a reload whose private key file is missing is refused" bash -c "! nsenter --net=$(edge_ns) $EDGECTL -s $SOCK reload"
 	check "... naming the file" grep -q "edge.key: cannot read the private key" "$LOG"
@@ -317,6 +355,7 @@ test_teardown() {
 		bash -c "! nsenter --net=$(edge_ns) ip rule show | grep -q 'lookup 51820'"
 	check "teardown: the tunnel device is gone, wireguard-go stopped" \
 		bash -c "! nsenter --net=$(edge_ns) ip link show $WG_EDGE 2>/dev/null && ! kill -0 $WG_PID 2>/dev/null"
+	check "teardown: no runtime peers are kept ($RT_PEERS is gone)" test ! -e "$RT_PEERS"
 	check "teardown: forwarding restored on the uplinks" \
 		bash -c "[ \"\$(nsenter --net=$(edge_ns) cat /proc/sys/net/ipv4/conf/e0/forwarding)\" = 0 ]"
 }

@@ -207,14 +207,15 @@ test_health() {
 	check "acme-2 comes back up" wait_for 5 health_is acme-2 up
 	check "keepalives answered are counted" \
 		test "$(json_get "$(ctl -j transit tunnels)" "[t['keepalives_answered'] for t in j['tunnels'] if t['name']=='acme-1'][0]")" -gt 0
-	# siteA stops answering: its router drops the keepalives' inner packets.
-	nsx siteA ip rule add to 192.0.2.100 iif gresiteA prohibit
+	# siteA stops answering: its router drops the keepalives' inner packets (addressed to the
+	# edge's own address toward siteA, 198.51.100.1, where the answers must come back).
+	nsx siteA ip rule add to 198.51.100.1 iif gresiteA prohibit
 	check "acme-1 goes down when keepalives stop coming back" wait_for 6 health_is acme-1 down
 	check "metrics: edged_transit_tunnel_up 0 for acme-1" \
 		sh -c "nsenter --net=/run/netns/$(ns edge) curl -s http://127.0.0.1:$PORT/metrics | grep -q 'edged_transit_tunnel_up{customer=\"acme\",tunnel=\"acme-1\"} 0'"
 	check "acme-2 goes down too" wait_for 6 health_is acme-2 down
 	check "a customer with all tunnels down is still served (over all of them)" tcp client 203.0.113.10 8080
-	nsx siteA ip rule del to 192.0.2.100 iif gresiteA prohibit
+	nsx siteA ip rule del to 198.51.100.1 iif gresiteA prohibit
 	check "acme-1 comes back up" wait_for 5 health_is acme-1 up
 }
 

@@ -48,6 +48,16 @@ class Bird(unittest.TestCase):
         self.assertIn('export where proto = "anycast6"', c)
         self.assertNotIn("protocol direct", c)
 
+    def test_edge_announces_transit_prefixes_with_its_anycast(self):
+        # fleet's anycast.transit: announced (and withdrawn) with the anycast prefixes, while
+        # the edge's kernel gets no local route for them (lablib/runtime.py adds the anycast only)
+        c = self.conf("edge1")
+        static4 = c.split("protocol static anycast4 {")[1].split("}")[0]
+        static6 = c.split("protocol static anycast6 {")[1].split("}")[0]
+        self.assertIn("route 192.0.2.128/26 blackhole;", static4)
+        self.assertIn("route 2001:db8:c1::/48 blackhole;", static6)
+        self.assertNotIn("192.0.2.128/26", "".join(str(p) for p in self.topo.nodes["edge1"].anycast))
+
     def test_own_link_subnets_are_never_imported(self):
         c = self.conf("edge1")
         for e in self.topo.nodes["edge1"].ends:

@@ -123,6 +123,15 @@ class Invalid(unittest.TestCase):
     def test_vip_outside_anycast(self):
         self.assertError(GOOD.replace("vips: [203.0.113.10]", "vips: [198.51.100.10]"), 6, "not inside any anycast")
 
+    def test_transit_prefixes(self):
+        t = load(GOOD.replace("  vips: [203.0.113.10]\n", "  vips: [203.0.113.10]\n  transit: [192.0.2.128/26]\n"))
+        self.assertEqual([str(p) for p in t.transit], ["192.0.2.128/26"])
+        self.assertEqual([str(p) for p in t.nodes["edge1"].anycast], ["203.0.113.0/24", "2001:db8:a0::/48"])
+
+    def test_transit_prefix_inside_anycast(self):
+        self.assertError(GOOD.replace("  vips: [203.0.113.10]\n", "  vips: [203.0.113.10]\n  transit: [203.0.113.128/26]\n"),
+                         7, "overlaps anycast prefix 203.0.113.0/24", "outside anycast.prefixes")
+
     def test_bgp_node_without_as(self):
         self.assertError(GOOD.replace("{role: router, as: 64500}", "{role: router}"), 9, "needs an AS number")
 

@@ -261,6 +261,40 @@ static void test_scalar_errors(void **state)
 	assert_true(has_error(f, "did you mean 'peers'", NULL));
 }
 
+/* `edgectl egress peer add`'s words (also what edged keeps of runtime peers over restarts). */
+static void test_peer_from_args(void **state)
+{
+	char *good[] = {"carol",     K1,     "100.64.0.4/32,fd00:64::4/128",
+	                "keepalive", "25",   "max_connections",
+	                "7",         "snat", "203.0.113.20"};
+	char *bad_key[] = {"carol", "abc", "100.64.0.4/32"};
+	char *bad_addr[] = {"carol", K1, "100.64.0.4/32,nope"};
+	char *bad_opt[] = {"carol", K1, "100.64.0.4/32", "speed", "9"};
+	char *bad_num[] = {"carol", K1, "100.64.0.4/32", "keepalive", "25s"};
+	char *odd[] = {"carol", K1, "100.64.0.4/32", "keepalive"};
+	struct egress_peer_config pe;
+	struct prefix snat;
+	char err[256], text[PREFIX_STRLEN];
+
+	(void)state;
+	assert_int_equal(egress_peer_from_args(9, good, &pe, &snat, err, sizeof(err)), 0);
+	assert_string_equal(pe.name, "carol");
+	assert_int_equal(pe.n_addresses, 2);
+	assert_int_equal(pe.keepalive_s, 25);
+	assert_int_equal(pe.max_connections, 7);
+	assert_string_equal(prefix_format(&snat, text, sizeof(text)), "203.0.113.20/32");
+	assert_int_equal(egress_peer_from_args(3, bad_key, &pe, &snat, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "public key 'abc'"));
+	assert_int_equal(egress_peer_from_args(3, bad_addr, &pe, &snat, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "'nope': not an address"));
+	assert_int_equal(egress_peer_from_args(5, bad_opt, &pe, &snat, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "speed '9': unknown option"));
+	assert_int_equal(egress_peer_from_args(5, bad_num, &pe, &snat, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "keepalive '25s': expected a number"));
+	assert_int_equal(egress_peer_from_args(4, odd, &pe, &snat, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "OPTION VALUE pairs"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +305,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_peer_errors, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_share_errors, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_scalar_errors, setup, teardown),
+	        cmocka_unit_test(test_peer_from_args),
 	};
 
 	return cmocka_run_group_tests_name("egress_config", tests, NULL, NULL);

@@ -2,8 +2,8 @@
 /*
  * GRE keepalives of transit tunnels: the exact packet edged sends (outer IPv4 from the
  * endpoint to the router, GRE with the tunnel's key, inner ICMP echo reply from the router to
- * the endpoint with valid checksums), and that what a router sends back after decapsulating
- * it (the inner packet) is recognised, while other ICMP is not.
+ * the edge's own unicast address with valid checksums), and that what a router sends back after
+ * decapsulating it (the inner packet) is recognised, while other ICMP is not.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,7 +33,8 @@ static void test_keepalive_bytes(void **state)
 	uint8_t b[256];
 	char name[TRANSIT_NAME_MAX];
 	uint32_t remote = inet_addr("198.51.100.50"), ep = inet_addr("192.0.2.100");
-	size_t len = transit_keepalive_build(b, sizeof(b), "acme-nyc", remote, ep, true, 42, 7);
+	uint32_t me = inet_addr("100.64.0.46");
+	size_t len = transit_keepalive_build(b, sizeof(b), "acme-nyc", remote, ep, me, true, 42, 7);
 	const uint8_t *inner = b + 28, *icmp = inner + 20;
 
 	(void)state;
@@ -50,7 +51,7 @@ static void test_keepalive_bytes(void **state)
 	assert_int_equal((b[24] << 24) | (b[25] << 16) | (b[26] << 8) | b[27], 42);
 	assert_int_equal(inner[9], IPPROTO_ICMP);
 	assert_memory_equal(inner + 12, &remote, 4); /* the router answers itself... */
-	assert_memory_equal(inner + 16, &ep, 4);     /* ...to the endpoint */
+	assert_memory_equal(inner + 16, &me, 4);     /* ...to this edge, not the anycast address */
 	assert_int_equal(sum16(inner, 20), 0xffff);
 	assert_int_equal(icmp[0], 0); /* echo reply: nobody answers it */
 	assert_int_equal(sum16(icmp, len - 48), 0xffff);
@@ -59,10 +60,10 @@ static void test_keepalive_bytes(void **state)
 	assert_non_null(transit_keepalive_parse(inner, len - 28, name, sizeof(name)));
 	assert_string_equal(name, "acme-nyc");
 	/* without a key the GRE header is 4 bytes */
-	assert_int_equal(transit_keepalive_build(b, sizeof(b), "t", remote, ep, false, 0, 1),
+	assert_int_equal(transit_keepalive_build(b, sizeof(b), "t", remote, ep, me, false, 0, 1),
 	                 len - 4);
 	assert_int_equal(b[20], 0x00);
-	assert_int_equal(transit_keepalive_build(b, 40, "t", remote, ep, false, 0, 1), 0);
+	assert_int_equal(transit_keepalive_build(b, 40, "t", remote, ep, me, false, 0, 1), 0);
 }
 
 static void test_other_icmp_is_not_a_keepalive(void **state)
@@ -70,7 +71,8 @@ static void test_other_icmp_is_not_a_keepalive(void **state)
 	uint8_t b[256];
 	char name[TRANSIT_NAME_MAX];
 	size_t len = transit_keepalive_build(b, sizeof(b), "t1", inet_addr("198.51.100.50"),
-	                                     inet_addr("192.0.2.100"), false, 0, 1);
+	                                     inet_addr("192.0.2.100"), inet_addr("100.64.0.46"),
+	                                     false, 0, 1);
 	uint8_t *inner = b + 24;
 
 	(void)state;
