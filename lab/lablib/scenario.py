@@ -1467,6 +1467,9 @@ def qemu_variant(scen):
                        scen.path, fix=f"write topologies/{base.name}-qemu.yaml (the same nodes and links, qemu: on "
                                       "some of them), or run the scenario without --qemu")
     var = topology.load(path)
+    if [str(p) for p in var.transit] != [str(p) for p in base.transit]:
+        raise LabError(f"topology {var.name} announces other transit prefixes than {base.name}", var.path,
+                       fix="a QEMU variant keeps anycast.transit of its topology")
     for n in base.nodes.values():
         v = var.nodes.get(n.name)
         if v is None or v.role != n.role or not {e.ifname for e in n.ends} <= {e.ifname for e in v.ends}:

@@ -170,6 +170,7 @@ class Variants(unittest.TestCase):
                          [(ln.a.node, ln.b.node, str(ln.v4), str(ln.v6)) for ln in var.links])
         self.assertEqual({g.name: {e.nic for e in g.ends} for g in var.guests},
                          {"edge1": {"virtio"}, "edge2": {"e1000"}})
+        self.assertEqual(var.transit, base.transit, "the transit customers' prefixes too")
 
     def test_default_scenarios_map_to_fleet_qemu(self):
         for s in scenario.available(tag="default"):
