@@ -113,21 +113,23 @@ static void tunnel_row(struct edged *e, const struct transit_customer_config *c,
 	const struct transit_state *st = &e->transit;
 	const struct transit_tunnel_health *h = transit_health_find(st, t->name);
 	struct transit_counters k = {};
-	char remote[INET_ADDRSTRLEN], local[INET_ADDRSTRLEN], key[16] = "-";
+	char remote[INET6_ADDRSTRLEN], local[INET6_ADDRSTRLEN], key[16] = "-";
 	double ago = h ? now_s() - h->last_reply : -1;
 
-	inet_ntop(AF_INET, &t->remote, remote, sizeof(remote));
-	inet_ntop(AF_INET, &t->endpoint, local, sizeof(local));
+	transit_ip_format(&t->remote, remote, sizeof(remote));
+	transit_ip_format(&t->endpoint, local, sizeof(local));
 	if (t->has_key)
 		snprintf(key, sizeof(key), "%u", t->key);
 	transit_dp_tunnel_counters(&e->transit_dp, &e->dp, t->name, &k);
 	if (json) {
 		sb_printf(out,
-		          "%s{\"name\":\"%s\",\"customer\":\"%s\",\"remote\":\"%s\","
-		          "\"endpoint\":\"%s\",\"key\":%s,\"mtu\":%u,\"health\":\"%s\","
+		          "%s{\"name\":\"%s\",\"customer\":\"%s\",\"family\":\"%s\","
+		          "\"remote\":\"%s\",\"endpoint\":\"%s\",\"key\":%s,\"mtu\":%u,\"health\":"
+		          "\"%s\","
 		          "\"keepalives_sent\":%llu,\"keepalives_answered\":%llu,"
 		          "\"last_answer_s\":%.1f,",
-		          first ? "" : ",", t->name, c->name, remote, local,
+		          first ? "" : ",", t->name, c->name,
+		          t->remote.family == AF_INET6 ? "ipv6" : "ipv4", remote, local,
 		          t->has_key ? key : "null", t->mtu, health_text(h),
 		          h ? (unsigned long long)h->probes : 0ULL,
 		          h ? (unsigned long long)h->replies : 0ULL, ago);
@@ -278,7 +280,7 @@ static int parse_customers(struct edged *e, const char *file, struct edged_confi
 {
 	struct config_errors ce = {};
 	struct strbuf text = {};
-	char line[1024], ep[INET_ADDRSTRLEN];
+	char line[1024], ep[INET6_ADDRSTRLEN];
 	FILE *f = fopen(file, "r");
 	int err;
 
@@ -293,8 +295,8 @@ static int parse_customers(struct edged *e, const char *file, struct edged_confi
 	fclose(f);
 	sb_printf(&text, "\n  endpoints: [");
 	for (int i = 0; i < e->cfg.transit.n_endpoints; i++)
-		sb_printf(&text, "%s%s", i ? ", " : "",
-		          inet_ntop(AF_INET, &e->cfg.transit.endpoints[i], ep, sizeof(ep)));
+		sb_printf(&text, "%s\"%s\"", i ? ", " : "", /* quoted: IPv6 has colons */
+		          transit_ip_format(&e->cfg.transit.endpoints[i], ep, sizeof(ep)));
 	sb_printf(&text, "]\ninstance: %s\nuplinks: [%s]\n", e->cfg.instance,
 	          e->cfg.uplinks[0].name);
 	err = config_load_string(file, text.buf ? text.buf : "", 0, cfg, &ce);
@@ -466,6 +468,19 @@ static void health_metrics(struct edged *e, struct strbuf *sb)
 		sb_printf(sb, "edged_transit_tunnel_up{customer=\"%s\",tunnel=\"%s\"} %d\n",
 		          st->health[i].customer, st->health[i].name,
 		          !st->health[i].cfg.enabled || st->health[i].up);
+	sb_prom_help(sb, "edged_transit_tunnel_info", "gauge",
+	             "1 per tunnel: its GRE underlay family and outer addresses.");
+	for (int i = 0; i < st->n_health; i++) {
+		const struct transit_tunnel_health *h = &st->health[i];
+		char r[INET6_ADDRSTRLEN], l[INET6_ADDRSTRLEN];
+
+		sb_printf(sb,
+		          "edged_transit_tunnel_info{customer=\"%s\",tunnel=\"%s\",family=\"%s\","
+		          "remote=\"%s\",endpoint=\"%s\"} 1\n",
+		          h->customer, h->name, h->remote.family == AF_INET6 ? "ipv6" : "ipv4",
+		          transit_ip_format(&h->remote, r, sizeof(r)),
+		          transit_ip_format(&h->endpoint, l, sizeof(l)));
+	}
 	sb_prom_help(sb, "edged_transit_keepalives_total", "counter",
 	             "GRE keepalives sent to each tunnel's router, and those that came back.");
 	for (int i = 0; i < st->n_health; i++) {
