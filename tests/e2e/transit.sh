@@ -193,12 +193,14 @@ test_through_gre() {
 
 tunnel_field() { json_get "$(ctl -j transit tunnels)" "[t['$2'] for t in j['tunnels'] if t['name']=='$1'][0]"; }
 # metrics_has TEXT: the metrics page has a line with TEXT.
+answered() { test "$(tunnel_field "$1" keepalives_answered)" -gt 0; }
 metrics_has() { nsenter --net="/run/netns/$(ns edge)" curl -s "http://127.0.0.1:$PORT/metrics" | grep -qF "$1"; }
 
 test_ipv6_underlay() {
 	check "umbrella's tunnel is GRE over IPv6 (edgectl transit tunnels)" \
 		test "$(tunnel_field umb-1 family) $(tunnel_field umb-1 remote) $(tunnel_field umb-1 endpoint)" = "ipv6 2001:db8:5::50 2001:db8:e::100"
-	check "umb-1 is up: IPv6 keepalives come back through siteC" wait_for 5 health_is umb-1 up
+	check "umb-1's IPv6 keepalives come back through siteC" wait_for 5 answered umb-1
+	check "umb-1 is up" health_is umb-1 up
 	check "client -> hostC TCP, inner IPv4 in GRE over IPv6, and back" tcp client 203.0.113.138 8080
 	check "client -> hostC TCP, inner IPv6 in GRE over IPv6, and back" tcp client 2001:db8:cc::10 8080
 	check "client -> hostC: 64 KB echoed over the IPv6 underlay (MSS, segmentation)" \
@@ -315,9 +317,13 @@ test_reload() {
 
 test_runtime() {
 	local f=$E2E_DIR/initech.yaml
-	printf -- '- name: initech\n  prefixes: [198.18.0.0/24]\n  tunnels: [{name: ini-1, remote: 198.51.100.70, key: 7, health: off}]\n' >"$f"
-	check "edgectl transit add: initech" ctl transit add "$f"
+	printf -- '- name: initech\n  prefixes: [198.18.0.0/24]\n  tunnels: [{name: ini-6, remote: "2001:db8:5::70", endpoint: 192.0.2.100}]\n' >"$f"
+	check "a runtime add of an IPv6 remote with an IPv4 endpoint is refused at FILE:LINE:COL" \
+		sh -c "nsenter --net=/run/netns/$(ns edge) $EDGECTL -s $SOCK transit add $f 2>&1 | grep -q '$f:3:.*endpoint 192.0.2.100 is IPv4 but remote 2001:db8:5::70 is IPv6'"
+	printf -- '- name: initech\n  prefixes: [198.18.0.0/24]\n  tunnels: [{name: ini-1, remote: 198.51.100.70, key: 7, health: off},\n            {name: ini-6, remote: "2001:db8:5::70", health: off}]\n' >"$f"
+	check "edgectl transit add: initech, with an IPv4 and an IPv6 tunnel" ctl transit add "$f"
 	check "initech's namespace exists" sh -c "ip netns list | grep -q '^edged-$INSTANCE-initech'"
+	check "ini-6 took the only IPv6 endpoint" test "$(tunnel_field ini-6 endpoint)" = 2001:db8:e::100
 	printf -- '- name: dup\n  prefixes: [203.0.113.8/29]\n  tunnels: [{name: dup-1, remote: 198.51.100.71}]\n' >"$f"
 	check "a runtime add overlapping acme's prefix is refused" \
 		sh -c "nsenter --net=/run/netns/$(ns edge) $EDGECTL -s $SOCK transit add $f 2>&1 | grep -q 'overlaps 203.0.113.0/26'"
