@@ -106,8 +106,27 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The text table's address columns: as wide as the longest address (IPv6 ones are longer). */
+static int addr_width(const struct transit_state *st)
+{
+	char s[INET6_ADDRSTRLEN];
+	int w = 15;
+
+	for (int i = 0; i < st->n; i++) {
+		for (int j = 0; j < st->cust[i].cfg.n_tunnels; j++) {
+			const struct transit_tunnel_config *t = &st->cust[i].cfg.tunnels[j];
+			int r = strlen(transit_ip_format(&t->remote, s, sizeof(s)));
+			int l = strlen(transit_ip_format(&t->endpoint, s, sizeof(s)));
+
+			w = r > w ? r : w;
+			w = l > w ? l : w;
+		}
+	}
+	return w;
+}
+
 static void tunnel_row(struct edged *e, const struct transit_customer_config *c,
-                       const struct transit_tunnel_config *t, bool json, bool first,
+                       const struct transit_tunnel_config *t, bool json, bool first, int aw,
                        struct strbuf *out)
 {
 	const struct transit_state *st = &e->transit;
@@ -143,8 +162,8 @@ static void tunnel_row(struct edged *e, const struct transit_customer_config *c,
 		          (unsigned long long)k.too_big, (unsigned long long)k.mss_clamped);
 		return;
 	}
-	sb_printf(out, "%-16s %-14s %-15s %-15s %-10s %-5u %-9s %8llu %8llu %6.1fs %10llu %10llu\n",
-	          t->name, c->name, remote, local, key, t->mtu, health_text(h),
+	sb_printf(out, "%-16s %-14s %-*s %-*s %-10s %-5u %-9s %8llu %8llu %6.1fs %10llu %10llu\n",
+	          t->name, c->name, aw, remote, aw, local, key, t->mtu, health_text(h),
 	          h ? (unsigned long long)h->probes : 0ULL,
 	          h ? (unsigned long long)h->replies : 0ULL, ago, (unsigned long long)k.in_packets,
 	          (unsigned long long)k.out_packets);
@@ -154,17 +173,18 @@ static void tunnels(struct edged *e, bool json, struct strbuf *out)
 {
 	const struct transit_state *st = &e->transit;
 	bool first = true;
+	int aw = addr_width(st);
 
 	if (json)
 		sb_printf(out, "{\"tunnels\":[");
 	else
-		sb_printf(out, "%-16s %-14s %-15s %-15s %-10s %-5s %-9s %8s %8s %7s %10s %10s\n",
-		          "TUNNEL", "CUSTOMER", "REMOTE", "ENDPOINT", "KEY", "MTU", "HEALTH",
-		          "KA_SENT", "KA_BACK", "KA_LAST", "IN_PKTS", "OUT_PKTS");
+		sb_printf(out, "%-16s %-14s %-*s %-*s %-10s %-5s %-9s %8s %8s %7s %10s %10s\n",
+		          "TUNNEL", "CUSTOMER", aw, "REMOTE", aw, "ENDPOINT", "KEY", "MTU",
+		          "HEALTH", "KA_SENT", "KA_BACK", "KA_LAST", "IN_PKTS", "OUT_PKTS");
 	for (int i = 0; i < st->n; i++) {
 		for (int j = 0; j < st->cust[i].cfg.n_tunnels; j++) {
 			tunnel_row(e, &st->cust[i].cfg, &st->cust[i].cfg.tunnels[j], json, first,
-			           out);
+			           aw, out);
 			first = false;
 		}
 	}

@@ -201,6 +201,8 @@ test_ipv6_underlay() {
 		test "$(tunnel_field umb-1 family) $(tunnel_field umb-1 remote) $(tunnel_field umb-1 endpoint)" = "ipv6 2001:db8:5::50 2001:db8:e::100"
 	check "umb-1's IPv6 keepalives come back through siteC" wait_for 5 answered umb-1
 	check "umb-1 is up" health_is umb-1 up
+	check "edgectl transit tunnels (text): umb-1's IPv6 remote and endpoint, key, MTU, health" \
+		sh -c "nsenter --net=/run/netns/$(ns edge) $EDGECTL -s $SOCK transit tunnels | grep -qE '^umb-1 +umbrella +2001:db8:5::50 +2001:db8:e::100 +44 +1452 +up '"
 	check "client -> hostC TCP, inner IPv4 in GRE over IPv6, and back" tcp client 203.0.113.138 8080
 	check "client -> hostC TCP, inner IPv6 in GRE over IPv6, and back" tcp client 2001:db8:cc::10 8080
 	check "client -> hostC: 64 KB echoed over the IPv6 underlay (MSS, segmentation)" \
