@@ -192,9 +192,15 @@ test_through_gre() {
 }
 
 tunnel_field() { json_get "$(ctl -j transit tunnels)" "[t['$2'] for t in j['tunnels'] if t['name']=='$1'][0]"; }
-# metrics_has TEXT: the metrics page has a line with TEXT.
+# answered TUNNEL: some keepalive of TUNNEL came back.
 answered() { test "$(tunnel_field "$1" keepalives_answered)" -gt 0; }
-metrics_has() { nsenter --net="/run/netns/$(ns edge)" curl -s "http://127.0.0.1:$PORT/metrics" | grep -qF "$1"; }
+# metrics_has TEXT: the metrics page has a line with TEXT. (Read whole first: under pipefail,
+# `curl | grep -q` fails when grep stops reading early and curl gets SIGPIPE.)
+metrics_has() {
+	local page
+	page=$(nsenter --net="/run/netns/$(ns edge)" curl -s "http://127.0.0.1:$PORT/metrics") &&
+		grep -qF "$1" <<<"$page"
+}
 
 test_ipv6_underlay() {
 	check "umbrella's tunnel is GRE over IPv6 (edgectl transit tunnels)" \
