@@ -21,6 +21,7 @@ struct tunnel_parse {
 	char path[KEY_PATH_MAX];
 	bool have_endpoint;
 	yaml_mark_t endpoint_mark;
+	yaml_mark_t remote_mark;
 };
 
 struct customer_parse {
@@ -56,9 +57,27 @@ const char *transit_direction_name(int direction)
 	return direction == TRANSIT_IN ? "in" : direction == TRANSIT_OUT ? "out" : "?";
 }
 
-uint16_t transit_default_mtu(bool has_key)
+uint16_t transit_default_mtu(int family, bool has_key)
 {
-	return TRANSIT_LINK_MTU - 20 - 4 - (has_key ? 4 : 0);
+	return TRANSIT_LINK_MTU - (family == AF_INET6 ? 40 : 20) - 4 - (has_key ? 4 : 0);
+}
+
+bool transit_ip_equal(const struct transit_ip *a, const struct transit_ip *b)
+{
+	return a->family == b->family &&
+	       memcmp(&a->addr, &b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+char *transit_ip_format(const struct transit_ip *a, char *buf, size_t len)
+{
+	if (!inet_ntop(a->family, &a->addr, buf, len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+static const char *family_name(int family)
+{
+	return family == AF_INET6 ? "IPv6" : "IPv4";
 }
 
 void transit_netns_name(const char *instance, const char *customer, char *buf, size_t len)
@@ -131,8 +150,8 @@ static bool same_rule(const struct transit_rule *a, const struct transit_rule *b
 static bool same_tunnel(const struct transit_tunnel_config *a,
                         const struct transit_tunnel_config *b)
 {
-	return strcmp(a->name, b->name) == 0 && a->remote.s_addr == b->remote.s_addr &&
-	       a->endpoint.s_addr == b->endpoint.s_addr && a->has_key == b->has_key &&
+	return strcmp(a->name, b->name) == 0 && transit_ip_equal(&a->remote, &b->remote) &&
+	       transit_ip_equal(&a->endpoint, &b->endpoint) && a->has_key == b->has_key &&
 	       a->key == b->key && a->mtu == b->mtu && a->health.enabled == b->health.enabled &&
 	       a->health.interval_ms == b->health.interval_ms &&
 	       a->health.timeout_ms == b->health.timeout_ms;
@@ -196,18 +215,51 @@ static void parse_name(struct parser *p, yaml_node_t *v, const char *path, char 
 	memcpy(out, s, strlen(s) + 1);
 }
 
-/* One IPv4 address: GRE's outer header is IPv4. */
-static int parse_v4_host(struct parser *p, yaml_node_t *v, const char *path, struct in_addr *out)
+/* Why A cannot be a GRE outer address (one host that routes can reach), or NULL. */
+static const char *unusable_host(const struct transit_ip *a)
 {
-	const char *s = cfg_string(p, v, path);
+	const struct in6_addr *v6 = &a->addr.v6;
+	uint32_t v4 = ntohl(a->addr.v4.s_addr);
+
+	if (a->family == AF_INET)
+		return v4 == 0 || v4 == 0xffffffff ? "is not one host"
+		       : (v4 >> 24) == 127         ? "is a loopback address"
+		       : (v4 >> 28) == 0xe         ? "is a multicast address"
+		                                   : NULL;
+	return IN6_IS_ADDR_UNSPECIFIED(v6) ? "is not one host"
+	       : IN6_IS_ADDR_LOOPBACK(v6)  ? "is a loopback address"
+	       : IN6_IS_ADDR_MULTICAST(v6) ? "is a multicast address"
+	       : IN6_IS_ADDR_LINKLOCAL(v6) ? "is link-local (it names no interface; use a global "
+	                                     "address)"
+	       : IN6_IS_ADDR_V4MAPPED(v6)  ? "is an IPv4-mapped address (write the IPv4 address "
+	                                     "itself)"
+	                                   : NULL;
+}
+
+/* One IPv4 or IPv6 unicast address: GRE's outer header is either. */
+static int parse_host(struct parser *p, yaml_node_t *v, const char *path, struct transit_ip *out)
+{
+	const char *s = cfg_string(p, v, path), *why;
 
 	if (!s)
 		return -1;
-	if (inet_pton(AF_INET, s, out) != 1) {
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, s, &out->addr.v4) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, s, &out->addr.v6) == 1)
+		out->family = AF_INET6;
+	if (!out->family) {
 		cfg_err_at(p, v->start_mark, path,
-		           "'%.80s': expected one IPv4 address such as 198.51.100.50 (GRE runs "
-		           "over IPv4)",
+		           "'%.80s': expected one IPv4 or IPv6 address such as 198.51.100.50 or "
+		           "\"2001:db8::50\" (quote IPv6 addresses)",
 		           s);
+		return -1;
+	}
+	why = unusable_host(out);
+	if (why) {
+		cfg_err_at(p, v->start_mark, path,
+		           "'%.80s' %s: GRE needs the unicast address of one host", s, why);
+		out->family = 0;
 		return -1;
 	}
 	return 0;
@@ -262,12 +314,12 @@ static int parse_action(struct parser *p, yaml_node_t *v, const char *path, uint
 static void add_endpoint(struct parser *p, yaml_node_t *item, const char *path, int i, void *obj)
 {
 	struct transit_config *tc = ((struct transit_parse *)obj)->tc;
-	struct in_addr a, *e;
+	struct transit_ip a, *e;
 
-	if (parse_v4_host(p, item, path, &a))
+	if (parse_host(p, item, path, &a))
 		return;
 	for (int j = 0; j < i && j < tc->n_endpoints; j++) {
-		if (tc->endpoints[j].s_addr == a.s_addr) {
+		if (transit_ip_equal(&tc->endpoints[j], &a)) {
 			cfg_err_at(p, item->start_mark, path, "endpoint %s is listed twice",
 			           cfg_scalar(item));
 			return;
@@ -317,7 +369,11 @@ static void on_tunnel_name(struct parser *p, yaml_node_t *v, const char *path, v
 
 static void on_tunnel_remote(struct parser *p, yaml_node_t *v, const char *path, void *obj)
 {
-	parse_v4_host(p, v, path, &cur_tunnel(obj)->remote);
+	struct transit_parse *tp = obj;
+	struct tunnel_parse *t = &cur_cparse(tp)->tp[cur_customer(tp)->n_tunnels - 1];
+
+	t->remote_mark = v->start_mark;
+	parse_host(p, v, path, &cur_tunnel(tp)->remote);
 }
 
 static void on_tunnel_endpoint(struct parser *p, yaml_node_t *v, const char *path, void *obj)
@@ -326,7 +382,7 @@ static void on_tunnel_endpoint(struct parser *p, yaml_node_t *v, const char *pat
 	struct customer_parse *cp = cur_cparse(tp);
 	struct tunnel_parse *t = &cp->tp[cur_customer(tp)->n_tunnels - 1];
 
-	if (parse_v4_host(p, v, path, &cur_tunnel(tp)->endpoint) == 0) {
+	if (parse_host(p, v, path, &cur_tunnel(tp)->endpoint) == 0) {
 		t->have_endpoint = true;
 		t->endpoint_mark = v->start_mark;
 	}
@@ -347,7 +403,9 @@ static void on_tunnel_mtu(struct parser *p, yaml_node_t *v, const char *path, vo
 {
 	uint64_t m;
 
-	if (cfg_u64(p, v, path, TRANSIT_MIN_MTU, transit_default_mtu(false), false, &m) == 0)
+	/* The upper bound of the tunnel's family and key is checked once all keys are read. */
+	if (cfg_u64(p, v, path, TRANSIT_MIN_MTU, transit_default_mtu(AF_INET, false), false, &m) ==
+	    0)
 		cur_tunnel(obj)->mtu = (uint16_t)m;
 }
 
@@ -432,11 +490,13 @@ static void add_tunnel(struct parser *p, yaml_node_t *item, const char *path, in
 	};
 	CFG_WALK(p, item, path, tunnel_keys, tp);
 	if (!t->mtu)
-		t->mtu = transit_default_mtu(t->has_key);
-	else if (t->mtu > transit_default_mtu(t->has_key))
+		t->mtu = transit_default_mtu(t->remote.family, t->has_key);
+	else if (t->mtu > transit_default_mtu(t->remote.family, t->has_key))
 		cfg_err_at(p, item->start_mark, path,
-		           "mtu %u does not fit in a %u-byte link with the GRE headers; at most %u",
-		           t->mtu, TRANSIT_LINK_MTU, transit_default_mtu(t->has_key));
+		           "mtu %u does not fit in a %u-byte link with the GRE headers over %s; at "
+		           "most %u",
+		           t->mtu, TRANSIT_LINK_MTU, family_name(t->remote.family),
+		           transit_default_mtu(t->remote.family, t->has_key));
 }
 
 /* ---- firewall rules ---- */
@@ -760,36 +820,80 @@ static void check_prefixes(struct parser *p, const struct transit_parse *tp, int
 	}
 }
 
-static bool endpoint_listed(const struct transit_config *tc, struct in_addr a)
+static bool endpoint_listed(const struct transit_config *tc, const struct transit_ip *a)
 {
 	for (int i = 0; i < tc->n_endpoints; i++)
-		if (tc->endpoints[i].s_addr == a.s_addr)
+		if (transit_ip_equal(&tc->endpoints[i], a))
 			return true;
 	return false;
 }
 
-/* Sets a tunnel's endpoint when the section has one, and checks a given one is listed. */
+/* The only endpoint of FAMILY, NULL when there is none (*N = 0) or several. */
+static const struct transit_ip *sole_endpoint(const struct transit_config *tc, int family, int *n)
+{
+	const struct transit_ip *found = NULL;
+
+	*n = 0;
+	for (int i = 0; i < tc->n_endpoints; i++)
+		if (tc->endpoints[i].family == family && ++*n == 1)
+			found = &tc->endpoints[i];
+	return *n == 1 ? found : NULL;
+}
+
+/* A tunnel without `endpoint:` takes the section's only endpoint of its remote's family. */
+static void default_endpoint(struct parser *p, struct transit_parse *tp, int ci, int ti)
+{
+	struct transit_tunnel_config *t = &tp->tc->customers[ci].tunnels[ti];
+	const struct tunnel_parse *tpp = &tp->cp[ci].tp[ti];
+	const char *fam = family_name(t->remote.family);
+	const struct transit_ip *e;
+	char s[INET6_ADDRSTRLEN];
+	int n;
+
+	e = sole_endpoint(tp->tc, t->remote.family, &n);
+	if (e)
+		t->endpoint = *e;
+	else if (n == 0)
+		cfg_err_at(p, tpp->remote_mark, tpp->path,
+		           "remote %s is %s and transit.endpoints has no %s address: GRE's outer "
+		           "header has one family; add an %s endpoint there (such as %s)",
+		           transit_ip_format(&t->remote, s, sizeof(s)), fam, fam, fam,
+		           t->remote.family == AF_INET6 ? "\"2001:db8:e::100\"" : "192.0.2.100");
+	else
+		cfg_err_at(p, tpp->mark, tpp->path,
+		           "with %d %s endpoints, say which one this tunnel uses: `endpoint: %s`",
+		           n, fam,
+		           t->remote.family == AF_INET6 ? "\"2001:db8:e::100\"" : "192.0.2.100");
+}
+
+/* Sets a tunnel's endpoint when the section has one, and checks a given one is listed and of
+ * the remote's family. */
 static void check_endpoint(struct parser *p, struct transit_parse *tp, int ci, int ti)
 {
 	struct transit_tunnel_config *t = &tp->tc->customers[ci].tunnels[ti];
 	const struct tunnel_parse *tpp = &tp->cp[ci].tp[ti];
-	char s[INET_ADDRSTRLEN];
+	char s[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
 
+	if (!t->remote.family)
+		return; /* the remote was refused: already reported */
 	if (!tpp->have_endpoint) {
-		if (tp->tc->n_endpoints == 1)
-			t->endpoint = tp->tc->endpoints[0];
-		else
-			cfg_err_at(p, tpp->mark, tpp->path,
-			           "with %d endpoints, say which one this tunnel uses: `endpoint: "
-			           "192.0.2.100`",
-			           tp->tc->n_endpoints);
+		default_endpoint(p, tp, ci, ti);
 		return;
 	}
-	if (!endpoint_listed(tp->tc, t->endpoint))
+	if (t->endpoint.family != t->remote.family)
+		cfg_err_at(p, tpp->endpoint_mark, tpp->path,
+		           "endpoint %s is %s but remote %s is %s: both ends of a tunnel are of "
+		           "one family (GRE over %s); use an %s endpoint of transit.endpoints",
+		           transit_ip_format(&t->endpoint, s, sizeof(s)),
+		           family_name(t->endpoint.family),
+		           transit_ip_format(&t->remote, r, sizeof(r)),
+		           family_name(t->remote.family), family_name(t->remote.family),
+		           family_name(t->remote.family));
+	else if (!endpoint_listed(tp->tc, &t->endpoint))
 		cfg_err_at(p, tpp->endpoint_mark, tpp->path,
 		           "endpoint %s is not one of transit.endpoints; add it there (every edge "
 		           "carries the same endpoints)",
-		           inet_ntop(AF_INET, &t->endpoint, s, sizeof(s)));
+		           transit_ip_format(&t->endpoint, s, sizeof(s)));
 }
 
 /* Names, and (endpoint, remote, key) which is how the decap tells tunnels apart. */
@@ -809,8 +913,8 @@ static void check_tunnel_unique(struct parser *p, struct transit_parse *tp, int 
 				           "a tunnel named '%s' already exists (customer '%s'): "
 				           "tunnel names are unique",
 				           t->name, o->name);
-			else if (u->remote.s_addr == t->remote.s_addr &&
-			         u->endpoint.s_addr == t->endpoint.s_addr &&
+			else if (transit_ip_equal(&u->remote, &t->remote) &&
+			         transit_ip_equal(&u->endpoint, &t->endpoint) &&
 			         u->has_key == t->has_key && u->key == t->key)
 				cfg_err_at(
 				        p, tpp->mark, tpp->path,
@@ -933,9 +1037,9 @@ static int check_pair(const struct transit_customer_config *a,
 			if (strcmp(t->name, u->name) == 0)
 				return snprintf(err, len, "two tunnels are named '%s'", t->name),
 				       -1;
-			if (t->remote.s_addr == u->remote.s_addr &&
-			    t->endpoint.s_addr == u->endpoint.s_addr && t->has_key == u->has_key &&
-			    t->key == u->key)
+			if (transit_ip_equal(&t->remote, &u->remote) &&
+			    transit_ip_equal(&t->endpoint, &u->endpoint) &&
+			    t->has_key == u->has_key && t->key == u->key)
 				return snprintf(err, len,
 				                "tunnels '%s' and '%s' have the same remote, "
 				                "endpoint "
@@ -952,13 +1056,23 @@ int transit_config_check(const struct transit_config *tc, char *err, size_t len)
 	for (int i = 0; i < tc->n_customers; i++) {
 		const struct transit_customer_config *c = &tc->customers[i];
 
-		for (int k = 0; k < c->n_tunnels; k++)
-			if (!endpoint_listed(tc, c->tunnels[k].endpoint))
+		for (int k = 0; k < c->n_tunnels; k++) {
+			const struct transit_tunnel_config *t = &c->tunnels[k];
+
+			if (t->endpoint.family != t->remote.family)
+				return snprintf(err, len,
+				                "tunnel '%s': its remote and endpoint are of "
+				                "different "
+				                "families; GRE runs over one",
+				                t->name),
+				       -1;
+			if (!endpoint_listed(tc, &t->endpoint))
 				return snprintf(err, len,
 				                "tunnel '%s' uses an endpoint that is not in "
 				                "transit.endpoints",
-				                c->tunnels[k].name),
+				                t->name),
 				       -1;
+		}
 		for (int j = 0; j <= i; j++)
 			if (check_pair(c, &tc->customers[j], err, len))
 				return -1;

@@ -5,13 +5,14 @@
  * through GRE.
  *
  *   transit:
- *     endpoints: [192.0.2.100]           # anycast GRE endpoints, the same on every edge
+ *     endpoints: [192.0.2.100, "2001:db8:e::100"]  # anycast GRE endpoints, the same everywhere
  *     customers:
  *       - name: acme                     # namespace "edged-<instance>-acme"
  *         prefixes: [203.0.113.0/26, "2001:db8:ac::/48"]
  *         tunnels:
  *           - {name: acme-nyc, remote: 198.51.100.50, endpoint: 192.0.2.100, key: 42,
  *              mtu: 1476, health: {interval: 1s, timeout: 3s}}
+ *           - {name: acme-fra, remote: "2001:db8:5::50"}  # GRE over IPv6: the IPv6 endpoint
  *         firewall:
  *           default: allow               # inbound packets no rule matched
  *           default_out: allow           # outbound (site -> internet) packets no rule matched
@@ -43,6 +44,7 @@
 #define EDGED_TRANSIT_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -64,7 +66,7 @@
 #define TRANSIT_HEALTH_TIMEOUT_MS  3000
 #define TRANSIT_HEALTH_MAX_MS      600000
 /* The path MTU toward customer sites is assumed to be Ethernet's 1500: inner MTU = 1500 -
- * 20 (outer IPv4) - 4 (GRE) - 4 (key, when the tunnel has one). */
+ * 20 (outer IPv4; 40 for IPv6) - 4 (GRE) - 4 (key, when the tunnel has one). */
 #define TRANSIT_LINK_MTU 1500
 #define TRANSIT_MIN_MTU  1280 /* IPv6's minimum: lower would break IPv6 customers */
 
@@ -115,6 +117,20 @@ struct transit_rule {
 	int line; /* where the rule is written (1-based), for edgectl and messages */
 };
 
+/* A GRE outer address (tunnel remote, endpoint): IPv4 or IPv6, the same family at both ends
+ * of a tunnel. */
+struct transit_ip {
+	int family; /* AF_INET or AF_INET6 */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} addr;
+};
+
+bool transit_ip_equal(const struct transit_ip *a, const struct transit_ip *b);
+/* The address as text into BUF (INET6_ADDRSTRLEN is always enough). Returns BUF. */
+char *transit_ip_format(const struct transit_ip *a, char *buf, size_t len);
+
 struct transit_health_config {
 	bool enabled; /* false (`health: off`): the tunnel is always considered up */
 	uint32_t interval_ms;
@@ -123,8 +139,9 @@ struct transit_health_config {
 
 struct transit_tunnel_config {
 	char name[TRANSIT_NAME_MAX]; /* unique within the whole section (metrics label) */
-	struct in_addr remote;       /* the customer router: GRE's outer destination */
-	struct in_addr endpoint;     /* our anycast end, one of transit.endpoints: outer source */
+	struct transit_ip remote;    /* the customer router: GRE's outer destination */
+	struct transit_ip endpoint;  /* our anycast end, one of transit.endpoints, of the remote's
+	                                family: outer source */
 	bool has_key;
 	uint32_t key; /* GRE key (host order), when has_key */
 	uint16_t mtu; /* inner MTU: TCP MSS is clamped to it, bigger packets get ICMP too-big */
@@ -144,7 +161,7 @@ struct transit_customer_config {
 };
 
 struct transit_config {
-	struct in_addr *endpoints; /* anycast GRE endpoints (IPv4: GRE's outer header) */
+	struct transit_ip *endpoints; /* anycast GRE endpoints, IPv4 and IPv6 */
 	int n_endpoints;
 	struct transit_customer_config *customers;
 	int n_customers;
@@ -194,8 +211,9 @@ int transit_config_check(const struct transit_config *tc, char *err, size_t len)
 /* The index of the customer named NAME, or -1. */
 int transit_config_find(const struct transit_config *tc, const char *name);
 
-/* The default inner MTU of a tunnel: TRANSIT_LINK_MTU minus the outer headers. */
-uint16_t transit_default_mtu(bool has_key);
+/* The default inner MTU of a tunnel of FAMILY (the outer header's): TRANSIT_LINK_MTU minus
+ * the outer headers. */
+uint16_t transit_default_mtu(int family, bool has_key);
 
 /* The namespace of CUSTOMER for INSTANCE into BUF ("edged-<instance>-<customer>"). */
 void transit_netns_name(const char *instance, const char *customer, char *buf, size_t len);

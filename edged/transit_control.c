@@ -106,28 +106,49 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The text table's address columns: as wide as the longest address (IPv6 ones are longer). */
+static int addr_width(const struct transit_state *st)
+{
+	char s[INET6_ADDRSTRLEN];
+	int w = 15;
+
+	for (int i = 0; i < st->n; i++) {
+		for (int j = 0; j < st->cust[i].cfg.n_tunnels; j++) {
+			const struct transit_tunnel_config *t = &st->cust[i].cfg.tunnels[j];
+			int r = strlen(transit_ip_format(&t->remote, s, sizeof(s)));
+			int l = strlen(transit_ip_format(&t->endpoint, s, sizeof(s)));
+
+			w = r > w ? r : w;
+			w = l > w ? l : w;
+		}
+	}
+	return w;
+}
+
 static void tunnel_row(struct edged *e, const struct transit_customer_config *c,
-                       const struct transit_tunnel_config *t, bool json, bool first,
+                       const struct transit_tunnel_config *t, bool json, bool first, int aw,
                        struct strbuf *out)
 {
 	const struct transit_state *st = &e->transit;
 	const struct transit_tunnel_health *h = transit_health_find(st, t->name);
 	struct transit_counters k = {};
-	char remote[INET_ADDRSTRLEN], local[INET_ADDRSTRLEN], key[16] = "-";
+	char remote[INET6_ADDRSTRLEN], local[INET6_ADDRSTRLEN], key[16] = "-";
 	double ago = h ? now_s() - h->last_reply : -1;
 
-	inet_ntop(AF_INET, &t->remote, remote, sizeof(remote));
-	inet_ntop(AF_INET, &t->endpoint, local, sizeof(local));
+	transit_ip_format(&t->remote, remote, sizeof(remote));
+	transit_ip_format(&t->endpoint, local, sizeof(local));
 	if (t->has_key)
 		snprintf(key, sizeof(key), "%u", t->key);
 	transit_dp_tunnel_counters(&e->transit_dp, &e->dp, t->name, &k);
 	if (json) {
 		sb_printf(out,
-		          "%s{\"name\":\"%s\",\"customer\":\"%s\",\"remote\":\"%s\","
-		          "\"endpoint\":\"%s\",\"key\":%s,\"mtu\":%u,\"health\":\"%s\","
+		          "%s{\"name\":\"%s\",\"customer\":\"%s\",\"family\":\"%s\","
+		          "\"remote\":\"%s\",\"endpoint\":\"%s\",\"key\":%s,\"mtu\":%u,\"health\":"
+		          "\"%s\","
 		          "\"keepalives_sent\":%llu,\"keepalives_answered\":%llu,"
 		          "\"last_answer_s\":%.1f,",
-		          first ? "" : ",", t->name, c->name, remote, local,
+		          first ? "" : ",", t->name, c->name,
+		          t->remote.family == AF_INET6 ? "ipv6" : "ipv4", remote, local,
 		          t->has_key ? key : "null", t->mtu, health_text(h),
 		          h ? (unsigned long long)h->probes : 0ULL,
 		          h ? (unsigned long long)h->replies : 0ULL, ago);
@@ -141,8 +162,8 @@ static void tunnel_row(struct edged *e, const struct transit_customer_config *c,
 		          (unsigned long long)k.too_big, (unsigned long long)k.mss_clamped);
 		return;
 	}
-	sb_printf(out, "%-16s %-14s %-15s %-15s %-10s %-5u %-9s %8llu %8llu %6.1fs %10llu %10llu\n",
-	          t->name, c->name, remote, local, key, t->mtu, health_text(h),
+	sb_printf(out, "%-16s %-14s %-*s %-*s %-10s %-5u %-9s %8llu %8llu %6.1fs %10llu %10llu\n",
+	          t->name, c->name, aw, remote, aw, local, key, t->mtu, health_text(h),
 	          h ? (unsigned long long)h->probes : 0ULL,
 	          h ? (unsigned long long)h->replies : 0ULL, ago, (unsigned long long)k.in_packets,
 	          (unsigned long long)k.out_packets);
@@ -152,17 +173,18 @@ static void tunnels(struct edged *e, bool json, struct strbuf *out)
 {
 	const struct transit_state *st = &e->transit;
 	bool first = true;
+	int aw = addr_width(st);
 
 	if (json)
 		sb_printf(out, "{\"tunnels\":[");
 	else
-		sb_printf(out, "%-16s %-14s %-15s %-15s %-10s %-5s %-9s %8s %8s %7s %10s %10s\n",
-		          "TUNNEL", "CUSTOMER", "REMOTE", "ENDPOINT", "KEY", "MTU", "HEALTH",
-		          "KA_SENT", "KA_BACK", "KA_LAST", "IN_PKTS", "OUT_PKTS");
+		sb_printf(out, "%-16s %-14s %-*s %-*s %-10s %-5s %-9s %8s %8s %7s %10s %10s\n",
+		          "TUNNEL", "CUSTOMER", aw, "REMOTE", aw, "ENDPOINT", "KEY", "MTU",
+		          "HEALTH", "KA_SENT", "KA_BACK", "KA_LAST", "IN_PKTS", "OUT_PKTS");
 	for (int i = 0; i < st->n; i++) {
 		for (int j = 0; j < st->cust[i].cfg.n_tunnels; j++) {
 			tunnel_row(e, &st->cust[i].cfg, &st->cust[i].cfg.tunnels[j], json, first,
-			           out);
+			           aw, out);
 			first = false;
 		}
 	}
@@ -278,7 +300,7 @@ static int parse_customers(struct edged *e, const char *file, struct edged_confi
 {
 	struct config_errors ce = {};
 	struct strbuf text = {};
-	char line[1024], ep[INET_ADDRSTRLEN];
+	char line[1024], ep[INET6_ADDRSTRLEN];
 	FILE *f = fopen(file, "r");
 	int err;
 
@@ -293,8 +315,8 @@ static int parse_customers(struct edged *e, const char *file, struct edged_confi
 	fclose(f);
 	sb_printf(&text, "\n  endpoints: [");
 	for (int i = 0; i < e->cfg.transit.n_endpoints; i++)
-		sb_printf(&text, "%s%s", i ? ", " : "",
-		          inet_ntop(AF_INET, &e->cfg.transit.endpoints[i], ep, sizeof(ep)));
+		sb_printf(&text, "%s\"%s\"", i ? ", " : "", /* quoted: IPv6 has colons */
+		          transit_ip_format(&e->cfg.transit.endpoints[i], ep, sizeof(ep)));
 	sb_printf(&text, "]\ninstance: %s\nuplinks: [%s]\n", e->cfg.instance,
 	          e->cfg.uplinks[0].name);
 	err = config_load_string(file, text.buf ? text.buf : "", 0, cfg, &ce);
@@ -466,6 +488,19 @@ static void health_metrics(struct edged *e, struct strbuf *sb)
 		sb_printf(sb, "edged_transit_tunnel_up{customer=\"%s\",tunnel=\"%s\"} %d\n",
 		          st->health[i].customer, st->health[i].name,
 		          !st->health[i].cfg.enabled || st->health[i].up);
+	sb_prom_help(sb, "edged_transit_tunnel_info", "gauge",
+	             "1 per tunnel: its GRE underlay family and outer addresses.");
+	for (int i = 0; i < st->n_health; i++) {
+		const struct transit_tunnel_health *h = &st->health[i];
+		char r[INET6_ADDRSTRLEN], l[INET6_ADDRSTRLEN];
+
+		sb_printf(sb,
+		          "edged_transit_tunnel_info{customer=\"%s\",tunnel=\"%s\",family=\"%s\","
+		          "remote=\"%s\",endpoint=\"%s\"} 1\n",
+		          h->customer, h->name, h->remote.family == AF_INET6 ? "ipv6" : "ipv4",
+		          transit_ip_format(&h->remote, r, sizeof(r)),
+		          transit_ip_format(&h->endpoint, l, sizeof(l)));
+	}
 	sb_prom_help(sb, "edged_transit_keepalives_total", "counter",
 	             "GRE keepalives sent to each tunnel's router, and those that came back.");
 	for (int i = 0; i < st->n_health; i++) {

@@ -22,6 +22,7 @@ void transit_init(struct transit_state *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->probe_fd = st->icmp_fd = st->route_fd = st->timer_fd = st->efd = -1;
+	st->probe6_fd = st->icmp6_fd = st->route6_fd = -1;
 }
 
 int transit_find(const struct transit_state *st, const char *name)
@@ -335,28 +336,31 @@ static bool in_next(const struct transit_state *st, const char *name)
 	return false;
 }
 
-/* `local ENDPOINT dev lo`: keepalives come back to the endpoint as plain ICMP. */
-static void endpoint_route(struct transit_state *st, struct in_addr a, bool add)
+/* `local ENDPOINT dev lo` (IPv4 or IPv6): keepalives sent when there is no route to the
+ * router come back to the endpoint as plain ICMP or ICMPv6. */
+static void endpoint_route(struct transit_state *st, const struct transit_ip *a, bool add)
 {
 	struct nlr_route r = {
-	        .dst = {.family = AF_INET, .len = 32, .addr.v4 = a},
+	        .dst = {.family = a->family, .len = a->family == AF_INET ? 32 : 128},
 	        .type = RTN_LOCAL,
 	        .protocol = NLR_PROTO_TRANSIT,
 	        .table = NLR_TABLE_LOCAL,
 	        .oif = 1, /* lo */
 	};
-	int err = add ? nlr_route_add(&st->nl, &r, false) : nlr_route_del(&st->nl, &r);
-	char s[INET_ADDRSTRLEN];
+	int err;
+	char s[INET6_ADDRSTRLEN];
 
+	memcpy(&r.dst.addr, &a->addr, a->family == AF_INET ? 4 : 16);
+	err = add ? nlr_route_add(&st->nl, &r, false) : nlr_route_del(&st->nl, &r);
 	if (err && err != -EEXIST && err != -ESRCH)
 		pr_warn("transit: %s local route for endpoint %s: %s", add ? "adding" : "removing",
-		        inet_ntop(AF_INET, &a, s, sizeof(s)), strerror(-err));
+		        transit_ip_format(a, s, sizeof(s)), strerror(-err));
 }
 
-static bool has_endpoint(const struct in_addr *e, int n, struct in_addr a)
+static bool has_endpoint(const struct transit_ip *e, int n, const struct transit_ip *a)
 {
 	for (int i = 0; i < n; i++)
-		if (e[i].s_addr == a.s_addr)
+		if (transit_ip_equal(&e[i], a))
 			return true;
 	return false;
 }
@@ -364,14 +368,14 @@ static bool has_endpoint(const struct in_addr *e, int n, struct in_addr a)
 static void commit_endpoints(struct transit_state *st)
 {
 	const struct transit_config *nc = &st->next_cfg;
-	struct in_addr *copy = NULL;
+	struct transit_ip *copy = NULL;
 
 	for (int i = 0; i < st->n_endpoints; i++)
-		if (!has_endpoint(nc->endpoints, nc->n_endpoints, st->endpoints[i]))
-			endpoint_route(st, st->endpoints[i], false);
+		if (!has_endpoint(nc->endpoints, nc->n_endpoints, &st->endpoints[i]))
+			endpoint_route(st, &st->endpoints[i], false);
 	for (int i = 0; i < nc->n_endpoints; i++)
-		if (!has_endpoint(st->endpoints, st->n_endpoints, nc->endpoints[i]))
-			endpoint_route(st, nc->endpoints[i], true);
+		if (!has_endpoint(st->endpoints, st->n_endpoints, &nc->endpoints[i]))
+			endpoint_route(st, &nc->endpoints[i], true);
 	if (nc->n_endpoints && (copy = malloc(nc->n_endpoints * sizeof(*copy))))
 		memcpy(copy, nc->endpoints, nc->n_endpoints * sizeof(*copy));
 	free(st->endpoints);
@@ -466,7 +470,7 @@ void transit_teardown(struct transit_state *st)
 	for (int i = 0; i < st->n; i++)
 		transit_ns_remove(&st->nl, &st->cust[i].rt);
 	for (int i = 0; i < st->n_endpoints; i++)
-		endpoint_route(st, st->endpoints[i], false);
+		endpoint_route(st, &st->endpoints[i], false);
 	if (st->enabled || st->n)
 		transit_teardown_steering(st);
 	release_applied(st);
@@ -600,7 +604,7 @@ int transit_teardown_offline(const char *instance, const struct transit_config *
 	for (int i = 0; i < st.n_stale; i++)
 		transit_ns_remove(&st.nl, &st.stale[i]);
 	for (int i = 0; tc && i < tc->n_endpoints; i++)
-		endpoint_route(&st, tc->endpoints[i], false);
+		endpoint_route(&st, &tc->endpoints[i], false);
 	/* Without a transit section, the table is ours only if customers of ours were left. */
 	if (tc || st.n_stale)
 		transit_teardown_steering(&st);

@@ -39,7 +39,7 @@ struct transit_customer_state {
 struct transit_tunnel_health {
 	char name[TRANSIT_NAME_MAX];
 	char customer[TRANSIT_NAME_MAX];
-	struct in_addr remote, endpoint;
+	struct transit_ip remote, endpoint; /* one family: the keepalive's outer header */
 	bool has_key;
 	uint32_t key;
 	struct transit_health_config cfg;
@@ -60,7 +60,7 @@ struct transit_state {
 	bool enabled;
 	struct transit_customer_state *cust;
 	int n;
-	struct in_addr *endpoints;
+	struct transit_ip *endpoints;
 	int n_endpoints;
 	/* Prepared: the effective config and its per-customer state, parallel. */
 	bool prepared;
@@ -82,6 +82,11 @@ struct transit_state {
 	int probe_fd; /* raw IPv4 (IP_HDRINCL): keepalives out */
 	int icmp_fd;  /* raw ICMP: keepalives back */
 	int route_fd; /* UDP, connected to each router in turn: this edge's address toward it */
+	/* The same for tunnels over IPv6, opened when one has checks: raw IPv6 (IPPROTO_RAW has
+	 * the header included), raw ICMPv6 filtered to echo replies, UDP. */
+	int probe6_fd;
+	int icmp6_fd;
+	int route6_fd;
 	int timer_fd;
 	int efd; /* the event loop's epoll, -1 until it runs */
 	/* Told when a tunnel goes up or down (the data path's tunnel choice); may be NULL. */

@@ -688,7 +688,8 @@ static uint16_t tunnel_mtu(const struct transit_dp_tunnel *t)
 {
 	if (t->mtu)
 		return t->mtu;
-	return TRANSIT_DP_DEFAULT_MTU - (t->has_key ? 4 : 0);
+	/* The default is IPv4's; IPv6's outer header is 20 bytes longer. */
+	return TRANSIT_DP_DEFAULT_MTU - (t->has_key ? 4 : 0) - (t->family == AF_INET6 ? 20 : 0);
 }
 
 /* Whether tunnel I of C is the same as the applied one of that name (addresses, key). */

@@ -54,12 +54,12 @@ struct transit_dp_spec_copy; /* transit_dp.c */
  */
 struct transit_dp_tunnel {
 	char name[TRANSIT_DP_NAME_MAX]; /* unique within the section */
-	int family;                     /* AF_INET (AF_INET6: decap only) */
+	int family;                     /* AF_INET or AF_INET6: the outer header's */
 	uint8_t local[16];              /* our anycast endpoint, network order */
 	uint8_t remote[16];             /* the customer router */
 	bool has_key;
 	uint32_t key; /* host order */
-	uint16_t mtu; /* inner MTU; 0: TRANSIT_DP_DEFAULT_MTU (minus 4 with a key) */
+	uint16_t mtu; /* inner MTU; 0: TRANSIT_DP_DEFAULT_MTU (minus 4 with a key, 20 over IPv6) */
 };
 
 struct transit_dp_prefix {

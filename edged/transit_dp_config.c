@@ -12,21 +12,23 @@
 #include "transit_config.h"
 #include "transit_dp.h"
 
-static void endpoint_of(struct transit_dp_prefix *p, struct in_addr a)
+static void endpoint_of(struct transit_dp_prefix *p, const struct transit_ip *a)
 {
 	memset(p, 0, sizeof(*p));
-	p->family = AF_INET;
-	p->len = 32;
-	memcpy(p->addr, &a, 4);
+	p->family = a->family;
+	p->len = a->family == AF_INET ? 32 : 128;
+	memcpy(p->addr, &a->addr, a->family == AF_INET ? 4 : 16);
 }
 
 static void tunnel_of(struct transit_dp_tunnel *t, const struct transit_tunnel_config *c)
 {
+	size_t alen = c->remote.family == AF_INET ? 4 : 16;
+
 	memset(t, 0, sizeof(*t));
 	snprintf(t->name, sizeof(t->name), "%s", c->name);
-	t->family = AF_INET;
-	memcpy(t->local, &c->endpoint, 4);
-	memcpy(t->remote, &c->remote, 4);
+	t->family = c->remote.family; /* the config checked the endpoint is of the same */
+	memcpy(t->local, &c->endpoint.addr, alen);
+	memcpy(t->remote, &c->remote.addr, alen);
 	t->has_key = c->has_key;
 	t->key = c->key;
 	t->mtu = c->mtu;
@@ -72,7 +74,7 @@ static int spec_build(const struct transit_config *tc, const struct transit_cust
 	if (!m->endpoints || !m->customers || !m->prefixes || !m->tunnels)
 		return -ENOMEM;
 	for (int i = 0; i < tc->n_endpoints; i++)
-		endpoint_of(&m->endpoints[i], tc->endpoints[i]);
+		endpoint_of(&m->endpoints[i], &tc->endpoints[i]);
 	for (int i = 0; i < tc->n_customers; i++) {
 		const struct transit_customer_config *cc = &tc->customers[i];
 		struct transit_dp_customer *d = &m->customers[i];

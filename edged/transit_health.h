@@ -3,7 +3,9 @@
  * Tunnel health checks: GRE keepalives, the way routers check GRE tunnels. Every interval,
  * edged sends to the customer router, from the tunnel's anycast endpoint, a GRE packet
  * (with the tunnel's key) whose inner packet is an ICMP echo reply from the router to this
- * edge's own unicast address (the source the kernel picks toward the router). A router that
+ * edge's own unicast address (the source the kernel picks toward the router). Over an IPv6
+ * underlay it is all IPv6: outer IPv6, inner IPv6 with an ICMPv6 echo reply, to this edge's
+ * own IPv6 address toward the router. A router that
  * decapsulates and routes it sends it straight back, unencapsulated, where a raw ICMP socket
  * receives it. So a reply proves the whole loop: our encapsulation reaches the router and the
  * router accepts the key. An echo *reply* is used so that nobody answers it. A tunnel is down
@@ -54,5 +56,17 @@ size_t transit_keepalive_build(uint8_t *buf, size_t len, const char *name, uint3
                                uint16_t seq);
 /* The tunnel name a received ICMP packet (from its IP header on) is a keepalive of, or NULL. */
 const char *transit_keepalive_parse(const uint8_t *pkt, size_t len, char *name, size_t namelen);
+
+/* The same over IPv6 (RFC 2890-style, as routers check GRE over IPv6): outer IPv6 from
+ * ENDPOINT to REMOTE, GRE, inner IPv6 from REMOTE to BACK_TO with an ICMPv6 echo reply.
+ * Returns its length, or 0 if BUF is too small. */
+struct in6_addr;
+size_t transit_keepalive_build6(uint8_t *buf, size_t len, const char *name,
+                                const struct in6_addr *remote, const struct in6_addr *endpoint,
+                                const struct in6_addr *back_to, bool has_key, uint32_t key,
+                                uint16_t seq);
+/* The tunnel name a received ICMPv6 message (from its ICMPv6 header on: what a raw ICMPv6
+ * socket reads) is a keepalive of, or NULL. */
+const char *transit_keepalive_parse6(const uint8_t *icmp6, size_t len, char *name, size_t namelen);
 
 #endif

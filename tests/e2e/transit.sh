@@ -6,14 +6,17 @@
 # checked against itself. Return traffic, a firewall rule that blocks a port, isolation of the
 # two customers, tunnel health from GRE keepalives, a reload with a bad rule that changes
 # nothing, a reload that touches one customer only, runtime add/remove, a restart that adopts
-# the namespaces, and a teardown that leaves nothing behind.
+# the namespaces, and a teardown that leaves nothing behind. A third site (umbrella) is reached
+# over an IPv6 underlay: GRE in outer IPv6 both ways, keepalives over IPv6.
 #
 #   client 192.0.2.1 c0 --- e0 +------------------------------+ e1 --- a0 siteA 198.51.100.50 a1 --- hostA 203.0.113.10
 #                              | edge: edged, anycast GRE      |          (scapy GRE, key 42)
 #                              | endpoint 192.0.2.100 (lo)     | e2 --- b0 siteB 198.51.100.160 b1 --- hostB 203.0.113.74
 #                              | ns acme (tr1), ns globex (tr2)|          (scapy GRE, no key)
-#                              +------------------------------+
-#   acme: 203.0.113.0/26, deny tcp 23; globex: 203.0.113.64/26
+#                              | endpoint 2001:db8:e::100 (lo) | e3 --- u0 siteC 2001:db8:5::50 u1 --- hostC 203.0.113.138
+#                              +------------------------------+          (scapy GRE over IPv6, key 44)    2001:db8:cc::10
+#   acme: 203.0.113.0/26, deny tcp 23; globex: 203.0.113.64/26;
+#   umbrella: 203.0.113.128/26 and 2001:db8:cc::/48, its tunnel over IPv6
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/e2e/lib.sh
@@ -37,13 +40,14 @@ link() { # link NS1 IF1 ADDR1 NS2 IF2 ADDR2
 	nsx "$4" ip link set "$5" up
 }
 
-# site NAME LOCAL KEYS PREFIX HOSTIF: the customer router: GRE in userspace on a TUN device.
+# site NAME LOCAL KEYS PREFIX HOSTIF [ENDPOINT]: the customer router: GRE in userspace on a
+# TUN device, over IPv6 when LOCAL and ENDPOINT are IPv6.
 site() {
 	local n=$1 tun=gre$1
 	nsx "$n" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0
 	# shellcheck disable=SC2086 # $3: zero or more "--key N"
 	bg "$n" "$E2E_DIR/$n.out" /usr/bin/python3 "$SITE" --tun "$tun" --local "$2" \
-		--endpoint 192.0.2.100 $3 --mute-dir "$E2E_DIR" --log "$E2E_DIR/$n.log"
+		--endpoint "${6:-192.0.2.100}" $3 --mute-dir "$E2E_DIR" --log "$E2E_DIR/$n.log"
 	wait_for 5 grep -q ready "$E2E_DIR/$n.log" || return 1
 	nsx "$n" ip link set "$tun" up
 	# The inner packets it writes to the TUN device may come from its own address (the
@@ -56,8 +60,28 @@ site() {
 	nsx "$n" ip -6 route add default dev "$tun" table 100
 }
 
+# siteC: reached from the edge over IPv6 only (no IPv4 between them).
+setup_v6_site() {
+	ip link add e3 netns "$(ns edge)" type veth peer name u0 netns "$(ns siteC)"
+	nsx edge ip addr add 2001:db8:5::1/64 dev e3 nodad
+	nsx siteC ip addr add 2001:db8:5::50/64 dev u0 nodad
+	link siteC u1 203.0.113.129/26 hostC h0 203.0.113.138/26
+	nsx siteC ip addr add 2001:db8:cc::1/64 dev u1 nodad
+	nsx hostC ip addr add 2001:db8:cc::10/64 dev h0 nodad
+	nsx edge ip link set e3 up
+	nsx siteC ip link set u0 up
+	nsx edge ethtool -K e3 tx off >/dev/null
+	nsx siteC sysctl -qw net.ipv6.conf.all.forwarding=1
+	nsx siteC ip -6 route add default via 2001:db8:5::1
+	nsx hostC ip route add default via 203.0.113.129
+	nsx hostC ip -6 route add default via 2001:db8:cc::1
+	site siteC 2001:db8:5::50 "--key 44" 203.0.113.128/26 u1 2001:db8:e::100 || exit 1
+	bg hostC "$E2E_DIR/hostC.tool" /usr/bin/python3 "$TOOL" serve 0.0.0.0 8080
+	bg hostC "$E2E_DIR/hostC6.tool" /usr/bin/python3 "$TOOL" serve :: 8080
+}
+
 setup() {
-	add_ns client edge siteA hostA siteB hostB || exit 1
+	add_ns client edge siteA hostA siteB hostB siteC hostC || exit 1
 	link client c0 192.0.2.1/24 edge e0 192.0.2.2/24
 	link edge e1 198.51.100.1/25 siteA a0 198.51.100.50/25
 	link edge e2 198.51.100.129/25 siteB b0 198.51.100.160/25
@@ -88,6 +112,7 @@ setup() {
 		bg "$h" "$E2E_DIR/$h.tool" /usr/bin/python3 "$TOOL" serve 0.0.0.0 8080 23
 	done
 	bg hostA "$E2E_DIR/hostA6.tool" /usr/bin/python3 "$TOOL" serve :: 8080
+	setup_v6_site
 	write_config 'firewall: {default: allow, rules: [{action: deny, proto: tcp, dst_port: 23}]}' \
 		'firewall: {default: allow}'
 	on_cleanup "nsenter --net=/run/netns/$(ns edge) $EDGED --teardown -c $CONF"
@@ -99,11 +124,11 @@ setup() {
 write_config() {
 	cat >"$CONF" <<-YAML
 		instance: $INSTANCE
-		uplinks: [e0, e1, e2]
+		uplinks: [e0, e1, e2, e3]
 		control_socket: $SOCK
 		metrics: {listen: 127.0.0.1:$PORT}
 		transit:
-		  endpoints: [192.0.2.100]
+		  endpoints: [192.0.2.100, "2001:db8:e::100"]
 		  customers:
 		    - name: acme
 		      prefixes: [203.0.113.0/26, "2001:db8:ac::/48"]
@@ -115,6 +140,10 @@ write_config() {
 		      prefixes: [203.0.113.64/26]
 		      tunnels: [{name: globex-1, remote: 198.51.100.160, health: {interval: 300ms, timeout: 2s}}]
 		      $2
+		    - name: umbrella
+		      prefixes: [203.0.113.128/26, "2001:db8:cc::/48"]
+		      tunnels:
+		        - {name: umb-1, remote: "2001:db8:5::50", endpoint: "2001:db8:e::100", key: 44, health: {interval: 300ms, timeout: 2s}}
 	YAML
 }
 
@@ -160,6 +189,58 @@ test_through_gre() {
 		test "$(json_get "$(ctl -j transit tunnels)" "min(sum(t['in_packets'] for t in j['tunnels'] if t['customer']=='acme'), sum(t['out_packets'] for t in j['tunnels'] if t['customer']=='acme'))")" -gt 0
 	check "metrics: per-customer packets toward the site" \
 		sh -c "nsenter --net=/run/netns/$(ns edge) curl -s http://127.0.0.1:$PORT/metrics | grep -qE 'edged_transit_packets_total\\{customer=\"globex\",direction=\"out\"\\} [1-9]'"
+}
+
+tunnel_field() { json_get "$(ctl -j transit tunnels)" "[t['$2'] for t in j['tunnels'] if t['name']=='$1'][0]"; }
+# answered TUNNEL: some keepalive of TUNNEL came back.
+answered() { test "$(tunnel_field "$1" keepalives_answered)" -gt 0; }
+# metrics_has TEXT: the metrics page has a line with TEXT. (Read whole first: under pipefail,
+# `curl | grep -q` fails when grep stops reading early and curl gets SIGPIPE.)
+metrics_has() {
+	local page
+	page=$(nsenter --net="/run/netns/$(ns edge)" curl -s "http://127.0.0.1:$PORT/metrics") &&
+		grep -qF "$1" <<<"$page"
+}
+
+test_ipv6_underlay() {
+	check "umbrella's tunnel is GRE over IPv6 (edgectl transit tunnels)" \
+		test "$(tunnel_field umb-1 family) $(tunnel_field umb-1 remote) $(tunnel_field umb-1 endpoint)" = "ipv6 2001:db8:5::50 2001:db8:e::100"
+	check "umb-1's IPv6 keepalives come back through siteC" wait_for 5 answered umb-1
+	check "umb-1 is up" health_is umb-1 up
+	check "edgectl transit tunnels (text): umb-1's IPv6 remote and endpoint, key, MTU, health" \
+		sh -c "nsenter --net=/run/netns/$(ns edge) $EDGECTL -s $SOCK transit tunnels | grep -qE '^umb-1 +umbrella +2001:db8:5::50 +2001:db8:e::100 +44 +1452 +up '"
+	check "client -> hostC TCP, inner IPv4 in GRE over IPv6, and back" tcp client 203.0.113.138 8080
+	check "client -> hostC TCP, inner IPv6 in GRE over IPv6, and back" tcp client 2001:db8:cc::10 8080
+	check "client -> hostC: 64 KB echoed over the IPv6 underlay (MSS, segmentation)" \
+		tcp client 203.0.113.138 8080 65536
+	check "client -> hostC ping6" nsx client ping -6 -c 2 -W 2 -q 2001:db8:cc::10
+	check "siteC decoded edged's GRE over IPv6 with scapy: from the IPv6 endpoint, key 44, hop limit 64" \
+		grep -qE 'decap outer=ipv6 src=2001:db8:e::100 dst=2001:db8:5::50 key=44 hlim=64 .*203.0.113.138' "$E2E_DIR/siteC.log"
+	check "siteC decoded inner IPv6 over the IPv6 underlay" \
+		grep -qE 'decap outer=ipv6 .*key=44 .*IPv6 .*2001:db8:cc::10' "$E2E_DIR/siteC.log"
+	check "siteC decoded edged's IPv6 keepalives (inner ICMPv6 echo reply to the edge's 2001:db8:5::1)" \
+		grep -qE 'decap outer=ipv6 .*key=44 .*IPv6 / ICMPv6 Echo Reply' "$E2E_DIR/siteC.log"
+	check "siteC encapsulated hostC's answers toward the IPv6 endpoint" \
+		grep -qE 'encap dst=2001:db8:e::100 key=44 .*203.0.113.138' "$E2E_DIR/siteC.log"
+	check "siteC rejected nothing edged sent" sh -c "! grep -q reject $E2E_DIR/siteC.log"
+	check "edgectl counts umb-1's packets both ways" \
+		test "$(json_get "$(ctl -j transit tunnels)" "[min(t['in_packets'], t['out_packets']) for t in j['tunnels'] if t['name']=='umb-1'][0]")" -gt 0
+	check "umb-1's MTU is IPv6's: 1500 - 40 - GRE 8" test "$(tunnel_field umb-1 mtu)" = 1452
+	check "metrics: umb-1 with family ipv6 and its outer addresses" \
+		metrics_has 'edged_transit_tunnel_info{customer="umbrella",tunnel="umb-1",family="ipv6",remote="2001:db8:5::50",endpoint="2001:db8:e::100"} 1'
+	check "the IPv6 endpoint has its local route (keepalive fallback)" \
+		sh -c "nsenter --net=/run/netns/$(ns edge) ip -6 route show table local | grep -q '^local 2001:db8:e::100 dev lo proto 235'"
+	# siteC stops answering: it drops the keepalives' inner packets (to the edge's own IPv6
+	# address toward it, where the answers must come back).
+	nsx siteC ip -6 rule add to 2001:db8:5::1 iif gresiteC prohibit
+	check "umb-1 goes down when IPv6 keepalives stop coming back" wait_for 6 health_is umb-1 down
+	check "metrics: edged_transit_tunnel_up 0 for umb-1" \
+		metrics_has 'edged_transit_tunnel_up{customer="umbrella",tunnel="umb-1"} 0'
+	check "acme's IPv4 tunnels stay up meanwhile" health_is acme-1 up
+	check "umbrella, all tunnels down, is still served (over all of them)" tcp client 203.0.113.138 8080
+	nsx siteC ip -6 rule del to 2001:db8:5::1 iif gresiteC prohibit
+	check "umb-1 comes back up" wait_for 5 health_is umb-1 up
+	check "keepalives over IPv6 answered are counted" test "$(tunnel_field umb-1 keepalives_answered)" -gt 0
 }
 
 test_firewall() {
@@ -244,9 +325,13 @@ test_reload() {
 
 test_runtime() {
 	local f=$E2E_DIR/initech.yaml
-	printf -- '- name: initech\n  prefixes: [198.18.0.0/24]\n  tunnels: [{name: ini-1, remote: 198.51.100.70, key: 7, health: off}]\n' >"$f"
-	check "edgectl transit add: initech" ctl transit add "$f"
+	printf -- '- name: initech\n  prefixes: [198.18.0.0/24]\n  tunnels: [{name: ini-6, remote: "2001:db8:5::70", endpoint: 192.0.2.100}]\n' >"$f"
+	check "a runtime add of an IPv6 remote with an IPv4 endpoint is refused at FILE:LINE:COL" \
+		sh -c "nsenter --net=/run/netns/$(ns edge) $EDGECTL -s $SOCK transit add $f 2>&1 | grep -q '$f:3:.*endpoint 192.0.2.100 is IPv4 but remote 2001:db8:5::70 is IPv6'"
+	printf -- '- name: initech\n  prefixes: [198.18.0.0/24]\n  tunnels: [{name: ini-1, remote: 198.51.100.70, key: 7, health: off},\n            {name: ini-6, remote: "2001:db8:5::70", health: off}]\n' >"$f"
+	check "edgectl transit add: initech, with an IPv4 and an IPv6 tunnel" ctl transit add "$f"
 	check "initech's namespace exists" sh -c "ip netns list | grep -q '^edged-$INSTANCE-initech'"
+	check "ini-6 took the only IPv6 endpoint" test "$(tunnel_field ini-6 endpoint)" = 2001:db8:e::100
 	printf -- '- name: dup\n  prefixes: [203.0.113.8/29]\n  tunnels: [{name: dup-1, remote: 198.51.100.71}]\n' >"$f"
 	check "a runtime add overlapping acme's prefix is refused" \
 		sh -c "nsenter --net=/run/netns/$(ns edge) $EDGECTL -s $SOCK transit add $f 2>&1 | grep -q 'overlaps 203.0.113.0/26'"
@@ -276,12 +361,15 @@ test_teardown() {
 	check "no namespace of the instance is left" sh -c "! ip netns list | grep -q '^edged-$INSTANCE-'"
 	check "no transit veth, fwmark rule or table left in edged's namespace" \
 		sh -c "nsenter --net=/run/netns/$(ns edge) sh -c '! ip link | grep -q \" tr[0-9]\" && ! ip rule | grep -q 0x1000 && ! nft list table inet edged_transit 2>/dev/null'"
+	check "the endpoints' local routes are gone, IPv6's too" \
+		sh -c "nsenter --net=/run/netns/$(ns edge) sh -c '! ip route show table local | grep -q 192.0.2.100 && ! ip -6 route show table local | grep -q 2001:db8:e::100'"
 	check "no sanitizer report" sh -c "! grep -E 'Sanitizer|runtime error' $LOG $LOG.2"
 }
 
 setup
 test_start
 test_through_gre
+test_ipv6_underlay
 test_firewall
 test_isolation
 test_health

@@ -5,13 +5,17 @@
 # router (scapy GRE, tests/e2e/transit_site.py) has one tunnel to the anycast endpoint. An
 # edge is killed while flows run (edged killed, its links cut: the router's nexthop goes);
 # GRE is stateless, so the other edges carry on with every flow: TCP connections that were
-# open keep working, and new ones open.
+# open keep working, and new ones open. A second customer's site (site6) is reached over an
+# IPv6 underlay, through the same fleet: its IPv6 keepalives come back to every edge (each to
+# its own address), and its traffic survives the loss of an edge too.
 #
 #                               +-- e1 [edge1: edged] --+
 #   client 192.0.2.1 --- [rtr] -+-- e2 [edge2: edged] --+  (each edge's uplink to rtr)
 #   site 198.51.100.50 --/      +-- e3 [edge3: edged] --+
 #   hostA 203.0.113.10 behind site (acme: 203.0.113.0/26, endpoint 192.0.2.100 on every edge)
-#   rtr: 203.0.113.0/26 and 192.0.2.100 via edge1|edge2|edge3 (multipath, L4 hash)
+#   site6 2001:db8:5::50 --/                                (umbrella: 203.0.113.128/26, hostC
+#     203.0.113.138 behind site6, endpoint 2001:db8:e::100 on every edge, GRE over IPv6)
+#   rtr: 203.0.113.0/24, 192.0.2.100 and 2001:db8:e::100 via edge1|edge2|edge3 (multipath, L4 hash)
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/e2e/lib.sh
@@ -28,7 +32,7 @@ ctl() { nsx "edge$1" "$EDGECTL" -s "$(sock "$1")" "${@:2}"; }
 
 setup() {
 	local e
-	add_ns client rtr site hostA edge1 edge2 edge3 || exit 1
+	add_ns client rtr site hostA site6 hostC edge1 edge2 edge3 || exit 1
 	ip link add c0 netns "$(ns client)" type veth peer name r0 netns "$(ns rtr)"
 	ip link add s0 netns "$(ns site)" type veth peer name rs netns "$(ns rtr)"
 	ip link add a1 netns "$(ns site)" type veth peer name h0 netns "$(ns hostA)"
@@ -47,7 +51,8 @@ setup() {
 	nsx site ip route add default via 198.51.100.1
 	nsx hostA ip route add default via 203.0.113.1
 	nsx rtr sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1 \
-		net.ipv4.conf.all.ignore_routes_with_linkdown=1
+		net.ipv4.conf.all.ignore_routes_with_linkdown=1 net.ipv6.conf.all.forwarding=1 \
+		net.ipv6.fib_multipath_hash_policy=1 net.ipv6.conf.all.ignore_routes_with_linkdown=1
 	for e in "${EDGES[@]}"; do
 		ip link add "u$e" netns "$(ns "edge$e")" type veth peer name "re$e" netns "$(ns rtr)"
 		nsx "edge$e" ip addr add "100.64.$e.2/30" dev "u$e"
@@ -55,15 +60,21 @@ setup() {
 		nsx "edge$e" ip link set "u$e" up
 		nsx rtr ip link set "re$e" up
 		nsx "edge$e" ip route add default via "100.64.$e.1"
-		nsx "edge$e" sysctl -qw net.ipv4.ip_forward=1
+		nsx "edge$e" ip addr add "2001:db8:64:$e::2/64" dev "u$e" nodad
+		nsx rtr ip addr add "2001:db8:64:$e::1/64" dev "re$e" nodad
+		nsx "edge$e" ip -6 route add default via "2001:db8:64:$e::1"
+		nsx "edge$e" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 		# Checksums complete on the wire, as a NIC sends them (see transit.sh).
 		nsx "edge$e" ethtool -K "u$e" tx off >/dev/null
 		write_config "$e"
 		on_cleanup "nsenter --net=/run/netns/$(ns "edge$e") $EDGED --teardown -c $(conf "$e")"
 	done
-	for p in 203.0.113.0/26 192.0.2.100/32; do
+	for p in 203.0.113.0/24 192.0.2.100/32; do
 		nsx rtr ip route add "$p" nexthop via 100.64.1.2 nexthop via 100.64.2.2 nexthop via 100.64.3.2
 	done
+	nsx rtr ip -6 route add 2001:db8:e::100/128 nexthop via 2001:db8:64:1::2 dev re1 \
+		nexthop via 2001:db8:64:2::2 dev re2 nexthop via 2001:db8:64:3::2 dev re3
+	setup_site6
 	nsx site sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0
 	bg site "$E2E_DIR/site.out" /usr/bin/python3 "$SITE" --tun gresite --local 198.51.100.50 \
 		--endpoint 192.0.2.100 --key 42 --log "$E2E_DIR/site.log"
@@ -76,6 +87,32 @@ setup() {
 	on_cleanup "for n in \$(ip netns list | awk '/^edged-tf-$E2E_RUN-/{print \$1}'); do ip netns del \$n; done"
 }
 
+# site6: umbrella's router, reached from the fleet over IPv6 only.
+setup_site6() {
+	ip link add s6 netns "$(ns site6)" type veth peer name r6 netns "$(ns rtr)"
+	ip link add c1 netns "$(ns site6)" type veth peer name h0 netns "$(ns hostC)"
+	nsx site6 ip addr add 2001:db8:5::50/64 dev s6 nodad
+	nsx rtr ip addr add 2001:db8:5::1/64 dev r6 nodad
+	nsx site6 ip addr add 203.0.113.129/26 dev c1
+	nsx hostC ip addr add 203.0.113.138/26 dev h0
+	for l in "site6 s6" "rtr r6" "site6 c1" "hostC h0"; do
+		# shellcheck disable=SC2086
+		set -- $l
+		nsx "$1" ip link set "$2" up
+	done
+	nsx site6 ip -6 route add default via 2001:db8:5::1
+	nsx hostC ip route add default via 203.0.113.129
+	nsx site6 sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv6.conf.all.forwarding=1
+	bg site6 "$E2E_DIR/site6.out" /usr/bin/python3 "$SITE" --tun gresite6 --local 2001:db8:5::50 \
+		--endpoint 2001:db8:e::100 --key 44 --log "$E2E_DIR/site6.log"
+	wait_for 5 grep -q ready "$E2E_DIR/site6.log" || exit 1
+	nsx site6 ip link set gresite6 up
+	nsx site6 ip rule add from 203.0.113.128/26 iif c1 lookup 100
+	nsx site6 ip route add default dev gresite6 table 100
+	bg hostC "$E2E_DIR/hostC.tool" /usr/bin/python3 "$TOOL" serve 0.0.0.0 8080
+}
+
 # Every edge: the same transit section; only the instance (and so the namespaces' names,
 # which are machine-wide) differs.
 write_config() {
@@ -85,18 +122,26 @@ write_config() {
 		control_socket: $(sock "$1")
 		metrics: {listen: off}
 		transit:
-		  endpoints: [192.0.2.100]
+		  endpoints: [192.0.2.100, "2001:db8:e::100"]
 		  customers:
 		    - name: acme
 		      prefixes: [203.0.113.0/26]
 		      tunnels: [{name: acme-1, remote: 198.51.100.50, key: 42, health: {interval: 500ms, timeout: 3s}}]
 		      firewall: {default: allow, rules: [{action: deny, proto: tcp, dst_port: 23}]}
+		    - name: umbrella
+		      prefixes: [203.0.113.128/26]
+		      tunnels: [{name: umb-1, remote: "2001:db8:5::50", key: 44, health: {interval: 500ms, timeout: 3s}}]
 	YAML
 }
 
 # in_packets EDGE: packets edge EDGE sent toward the site (encapsulated) so far.
 out_packets() {
-	json_get "$(ctl "$1" -j transit tunnels)" "j['tunnels'][0]['out_packets']"
+	json_get "$(ctl "$1" -j transit tunnels)" "[t['out_packets'] for t in j['tunnels'] if t['name']=='${2:-acme-1}'][0]"
+}
+
+# answered EDGE TUNNEL: TUNNEL's keepalives came back to EDGE.
+answered() {
+	test "$(json_get "$(ctl "$1" -j transit tunnels)" "[t['keepalives_answered'] for t in j['tunnels'] if t['name']=='$2'][0]")" -gt 0
 }
 
 test_start() {
@@ -120,6 +165,25 @@ test_spread() {
 		[[ $(out_packets "$e") -gt 0 ]] && used=$((used + 1))
 	done
 	check "ECMP spread them: $used of 3 edges encapsulated toward the site" test "$used" -ge 2
+}
+
+test_ipv6_underlay() {
+	local e bad=0 used=0
+	for e in "${EDGES[@]}"; do
+		check "edge$e: umb-1's IPv6 keepalives come back to this edge (its own address)" \
+			wait_for 5 answered "$e" umb-1
+	done
+	for _ in $(seq 1 30); do
+		nsx client /usr/bin/python3 "$TOOL" tcp 203.0.113.138 8080 >/dev/null || bad=$((bad + 1))
+	done
+	check "30 connections client -> hostC through the fleet, GRE over IPv6" test "$bad" -eq 0
+	for e in "${EDGES[@]}"; do
+		[[ $(out_packets "$e" umb-1) -gt 0 ]] && used=$((used + 1))
+	done
+	check "$used of 3 edges encapsulated toward site6 in outer IPv6" test "$used" -ge 2
+	check "site6 decoded GRE over IPv6 from the anycast endpoint" \
+		grep -qE 'decap outer=ipv6 src=2001:db8:e::100 dst=2001:db8:5::50 key=44 .*203.0.113.138' "$E2E_DIR/site6.log"
+	check "site6 rejected nothing" sh -c "! grep -q reject $E2E_DIR/site6.log"
 }
 
 # A client that keeps 20 TCP connections open and sends on each every 100 ms for 12 s;
@@ -173,6 +237,11 @@ test_kill_edge() {
 		nsx client /usr/bin/python3 "$TOOL" tcp 203.0.113.10 8080 >/dev/null || bad=$((bad + 1))
 	done
 	check "new connections after the loss" test "${bad:-0}" -eq 0
+	bad=0
+	for _ in $(seq 1 10); do
+		nsx client /usr/bin/python3 "$TOOL" tcp 203.0.113.138 8080 >/dev/null || bad=$((bad + 1))
+	done
+	check "new connections to hostC (GRE over IPv6) after the loss" test "$bad" -eq 0
 	check "port 23 still blocked by the surviving edges' firewalls" \
 		sh -c "! nsenter --net=/run/netns/$(ns client) /usr/bin/python3 $TOOL tcp 203.0.113.10 23"
 	VICTIM=$victim
@@ -192,6 +261,7 @@ test_teardown() {
 setup
 test_start
 test_spread
+test_ipv6_underlay
 test_kill_edge
 test_teardown
 summary

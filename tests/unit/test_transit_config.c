@@ -51,7 +51,8 @@ static void test_full_section(void **state)
 	assert_true(f->cfg.fn[FN_TRANSIT].enabled);
 	tc = &f->cfg.transit;
 	assert_int_equal(tc->n_endpoints, 2);
-	assert_int_equal(tc->endpoints[1].s_addr, inet_addr("192.0.2.101"));
+	assert_int_equal(tc->endpoints[1].family, AF_INET);
+	assert_int_equal(tc->endpoints[1].addr.v4.s_addr, inet_addr("192.0.2.101"));
 	assert_int_equal(tc->n_customers, 2);
 	acme = &tc->customers[0];
 	globex = &tc->customers[1];
@@ -62,7 +63,8 @@ static void test_full_section(void **state)
 	assert_int_equal(acme->n_tunnels, 2);
 	nyc = &acme->tunnels[0];
 	lax = &acme->tunnels[1];
-	assert_int_equal(nyc->remote.s_addr, inet_addr("198.51.100.50"));
+	assert_int_equal(nyc->remote.family, AF_INET);
+	assert_int_equal(nyc->remote.addr.v4.s_addr, inet_addr("198.51.100.50"));
 	assert_true(nyc->has_key);
 	assert_int_equal(nyc->key, 42);
 	assert_int_equal(nyc->mtu, 1472); /* 1500 - IPv4 - GRE - key */
@@ -109,8 +111,143 @@ static void test_single_endpoint_is_the_default(void **state)
 	                              "      prefixes: [203.0.113.0/26]\n"
 	                              "      tunnels: [{name: t, remote: 198.51.100.50}]\n"),
 	                 0);
-	assert_int_equal(f->cfg.transit.customers[0].tunnels[0].endpoint.s_addr,
+	assert_int_equal(f->cfg.transit.customers[0].tunnels[0].endpoint.addr.v4.s_addr,
 	                 inet_addr("192.0.2.100"));
+}
+
+/* GRE over an IPv6 underlay: IPv6 endpoints and remotes, next to IPv4 ones. */
+static const char dual[] =
+        HEAD "transit:\n"
+             "  endpoints: [192.0.2.100, \"2001:db8:e::100\", \"2001:db8:e::101\"]\n"
+             "  customers:\n"
+             "    - name: acme\n"
+             "      prefixes: [203.0.113.0/26, \"2001:db8:ac::/48\"]\n"
+             "      tunnels:\n"
+             "        - {name: v4, remote: 198.51.100.50}\n"
+             "        - {name: v6, remote: \"2001:db8:5::50\", endpoint: \"2001:db8:e::101\",\n"
+             "           key: 7}\n"
+             "        - {name: v6b, remote: \"2001:db8:5::51\", endpoint: \"2001:db8:e::100\"}\n";
+
+static void test_ipv6_underlay(void **state)
+{
+	struct fx *f = *state;
+	const struct transit_config *tc;
+	const struct transit_tunnel_config *v4, *v6, *v6b;
+	struct in6_addr a;
+	char buf[INET6_ADDRSTRLEN];
+
+	assert_int_equal(load(f, dual), 0);
+	tc = &f->cfg.transit;
+	assert_int_equal(tc->n_endpoints, 3);
+	assert_int_equal(tc->endpoints[1].family, AF_INET6);
+	inet_pton(AF_INET6, "2001:db8:e::100", &a);
+	assert_memory_equal(&tc->endpoints[1].addr.v6, &a, 16);
+	v4 = &tc->customers[0].tunnels[0];
+	v6 = &tc->customers[0].tunnels[1];
+	v6b = &tc->customers[0].tunnels[2];
+	/* the only IPv4 endpoint is the IPv4 tunnel's, though the section has three */
+	assert_int_equal(v4->endpoint.family, AF_INET);
+	assert_int_equal(v4->endpoint.addr.v4.s_addr, inet_addr("192.0.2.100"));
+	assert_int_equal(v4->mtu, 1476);
+	assert_int_equal(v6->remote.family, AF_INET6);
+	inet_pton(AF_INET6, "2001:db8:5::50", &a);
+	assert_memory_equal(&v6->remote.addr.v6, &a, 16);
+	assert_string_equal(transit_ip_format(&v6->endpoint, buf, sizeof(buf)), "2001:db8:e::101");
+	assert_int_equal(v6->mtu, 1452);  /* 1500 - IPv6 40 - GRE 4 - key 4 */
+	assert_int_equal(v6b->mtu, 1456); /* without a key */
+	assert_false(transit_ip_equal(&v6->endpoint, &v6b->endpoint));
+	/* reload sees a changed IPv6 remote */
+	{
+		struct transit_customer_config copy;
+
+		assert_int_equal(transit_customer_copy(&copy, &tc->customers[0]), 0);
+		assert_true(transit_customer_equal(&copy, &tc->customers[0]));
+		copy.tunnels[1].remote.addr.v6.s6_addr[15] ^= 1;
+		assert_false(transit_customer_equal(&copy, &tc->customers[0]));
+		transit_customer_release(&copy);
+	}
+}
+
+#define V6_SECTION(endpoints, tunnels)                                                             \
+	HEAD "transit:\n"                                                                          \
+	     "  endpoints: " endpoints "\n"                                                        \
+	     "  customers:\n"                                                                      \
+	     "    - name: acme\n"                                                                  \
+	     "      prefixes: [203.0.113.0/26]\n"                                                  \
+	     "      tunnels: [" tunnels "]\n"
+
+static void test_ipv6_underlay_errors(void **state)
+{
+	struct fx *f = *state;
+
+	/* an IPv6 remote with only an IPv4 endpoint: at the remote, naming the fix */
+	assert_int_equal(load(f, V6_SECTION("[192.0.2.100]", "{name: t1, remote: '2001:db8::1'}")),
+	                 -1);
+	assert_one_error(f, "t.yaml:8:36:",
+	                 "remote 2001:db8::1 is IPv6 and transit.endpoints has "
+	                 "no IPv6 address");
+	assert_true(has_error(f, "add an IPv6 endpoint there", NULL));
+	/* and the other way round */
+	assert_int_equal(
+	        load(f, V6_SECTION("['2001:db8:e::100']", "{name: t1, remote: 198.51.100.50}")),
+	        -1);
+	assert_one_error(f, "t.yaml:8:",
+	                 "remote 198.51.100.50 is IPv4 and transit.endpoints has no "
+	                 "IPv4 address");
+	/* mixed families within a tunnel: at the endpoint */
+	assert_int_equal(
+	        load(f, V6_SECTION("[192.0.2.100, '2001:db8:e::100']",
+	                           "{name: t1, remote: '2001:db8::1', endpoint: 192.0.2.100}")),
+	        -1);
+	assert_one_error(f, "t.yaml:8:61:",
+	                 "endpoint 192.0.2.100 is IPv4 but remote 2001:db8::1 is "
+	                 "IPv6");
+	assert_true(has_error(f, "use an IPv6 endpoint of transit.endpoints", NULL));
+	assert_int_equal(load(f, V6_SECTION("[192.0.2.100, '2001:db8:e::100']",
+	                                    "{name: t1, remote: 198.51.100.9, "
+	                                    "endpoint: '2001:db8:e::100'}")),
+	                 -1);
+	assert_one_error(f, "t.yaml:8:",
+	                 "endpoint 2001:db8:e::100 is IPv6 but remote 198.51.100.9 "
+	                 "is IPv4");
+	/* two IPv6 endpoints: a tunnel says which */
+	assert_int_equal(load(f, V6_SECTION("[192.0.2.100, '2001:db8:e::100', '2001:db8:e::101']",
+	                                    "{name: t1, remote: '2001:db8::1'}")),
+	                 -1);
+	assert_one_error(f, "t.yaml:8:", "with 2 IPv6 endpoints, say which one");
+	/* an IPv6 endpoint that is not listed */
+	assert_int_equal(
+	        load(f, V6_SECTION("['2001:db8:e::100']", "{name: t1, remote: '2001:db8::1', "
+	                                                  "endpoint: '2001:db8:e::7'}")),
+	        -1);
+	assert_one_error(f, "t.yaml:8:", "endpoint 2001:db8:e::7 is not one of transit.endpoints");
+	/* addresses that are not one routable host */
+	assert_int_equal(
+	        load(f, V6_SECTION("['2001:db8:e::100']", "{name: t1, remote: 'fe80::1'}")), -1);
+	assert_one_error(f, "t.yaml:8:", "'fe80::1' is link-local");
+	assert_int_equal(load(f, V6_SECTION("['ff02::1']", "{name: t1, remote: '2001:db8::1'}")),
+	                 -1);
+	assert_true(has_error(f, "t.yaml:4:15:", "'ff02::1' is a multicast address", NULL));
+	assert_int_equal(load(f, V6_SECTION("['2001:db8:e::100']",
+	                                    "{name: t1, remote: '::ffff:198.51.100.1'}")),
+	                 -1);
+	assert_one_error(f, "t.yaml:8:", "write the IPv4 address itself");
+	assert_int_equal(load(f, V6_SECTION("[192.0.2.100]", "{name: t1, remote: 127.0.0.1}")), -1);
+	assert_one_error(f, "t.yaml:8:", "is a loopback address");
+	assert_int_equal(
+	        load(f, V6_SECTION("['2001:db8:e::100']", "{name: t1, remote: 'acme-nyc'}")), -1);
+	assert_one_error(f, "t.yaml:8:", "expected one IPv4 or IPv6 address");
+	/* the MTU bound is IPv6's: 40 bytes of outer header */
+	assert_int_equal(load(f, V6_SECTION("['2001:db8:e::100']",
+	                                    "{name: t1, remote: '2001:db8::1', mtu: 1460}")),
+	                 -1);
+	assert_one_error(f, "t.yaml:8:", "over IPv6; at most 1456");
+	/* same remote, endpoint and key: GRE could not tell them apart, over IPv6 too */
+	assert_int_equal(
+	        load(f, V6_SECTION("['2001:db8:e::100']", "{name: t1, remote: '2001:db8::1'}, "
+	                                                  "{name: t2, remote: '2001:db8:0::1'}")),
+	        -1);
+	assert_one_error(f, "t.yaml:8:", "could not tell them apart");
 }
 
 static void test_empty_section(void **state)
@@ -171,8 +308,6 @@ static void test_tunnel_errors(void **state)
 {
 	struct fx *f = *state;
 
-	assert_int_equal(load(f, ONE_CUSTOMER("{name: t1, remote: '2001:db8::1'}", "{}")), -1);
-	assert_one_error(f, "t.yaml:8:", "GRE runs over IPv4");
 	assert_int_equal(load(f, ONE_CUSTOMER("{name: t1, remote: 198.51.100.50, endpoint: "
 	                                      "192.0.2.7}",
 	                                      "{}")),
@@ -268,6 +403,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_full_section, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_single_endpoint_is_the_default, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_ipv6_underlay, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_ipv6_underlay_errors, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_empty_section, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_rule_errors, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_tunnel_errors, setup, teardown),
