@@ -52,10 +52,12 @@ class Committed(unittest.TestCase):
         names = [s.name for s in scenario.available(tag="default")]
         for want in ("legit-http", "ecmp-spread", "edge-failover", "incident-loop", "teardown-clean",
                      "dos-syn-flood", "dos-udp-flood", "dos-spoofed-flood", "dos-blocklist-100k", "dos-capture-replay",
-                     "lb-fleet", "dispatch-fleet"):
+                     "lb-fleet", "dispatch-fleet", "transit-fleet", "vpn-egress", "vpn-egress-share"):
             self.assertIn(want, names)
         self.assertEqual(names[-1], "teardown-clean", "teardown must come last")
-        self.assertTrue(all(scenario.load(n).topology == "fleet" for n in names))
+        # the fleet, and the VPN topologies egress needs (wireguard-go clients); each has a QEMU variant
+        topologies = {scenario.load(n).topology for n in names}
+        self.assertLessEqual(topologies, {"fleet", "fleet-vpn", "single-edge-vpn"})
 
     def test_smoke_set_is_single_edge(self):
         names = [s.name for s in scenario.available(tag="smoke")]
