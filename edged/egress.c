@@ -254,21 +254,38 @@ static void saved_path(const char *instance, char *buf, size_t size)
 	snprintf(buf, size, "%s/egress-%s.sysctls", EGRESS_STATE_DIR, instance);
 }
 
+/* A state file is written whole to PATH.tmp and renamed over PATH, so a crash mid-write
+ * leaves the previous one. Opens TMP (mode MODE); state_commit() closes and renames it. */
+static FILE *state_open(const char *path, char *tmp, size_t size, mode_t mode)
+{
+	FILE *f;
+
+	snprintf(tmp, size, "%s.tmp", path);
+	mkdir(EGRESS_STATE_DIR, 0755);
+	f = fopen(tmp, "w");
+	if (f)
+		fchmod(fileno(f), mode);
+	return f;
+}
+
+static void state_commit(FILE *f, const char *tmp, const char *path)
+{
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
 static void saved_write(const struct egress_state *st)
 {
 	char path[256], tmp[272];
 	FILE *f;
 
 	saved_path(st->instance, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	mkdir(EGRESS_STATE_DIR, 0755);
-	f = fopen(tmp, "w");
+	f = state_open(path, tmp, sizeof(tmp), 0644);
 	if (!f)
 		return;
 	for (int i = 0; i < st->n_saved; i++)
 		fprintf(f, "%s %s\n", st->saved[i].path, st->saved[i].before);
-	if (fclose(f) == 0)
-		rename(tmp, path);
+	state_commit(f, tmp, path);
 }
 
 static void saved_read(struct egress_state *st)
@@ -468,19 +485,15 @@ static void runtime_write(const struct egress_state *st)
 		unlink(path);
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	mkdir(EGRESS_STATE_DIR, 0755);
-	f = fopen(tmp, "w");
+	f = state_open(path, tmp, sizeof(tmp), 0600);
 	if (!f) {
 		pr_err("egress: cannot write %s: %s (runtime peers will not survive a restart)",
 		       tmp, strerror(errno));
 		return;
 	}
-	fchmod(fileno(f), 0600);
 	for (int i = 0; i < st->n_rt; i++)
 		fprintf(f, "%s\n", st->rt[i].words);
-	if (fclose(f) == 0)
-		rename(tmp, path);
+	state_commit(f, tmp, path);
 }
 
 static int runtime_append(struct egress_state *st, const char *name, const char *words)

@@ -76,6 +76,18 @@ static void put_echo_body(uint8_t *icmp, const char *name, uint16_t seq)
 	snprintf((char *)icmp + 8 + sizeof(TRANSIT_KEEPALIVE_MAGIC), TRANSIT_NAME_MAX, "%s", name);
 }
 
+/* A GRE header carrying PROTO (an EtherType), with the key when HAS_KEY (RFC 2890). */
+static void put_gre(uint8_t *g, uint16_t proto, bool has_key, uint32_t key)
+{
+	uint16_t flags = htons(has_key ? 0x2000 : 0), p = htons(proto);
+	uint32_t k = htonl(key);
+
+	memcpy(g, &flags, 2);
+	memcpy(g + 2, &p, 2);
+	if (has_key)
+		memcpy(g + 4, &k, 4);
+}
+
 size_t transit_keepalive_build(uint8_t *buf, size_t len, const char *name, uint32_t remote,
                                uint32_t endpoint, uint32_t back_to, bool has_key, uint32_t key,
                                uint16_t seq)
@@ -83,18 +95,13 @@ size_t transit_keepalive_build(uint8_t *buf, size_t len, const char *name, uint3
 	size_t gre = has_key ? 8 : 4, payload = sizeof(TRANSIT_KEEPALIVE_MAGIC) + TRANSIT_NAME_MAX;
 	size_t inner = 20 + 8 + payload, total = 20 + gre + inner;
 	uint8_t *g = buf + 20, *in = g + gre, *icmp = in + 20;
-	uint16_t flags = htons(has_key ? 0x2000 : 0), proto = htons(0x0800);
-	uint32_t k = htonl(key);
 
 	if (len < total)
 		return 0;
 	memset(buf, 0, total);
 	/* Outer: the endpoint to the router. The kernel fills in the id (raw IP_HDRINCL). */
 	put_ip(buf, total, IPPROTO_GRE, endpoint, remote);
-	memcpy(g, &flags, 2);
-	memcpy(g + 2, &proto, 2);
-	if (has_key)
-		memcpy(g + 4, &k, 4);
+	put_gre(g, 0x0800, has_key, key);
 	/* Inner: from the router to us, which the router routes back. */
 	put_ip(in, inner, IPPROTO_ICMP, remote, back_to);
 	icmp[0] = ICMP_ECHOREPLY;
@@ -129,18 +136,14 @@ size_t transit_keepalive_build6(uint8_t *buf, size_t len, const char *name,
 	size_t gre = has_key ? 8 : 4, payload = sizeof(TRANSIT_KEEPALIVE_MAGIC) + TRANSIT_NAME_MAX;
 	size_t icmp_len = 8 + payload, inner = 40 + icmp_len, total = 40 + gre + inner;
 	uint8_t *g = buf + 40, *in = g + gre, *icmp = in + 40, pseudo[40] = {0};
-	uint16_t flags = htons(has_key ? 0x2000 : 0), proto = htons(0x86dd), c;
-	uint32_t k = htonl(key);
+	uint16_t c;
 
 	if (len < total)
 		return 0;
 	memset(buf, 0, total);
 	/* Outer: the endpoint to the router (IPPROTO_RAW sockets send the header as built). */
 	put_ip6(buf, gre + inner, IPPROTO_GRE, endpoint, remote);
-	memcpy(g, &flags, 2);
-	memcpy(g + 2, &proto, 2);
-	if (has_key)
-		memcpy(g + 4, &k, 4);
+	put_gre(g, 0x86dd, has_key, key);
 	/* Inner: from the router to us, which the router routes back. */
 	put_ip6(in, icmp_len, IPPROTO_ICMPV6, remote, back_to);
 	icmp[0] = ICMP6_ECHO_REPLY;
